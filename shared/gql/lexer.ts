@@ -12,6 +12,7 @@ export type TokenKind =
   | 'integer'
   | 'float'
   | 'param'
+  | 'badnumber' // a malformed number such as `0x` or `12a`: an error only where an expression is expected
   | 'punct'
   | 'eof';
 
@@ -29,7 +30,6 @@ export interface Token {
 }
 
 // Longest first within each leading character.
-const PUNCT3 = new Set<string>([]);
 const PUNCT2 = new Set(['<>', '<=', '>=', '=~', '+=', '..', '||', '!=']);
 const PUNCT1 = new Set(['(', ')', '[', ']', '{', '}', ',', ':', ';', '.', '=', '<', '>', '+', '-', '*', '/', '%', '^', '|', '&', '$', '!']);
 
@@ -44,7 +44,7 @@ function isIdentStart(c: number, ch: string): boolean {
 }
 
 function isIdentPart(c: number, ch: string): boolean {
-  if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || isDigit(c)) return true;
+  if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || (c >= 48 && c <= 57)) return true;
   return c > 127 && ID_PART.test(ch);
 }
 
@@ -63,9 +63,8 @@ export function tokenize(src: string): Token[] {
     line++;
     lineStart = at + 1;
   };
-  const push = (kind: TokenKind, text: string, start: number, pos: SourcePosition, num: bigint | number = 0): void => {
+  const push = (kind: TokenKind, text: string, pos: SourcePosition, num: bigint | number = 0): void => {
     tokens.push({ kind, text, upper: kind === 'ident' ? text.toUpperCase() : text, num, pos, end: i });
-    void start;
   };
 
   while (i < n) {
@@ -103,7 +102,7 @@ export function tokenize(src: string): Token[] {
     if (isIdentStart(c, ch)) {
       i++;
       while (i < n && isIdentPart(src.charCodeAt(i), src[i] as string)) i++;
-      push('ident', src.slice(start, i), start, pos);
+      push('ident', src.slice(start, i), pos);
       continue;
     }
     if (c === 96) {
@@ -126,15 +125,14 @@ export function tokenize(src: string): Token[] {
         text += src[i];
         i++;
       }
-      push('quoted', text, start, pos);
+      push('quoted', text, pos);
       continue;
     }
     // numbers
     if (isDigit(c) || (c === 46 && isDigit(src.charCodeAt(i + 1)))) {
-      lexNumber(src, start, pos, (kind, text, num, end) => {
-        i = end;
-        push(kind, text, start, pos, num);
-      });
+      const num = lexNumber(src, start, pos);
+      i = num.end;
+      push(num.kind, num.text, pos, num.num);
       continue;
     }
     // strings
@@ -185,7 +183,7 @@ export function tokenize(src: string): Token[] {
         text += src[i];
         i++;
       }
-      push('string', text, start, pos);
+      push('string', text, pos);
       continue;
     }
     // parameters: $name, $`name`, $0
@@ -195,13 +193,13 @@ export function tokenize(src: string): Token[] {
       if (i < n && isIdentStart(d, src[i] as string)) {
         const s = i;
         while (i < n && isIdentPart(src.charCodeAt(i), src[i] as string)) i++;
-        push('param', src.slice(s, i), start, pos);
+        push('param', src.slice(s, i), pos);
         continue;
       }
       if (isDigit(d)) {
         const s = i;
         while (i < n && isDigit(src.charCodeAt(i))) i++;
-        push('param', src.slice(s, i), start, pos);
+        push('param', src.slice(s, i), pos);
         continue;
       }
       if (d === 96) {
@@ -209,26 +207,21 @@ export function tokenize(src: string): Token[] {
         if (close < 0) throw syntaxError('unterminated quoted parameter name', pos, 'UnexpectedSyntax');
         const name = src.slice(i + 1, close);
         i = close + 1;
-        push('param', name, start, pos);
+        push('param', name, pos);
         continue;
       }
       throw syntaxError("expected a parameter name after '$'", pos, 'UnexpectedSyntax');
     }
     // punctuation
     const two = src.slice(i, i + 2);
-    if (PUNCT3.has(src.slice(i, i + 3))) {
-      i += 3;
-      push('punct', src.slice(start, i), start, pos);
-      continue;
-    }
     if (PUNCT2.has(two)) {
       i += 2;
-      push('punct', two === '!=' ? '<>' : two, start, pos);
+      push('punct', two === '!=' ? '<>' : two, pos);
       continue;
     }
     if (PUNCT1.has(ch)) {
       i++;
-      push('punct', ch, start, pos);
+      push('punct', ch, pos);
       continue;
     }
     if (LOOKALIKES.has(ch)) {
@@ -241,37 +234,42 @@ export function tokenize(src: string): Token[] {
   return tokens;
 }
 
-function lexNumber(
-  src: string,
-  start: number,
-  pos: SourcePosition,
-  emit: (kind: 'integer' | 'float', text: string, num: bigint | number, end: number) => void,
-): void {
+interface NumberToken {
+  kind: 'integer' | 'float' | 'badnumber';
+  text: string;
+  num: bigint | number;
+  end: number;
+}
+
+/** A number glued to letters (`12a`, `0x1G`) is one malformed token, reported where an expression is expected. */
+function identTail(src: string, end: number): boolean {
+  return end < src.length && isIdentPart(src.charCodeAt(end), src[end] as string);
+}
+
+function invalidNumber(src: string, start: number, end: number): NumberToken {
+  let e = end;
+  while (identTail(src, e)) e++;
+  return { kind: 'badnumber', text: src.slice(start, e), num: 0, end: e };
+}
+
+function lexNumber(src: string, start: number, pos: SourcePosition): NumberToken {
   const n = src.length;
   let i = start;
   const c0 = src.charCodeAt(i);
   const c1 = src.charCodeAt(i + 1);
-  const badTail = (end: number): boolean => end < n && isIdentPart(src.charCodeAt(end), src[end] as string);
-  const invalid = (end: number): never => {
-    let e = end;
-    while (e < n && isIdentPart(src.charCodeAt(e), src[e] as string)) e++;
-    throw syntaxError(`invalid number literal '${src.slice(start, e)}'`, pos, 'InvalidNumberLiteral');
-  };
   if (c0 === 48 && (c1 === 120 || c1 === 88)) {
     i += 2;
     const s = i;
     while (i < n && isHexDigit(src.charCodeAt(i))) i++;
-    if (i === s || badTail(i)) invalid(i);
-    emit('integer', src.slice(start, i), BigInt('0x' + src.slice(s, i)), i);
-    return;
+    if (i === s || identTail(src, i)) return invalidNumber(src, start, i);
+    return { kind: 'integer', text: src.slice(start, i), num: BigInt('0x' + src.slice(s, i)), end: i };
   }
   if (c0 === 48 && (c1 === 111 || c1 === 79)) {
     i += 2;
     const s = i;
     while (i < n && src.charCodeAt(i) >= 48 && src.charCodeAt(i) <= 55) i++;
-    if (i === s || badTail(i)) invalid(i);
-    emit('integer', src.slice(start, i), BigInt('0o' + src.slice(s, i)), i);
-    return;
+    if (i === s || identTail(src, i)) return invalidNumber(src, start, i);
+    return { kind: 'integer', text: src.slice(start, i), num: BigInt('0o' + src.slice(s, i)), end: i };
   }
   while (i < n && isDigit(src.charCodeAt(i))) i++;
   let isFloat = false;
@@ -292,19 +290,17 @@ function lexNumber(
       while (i < n && isDigit(src.charCodeAt(i))) i++;
     }
   }
-  if (badTail(i)) invalid(i);
+  if (identTail(src, i)) return invalidNumber(src, start, i);
   const text = src.slice(start, i);
   if (isFloat) {
     const value = Number(text);
     if (!Number.isFinite(value)) throw syntaxError(`floating point number is too large: ${text}`, pos, 'FloatingPointOverflow');
-    emit('float', text, value, i);
-    return;
+    return { kind: 'float', text, num: value, end: i };
   }
   // Legacy octal: a leading zero followed by digits.
   if (text.length > 1 && text.charCodeAt(0) === 48) {
-    if (!/^[0-7]+$/.test(text)) invalid(i);
-    emit('integer', text, BigInt('0o' + text.slice(1)), i);
-    return;
+    if (!/^[0-7]+$/.test(text)) return invalidNumber(src, start, i);
+    return { kind: 'integer', text, num: BigInt('0o' + text.slice(1)), end: i };
   }
-  emit('integer', text, BigInt(text), i);
+  return { kind: 'integer', text, num: BigInt(text), end: i };
 }

@@ -92,7 +92,7 @@ export function equalsValues(a: Value, b: Value): boolean | null {
   }
   if (Array.isArray(b) || b instanceof NodeValue || b instanceof RelationshipValue) return false;
   if (b instanceof PathValue || b instanceof TemporalValue) return false;
-  return equalsMaps(a, b);
+  return equalsMaps(a as ValueMap, b as ValueMap);
 }
 
 function equalsMaps(a: ValueMap, b: ValueMap): boolean | null {
