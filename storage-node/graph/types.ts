@@ -27,6 +27,13 @@ export interface ExecuteOptions {
   readOnly?: boolean;
   /** Deterministic work budget: rows touched per statement before WORK_LIMIT. */
   workBudget?: number;
+  /**
+   * Runs inside the statement's transaction just before it commits, with the
+   * statement's result (only when the statement succeeded). Replication
+   * records the applied log index and the request's result here, so applying
+   * and recording are one transaction. If it throws, the statement rolls back.
+   */
+  beforeCommit?: (result: QueryResult) => void;
 }
 
 /** Counters of what a statement changed. */

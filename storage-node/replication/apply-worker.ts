@@ -1,0 +1,61 @@
+/**
+ * The apply worker: owns the graph database's write connection and applies
+ * committed entries in log order (state-machine.ts), off the thread that
+ * drives Raft. Between batches it advances online schema work.
+ */
+import { workerData } from 'node:worker_threads';
+import { GraphStateMachine } from './state-machine.js';
+import type { ApplyOutcome, EntryToApply } from './state-machine.js';
+import type { ReplicationSettings } from './modes.js';
+import { serveCalls } from './worker-rpc.js';
+
+export interface ApplyWorkerData {
+  graphPath: string;
+}
+
+export interface AppliedBatch {
+  outcomes: ApplyOutcome[];
+  applied: number;
+  settings: ReplicationSettings;
+  /** A schema statement or setting changed state that readers cache. */
+  schemaChanged: boolean;
+}
+
+const { graphPath } = workerData as ApplyWorkerData;
+const machine = new GraphStateMachine(graphPath);
+let backgroundScheduled = false;
+let backgroundFinished = false;
+
+function scheduleBackground(): void {
+  if (backgroundScheduled) return;
+  backgroundScheduled = true;
+  setImmediate(function step() {
+    // Small slices, so an apply call never waits long behind online index builds.
+    if (machine.runBackground(500)) setImmediate(step);
+    else {
+      backgroundScheduled = false;
+      backgroundFinished = true;
+    }
+  });
+}
+
+serveCalls({
+  info: () => ({ applied: machine.appliedIndex, settings: machine.settings() }),
+  apply: (args: { entries: EntryToApply[] }): AppliedBatch => {
+    const outcomes = machine.apply(args.entries);
+    let schemaChanged = backgroundFinished;
+    backgroundFinished = false;
+    for (const o of outcomes) {
+      if (o.ok && o.result !== null && (o.result.kind === 'schema' || o.result.kind === 'cluster') && !o.duplicate) schemaChanged = true;
+    }
+    if (schemaChanged) scheduleBackground();
+    return { outcomes, applied: machine.appliedIndex, settings: machine.settings(), schemaChanged };
+  },
+  snapshot: (args: { path: string }) => machine.snapshotTo(args.path),
+  restore: (args: { path: string }) => ({ applied: machine.restoreFrom(args.path), settings: machine.settings() }),
+  checksum: () => {
+    // Online work changes physical layout only; finish it so replicas compare equal at the same index.
+    while (machine.runBackground(10_000));
+    return { applied: machine.appliedIndex, checksum: machine.checksum() };
+  },
+});

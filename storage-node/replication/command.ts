@@ -1,0 +1,44 @@
+/**
+ * What a replicated log entry carries. A write is the statement text with its
+ * parameters exactly as the client sent them (JSON), the context the leader
+ * fixed before proposing ({now, seed}: the clock and the randomness every
+ * replica must agree on), and the request id that makes it exactly-once.
+ * Cluster settings (`SET CLUSTER ...`) and schema statements are plain query
+ * commands too: applying them is deterministic like any other statement.
+ */
+
+export interface QueryCommand {
+  kind: 'query';
+  query: string;
+  /** Parameters as JSON, converted to values identically on every replica. */
+  params: Record<string, unknown>;
+  now: number;
+  seed: string;
+  requestId: string;
+}
+
+/** The leader's first entry of a term carries no data; anything unreadable is also treated as a no-op. */
+export interface NoopCommand {
+  kind: 'noop';
+}
+
+export type Command = QueryCommand | NoopCommand;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeCommand(command: QueryCommand): Uint8Array {
+  return encoder.encode(JSON.stringify([command.query, command.params, command.now, command.seed, command.requestId]));
+}
+
+export function decodeCommand(data: Uint8Array): Command {
+  if (data.byteLength === 0) return { kind: 'noop' };
+  const parsed: unknown = JSON.parse(decoder.decode(data));
+  if (!Array.isArray(parsed) || parsed.length !== 5) return { kind: 'noop' };
+  const [query, params, now, seed, requestId] = parsed as unknown[];
+  if (typeof query !== 'string' || typeof now !== 'number' || typeof seed !== 'string' || typeof requestId !== 'string') {
+    return { kind: 'noop' };
+  }
+  const safeParams = typeof params === 'object' && params !== null && !Array.isArray(params) ? (params as Record<string, unknown>) : {};
+  return { kind: 'query', query, params: safeParams, now, seed, requestId };
+}

@@ -1,0 +1,229 @@
+/**
+ * The replicated state machine: the graph database plus the bookkeeping that
+ * makes applying the Raft log exactly-once.
+ *
+ * - `raft_applied`: the last applied log index, written in the SAME SQLite
+ *   transaction as the statement it applies (through the engine's
+ *   `beforeCommit` hook), so a crash can neither apply an entry twice nor
+ *   skip one. A statement that fails deterministically wrote nothing, so its
+ *   index is recorded in a transaction of its own.
+ * - `request_results`: the first result of every request id, kept for
+ *   REQUEST_TTL_MS of leader time, so a write retried after a failover (the
+ *   same request id proposed again) returns its first result instead of
+ *   applying twice. Expiry uses the entry's own `now`, never the local clock,
+ *   so every replica expires the same rows at the same index.
+ *
+ * Runs inside the apply worker (apply-worker.ts); nothing here may run on the
+ * thread that drives Raft.
+ */
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { GraphEngine } from '../graph/engine.js';
+import type { QueryResult, QueryStats } from '../graph/types.js';
+import { fromJson, toJson } from '../../shared/gql/values.js';
+import type { JsonValue, ValueMap } from '../../shared/gql/values.js';
+import { ErrorCode, GeodeError, isGeodeError } from '../../shared/protocol/errors.js';
+import type { ErrorBody } from '../../shared/protocol/errors.js';
+import { decodeCommand } from './command.js';
+import type { QueryCommand } from './command.js';
+import { DEFAULT_REPLICATION, REPLICATION_MODES } from './modes.js';
+import type { ReplicationMode, ReplicationSettings } from './modes.js';
+
+/** How long a request id's first result is remembered, in leader milliseconds. */
+export const REQUEST_TTL_MS = 10 * 60 * 1000;
+/** Expired request rows removed per applied entry: bounded work, identical on every replica. */
+const EXPIRE_BATCH = 64;
+/** Deterministic work budget for replicated statements: rows touched per statement. */
+export const APPLY_WORK_BUDGET = 50_000_000;
+
+/** A statement result in wire form: rows keyed by column, values JSON-safe. */
+export interface WireResult {
+  columns: string[];
+  rows: Record<string, JsonValue>[];
+  stats: QueryStats;
+  kind: QueryResult['kind'];
+}
+
+export type ApplyOutcome =
+  | { index: number; term: number; requestId: string; ok: true; result: WireResult; duplicate: boolean }
+  | { index: number; term: number; requestId: string; ok: false; error: ErrorBody['error'] }
+  | { index: number; term: number; requestId: null; ok: true; result: null; duplicate: false };
+
+export interface EntryToApply {
+  index: number;
+  term: number;
+  type: 'normal' | 'confChange';
+  data: Uint8Array;
+}
+
+export function toWireRows(columns: string[], rows: QueryResult['rows']): Record<string, JsonValue>[] {
+  return rows.map((row) => {
+    // No prototype, so a column named `__proto__` is data like any other.
+    const out = Object.create(null) as Record<string, JsonValue>;
+    for (let i = 0; i < columns.length; i++) out[columns[i] as string] = toJson(row[i] ?? null);
+    return out;
+  });
+}
+
+export function errorOf(err: unknown): ErrorBody['error'] {
+  if (isGeodeError(err)) return err.toJSON().error;
+  return { code: ErrorCode.INTERNAL, message: err instanceof Error ? err.message : String(err) };
+}
+
+export class GraphStateMachine {
+  private engine: GraphEngine;
+  private applied = 0;
+
+  constructor(private readonly path: string) {
+    this.engine = this.open();
+  }
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  /** The engine, for reads served by the apply worker itself in tests. */
+  get graph(): GraphEngine {
+    return this.engine;
+  }
+
+  private open(): GraphEngine {
+    const engine = GraphEngine.open(this.path);
+    engine.database.exec(`
+      CREATE TABLE IF NOT EXISTS raft_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS request_results (request_id TEXT PRIMARY KEY, idx INTEGER NOT NULL, expires_at INTEGER NOT NULL, outcome TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS request_results_expiry ON request_results (expires_at);
+    `);
+    const row = engine.database.prepare('SELECT idx FROM raft_applied WHERE id = 1').safeIntegers(false).get() as { idx: number } | undefined;
+    this.applied = row?.idx ?? 0;
+    return engine;
+  }
+
+  /** Replication settings as applied so far (`SET CLUSTER ...` statements are ordinary replicated writes). */
+  settings(): ReplicationSettings {
+    const mode = this.engine.getSetting('replication_mode');
+    const quorum = this.engine.getSetting('quorum_size');
+    const sync = this.engine.getSetting('sync_replicas');
+    return {
+      mode: typeof mode === 'string' && REPLICATION_MODES.includes(mode as ReplicationMode) ? (mode as ReplicationMode) : DEFAULT_REPLICATION.mode,
+      quorumSize: typeof quorum === 'bigint' ? Number(quorum) : DEFAULT_REPLICATION.quorumSize,
+      syncReplicas: typeof sync === 'bigint' ? Number(sync) : DEFAULT_REPLICATION.syncReplicas,
+    };
+  }
+
+  /** Applies committed entries in order; entries at or below the applied index are skipped (replay after restart). */
+  apply(entries: readonly EntryToApply[]): ApplyOutcome[] {
+    const outcomes: ApplyOutcome[] = [];
+    for (const entry of entries) {
+      if (entry.index <= this.applied) continue;
+      outcomes.push(this.applyOne(entry));
+    }
+    return outcomes;
+  }
+
+  private recordApplied(entry: EntryToApply): void {
+    this.engine.database.prepare('INSERT OR REPLACE INTO raft_applied (id, idx, term) VALUES (1, ?, ?)').run(entry.index, entry.term);
+  }
+
+  private applyOne(entry: EntryToApply): ApplyOutcome {
+    const command = entry.type === 'normal' ? decodeCommand(entry.data) : { kind: 'noop' as const };
+    const db = this.engine.database;
+    if (command.kind === 'noop') {
+      this.recordApplied(entry);
+      this.applied = entry.index;
+      return { index: entry.index, term: entry.term, requestId: null, ok: true, result: null, duplicate: false };
+    }
+    const previous = db.prepare('SELECT outcome FROM request_results WHERE request_id = ?').get(command.requestId) as { outcome: string } | undefined;
+    if (previous !== undefined) {
+      // A retry of a request already applied: answer with the first outcome, change nothing else.
+      this.recordApplied(entry);
+      this.applied = entry.index;
+      const first = JSON.parse(previous.outcome) as { ok: true; result: WireResult } | { ok: false; error: ErrorBody['error'] };
+      return first.ok
+        ? { index: entry.index, term: entry.term, requestId: command.requestId, ok: true, result: first.result, duplicate: true }
+        : { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error: first.error };
+    }
+    let outcome: ApplyOutcome;
+    const record = (stored: string): void => {
+      db.prepare('DELETE FROM request_results WHERE rowid IN (SELECT rowid FROM request_results WHERE expires_at < ? ORDER BY expires_at LIMIT ?)').run(
+        command.now,
+        EXPIRE_BATCH,
+      );
+      db.prepare('INSERT INTO request_results (request_id, idx, expires_at, outcome) VALUES (?, ?, ?, ?)').run(
+        command.requestId,
+        entry.index,
+        command.now + REQUEST_TTL_MS,
+        stored,
+      );
+      this.recordApplied(entry);
+    };
+    try {
+      const result = this.execute(command, record);
+      outcome = { index: entry.index, term: entry.term, requestId: command.requestId, ok: true, result, duplicate: false };
+    } catch (err) {
+      const error = errorOf(err);
+      db.transaction(() => record(JSON.stringify({ ok: false, error })))();
+      outcome = { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error };
+    }
+    this.applied = entry.index;
+    return outcome;
+  }
+
+  private execute(command: QueryCommand, record: (stored: string) => void): WireResult {
+    const params: ValueMap = Object.create(null) as ValueMap;
+    for (const [name, json] of Object.entries(command.params)) params[name] = fromJson(json);
+    let wire: WireResult | undefined;
+    this.engine.execute(command.query, params, { now: command.now, seed: command.seed }, {
+      workBudget: APPLY_WORK_BUDGET,
+      beforeCommit: (result) => {
+        wire = toWire(result);
+        record(JSON.stringify({ ok: true, result: wire }));
+      },
+    });
+    if (wire === undefined) throw new GeodeError(ErrorCode.INTERNAL, 'statement committed without reporting its result');
+    return wire;
+  }
+
+  /** Writes a consistent copy of the graph at the current applied index to `path` (VACUUM INTO). */
+  snapshotTo(path: string): number {
+    rmSync(path, { force: true });
+    this.engine.database.prepare('VACUUM INTO ?').run(path);
+    return this.applied;
+  }
+
+  /** Replaces the graph with a snapshot image file; the applied index becomes the image's. */
+  restoreFrom(imagePath: string): number {
+    this.engine.close();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(this.path + suffix, { force: true });
+    renameSync(imagePath, this.path);
+    this.engine = this.open();
+    return this.applied;
+  }
+
+  /** A digest of the whole graph (nodes, relationships, properties, labels), for `geode cluster verify-data`. */
+  checksum(): string {
+    const observed = this.engine.observe();
+    const hash = createHash('sha256');
+    for (const set of [observed.nodes, observed.relationships, observed.properties, observed.labels]) {
+      for (const item of [...set].sort()) hash.update(item).update('\n');
+      hash.update('--\n');
+    }
+    return hash.digest('hex');
+  }
+
+  runBackground(maxRows: number): boolean {
+    return this.engine.backgroundStep(maxRows);
+  }
+
+  close(): void {
+    this.engine.close();
+  }
+
+  static exists(path: string): boolean {
+    return existsSync(path);
+  }
+}
+
+function toWire(result: QueryResult): WireResult {
+  return { columns: result.columns, rows: toWireRows(result.columns, result.rows), stats: result.stats, kind: result.kind };
+}

@@ -1,0 +1,101 @@
+/**
+ * Calls into worker threads. The thread that drives Raft never runs a query
+ * (a long one would stall heartbeats and depose a healthy leader), so the
+ * apply loop and reads live in workers; this is the channel to them.
+ *
+ * Calls on one worker are handled in the order they were posted, one at a
+ * time, so the main thread can pipeline apply batches without waiting.
+ */
+import { Worker } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+
+const TSX_API_URL = import.meta.resolve('tsx/esm/api');
+
+/** Starts a worker running a TypeScript module; each worker registers tsx itself, as workers do not inherit loaders. */
+export function startTsWorker(moduleUrl: URL, workerData: unknown): Worker {
+  const boot = `import(${JSON.stringify(TSX_API_URL)}).then((m) => { m.register(); return import(${JSON.stringify(moduleUrl.href)}); })`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
+interface Call {
+  id: number;
+  method: string;
+  args: unknown;
+}
+
+type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { code?: string; message: string; [k: string]: unknown } };
+
+/** A worker-side error as it crosses back: a plain object with the GeodeError fields. */
+export class WorkerCallError extends Error {
+  constructor(readonly body: { code?: string; message: string; [k: string]: unknown }) {
+    super(body.message);
+  }
+}
+
+export class WorkerClient {
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private dead: Error | undefined;
+  /** Calls posted and not yet answered. */
+  inflight = 0;
+
+  constructor(readonly worker: Worker, private readonly onExit: (error: Error) => void = () => undefined) {
+    worker.on('message', (reply: Reply) => {
+      const waiter = this.waiting.get(reply.id);
+      if (waiter === undefined) return;
+      this.waiting.delete(reply.id);
+      this.inflight--;
+      if (reply.ok) waiter.resolve(reply.value);
+      else waiter.reject(new WorkerCallError(reply.error));
+    });
+    const fail = (error: Error): void => {
+      if (this.dead !== undefined) return;
+      this.dead = error;
+      for (const waiter of this.waiting.values()) waiter.reject(error);
+      this.waiting.clear();
+      this.inflight = 0;
+      this.onExit(error);
+    };
+    worker.on('error', (err) => fail(err instanceof Error ? err : new Error(String(err))));
+    worker.on('exit', (code) => fail(new Error(`worker exited with code ${code}`)));
+  }
+
+  get alive(): boolean {
+    return this.dead === undefined;
+  }
+
+  call<T>(method: string, args: unknown = null): Promise<T> {
+    if (this.dead !== undefined) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    this.inflight++;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ id, method, args } satisfies Call);
+    });
+  }
+
+  async terminate(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** Worker side: answers calls with the given handlers, one at a time, in order. */
+export function serveCalls(handlers: Record<string, (args: never) => unknown>): void {
+  const port = parentPort;
+  if (port === null) throw new Error('serveCalls() must run in a worker thread');
+  port.on('message', (call: Call) => {
+    const handler = handlers[call.method];
+    let reply: Reply;
+    try {
+      if (handler === undefined) throw new Error(`unknown worker method ${call.method}`);
+      reply = { id: call.id, ok: true, value: handler(call.args as never) };
+    } catch (err) {
+      const body =
+        typeof err === 'object' && err !== null && 'toJSON' in err && typeof err.toJSON === 'function'
+          ? ((err.toJSON() as { error: { code?: string; message: string } }).error)
+          : { message: err instanceof Error ? err.message : String(err) };
+      reply = { id: call.id, ok: false, error: body };
+    }
+    port.postMessage(reply);
+  });
+}
