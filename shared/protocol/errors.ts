@@ -33,6 +33,8 @@ export const ErrorCode = {
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** A write reached a node that is not the Raft leader. */
   NOT_LEADER: 'NOT_LEADER',
+  /** A bounded-staleness read reached a replica whose lag is over the bound; try another replica. */
+  REPLICA_LAGGING: 'REPLICA_LAGGING',
   /** No quorum is reachable; the write cannot be committed. */
   NO_QUORUM: 'NO_QUORUM',
   /** Missing or wrong credentials. */
@@ -75,6 +77,7 @@ export const httpStatusFor: Readonly<Record<ErrorCode, number>> = {
   TIMEOUT: 408,
   PAYLOAD_TOO_LARGE: 413,
   NOT_LEADER: 421,
+  REPLICA_LAGGING: 503,
   NO_QUORUM: 503,
   UNAUTHORIZED: 401,
   OVERLOADED: 503,

@@ -16,7 +16,7 @@ export interface ApplyWorkerData {
 export interface AppliedBatch {
   outcomes: ApplyOutcome[];
   applied: number;
-  settings: ReplicationSettings;
+  settings: Partial<ReplicationSettings>;
   /** A schema statement or setting changed state that readers cache. */
   schemaChanged: boolean;
 }

@@ -18,6 +18,7 @@
  */
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import { GraphEngine } from '../graph/engine.js';
 import type { QueryResult, QueryStats } from '../graph/types.js';
 import { fromJson, toJson } from '../../shared/gql/values.js';
@@ -26,7 +27,7 @@ import { ErrorCode, GeodeError, isGeodeError } from '../../shared/protocol/error
 import type { ErrorBody } from '../../shared/protocol/errors.js';
 import { decodeCommand } from './command.js';
 import type { QueryCommand } from './command.js';
-import { DEFAULT_REPLICATION, REPLICATION_MODES } from './modes.js';
+import { REPLICATION_MODES } from './modes.js';
 import type { ReplicationMode, ReplicationSettings } from './modes.js';
 
 /** How long a request id's first result is remembered, in leader milliseconds. */
@@ -70,9 +71,17 @@ export function errorOf(err: unknown): ErrorBody['error'] {
   return { code: ErrorCode.INTERNAL, message: err instanceof Error ? err.message : String(err) };
 }
 
+interface BookkeepingStatements {
+  setApplied: Statement<[number, number]>;
+  findRequest: Statement<[string], { outcome: string }>;
+  expireRequests: Statement<[number, number]>;
+  recordRequest: Statement<[string, number, number, string]>;
+}
+
 export class GraphStateMachine {
   private engine: GraphEngine;
   private applied = 0;
+  private sql!: BookkeepingStatements;
 
   constructor(private readonly path: string) {
     this.engine = this.open();
@@ -94,35 +103,59 @@ export class GraphStateMachine {
       CREATE TABLE IF NOT EXISTS request_results (request_id TEXT PRIMARY KEY, idx INTEGER NOT NULL, expires_at INTEGER NOT NULL, outcome TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS request_results_expiry ON request_results (expires_at);
     `);
-    const row = engine.database.prepare('SELECT idx FROM raft_applied WHERE id = 1').safeIntegers(false).get() as { idx: number } | undefined;
+    const db = engine.database;
+    const row = db.prepare('SELECT idx FROM raft_applied WHERE id = 1').safeIntegers(false).get() as { idx: number } | undefined;
     this.applied = row?.idx ?? 0;
+    this.sql = {
+      setApplied: db.prepare('INSERT OR REPLACE INTO raft_applied (id, idx, term) VALUES (1, ?, ?)'),
+      findRequest: db.prepare('SELECT outcome FROM request_results WHERE request_id = ?'),
+      expireRequests: db.prepare('DELETE FROM request_results WHERE rowid IN (SELECT rowid FROM request_results WHERE expires_at < ? ORDER BY expires_at LIMIT ?)'),
+      recordRequest: db.prepare('INSERT INTO request_results (request_id, idx, expires_at, outcome) VALUES (?, ?, ?, ?)'),
+    };
     return engine;
   }
 
-  /** Replication settings as applied so far (`SET CLUSTER ...` statements are ordinary replicated writes). */
-  settings(): ReplicationSettings {
+  /**
+   * Replication settings set by `SET CLUSTER ...` so far (replicated state);
+   * a setting never set is absent, and the node falls back to its config.
+   */
+  settings(): Partial<ReplicationSettings> {
+    const out: Partial<ReplicationSettings> = {};
     const mode = this.engine.getSetting('replication_mode');
     const quorum = this.engine.getSetting('quorum_size');
     const sync = this.engine.getSetting('sync_replicas');
-    return {
-      mode: typeof mode === 'string' && REPLICATION_MODES.includes(mode as ReplicationMode) ? (mode as ReplicationMode) : DEFAULT_REPLICATION.mode,
-      quorumSize: typeof quorum === 'bigint' ? Number(quorum) : DEFAULT_REPLICATION.quorumSize,
-      syncReplicas: typeof sync === 'bigint' ? Number(sync) : DEFAULT_REPLICATION.syncReplicas,
-    };
+    if (typeof mode === 'string' && REPLICATION_MODES.includes(mode as ReplicationMode)) out.mode = mode as ReplicationMode;
+    if (typeof quorum === 'bigint') out.quorumSize = Number(quorum);
+    if (typeof sync === 'bigint') out.syncReplicas = Number(sync);
+    return out;
   }
 
-  /** Applies committed entries in order; entries at or below the applied index are skipped (replay after restart). */
+  /**
+   * Applies committed entries in order, all in ONE SQLite transaction (each
+   * statement a savepoint inside it), so a batch costs one commit; entries at
+   * or below the applied index are skipped (replay after restart). A crash
+   * before the commit loses the whole batch, index included, and the log
+   * hands it over again.
+   */
   apply(entries: readonly EntryToApply[]): ApplyOutcome[] {
     const outcomes: ApplyOutcome[] = [];
-    for (const entry of entries) {
-      if (entry.index <= this.applied) continue;
-      outcomes.push(this.applyOne(entry));
+    const start = this.applied;
+    try {
+      this.engine.database.transaction(() => {
+        for (const entry of entries) {
+          if (entry.index <= this.applied) continue;
+          outcomes.push(this.applyOne(entry));
+        }
+      })();
+    } catch (err) {
+      this.applied = start;
+      throw err;
     }
     return outcomes;
   }
 
   private recordApplied(entry: EntryToApply): void {
-    this.engine.database.prepare('INSERT OR REPLACE INTO raft_applied (id, idx, term) VALUES (1, ?, ?)').run(entry.index, entry.term);
+    this.sql.setApplied.run(entry.index, entry.term);
   }
 
   private applyOne(entry: EntryToApply): ApplyOutcome {
@@ -133,7 +166,7 @@ export class GraphStateMachine {
       this.applied = entry.index;
       return { index: entry.index, term: entry.term, requestId: null, ok: true, result: null, duplicate: false };
     }
-    const previous = db.prepare('SELECT outcome FROM request_results WHERE request_id = ?').get(command.requestId) as { outcome: string } | undefined;
+    const previous = this.sql.findRequest.get(command.requestId);
     if (previous !== undefined) {
       // A retry of a request already applied: answer with the first outcome, change nothing else.
       this.recordApplied(entry);
@@ -145,16 +178,8 @@ export class GraphStateMachine {
     }
     let outcome: ApplyOutcome;
     const record = (stored: string): void => {
-      db.prepare('DELETE FROM request_results WHERE rowid IN (SELECT rowid FROM request_results WHERE expires_at < ? ORDER BY expires_at LIMIT ?)').run(
-        command.now,
-        EXPIRE_BATCH,
-      );
-      db.prepare('INSERT INTO request_results (request_id, idx, expires_at, outcome) VALUES (?, ?, ?, ?)').run(
-        command.requestId,
-        entry.index,
-        command.now + REQUEST_TTL_MS,
-        stored,
-      );
+      this.sql.expireRequests.run(command.now, EXPIRE_BATCH);
+      this.sql.recordRequest.run(command.requestId, entry.index, command.now + REQUEST_TTL_MS, stored);
       this.recordApplied(entry);
     };
     try {

@@ -1,0 +1,199 @@
+/**
+ * Graph engine benchmark: bulk load, indexed point lookup and one-hop
+ * expansion, each beside the hand-written better-sqlite3 query over the same
+ * file and the engine's own schema (storage-node/graph/store.ts), so
+ * `ratio` is the engine's overhead over the best plain SQL.
+ *
+ *   node --import tsx bench/engine.ts [--json] [--users N] [--iterations N]
+ *
+ * Prints one JSON object; without --json, progress goes to stderr first.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import type { ValueMap } from '../shared/gql/values.js';
+import { GraphEngine } from '../storage-node/graph/engine.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    users: { type: 'string', default: '100000' },
+    iterations: { type: 'string', default: '20000' },
+  },
+});
+const USERS = Number(flags.users);
+const ITERATIONS = Number(flags.iterations);
+const WARMUP = Math.min(2000, ITERATIONS);
+const BATCH = 10_000;
+const FOLLOWS_PER_USER = 10;
+
+const progress = (message: string): void => {
+  if (!flags.json) process.stderr.write(`${message}\n`);
+};
+
+/** Deterministic PRNG (mulberry32): the same run picks the same keys. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let x = state;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Latency {
+  p50_us: number;
+  p99_us: number;
+}
+
+/** Runs `body` WARMUP times untimed, then ITERATIONS times timed one by one. */
+function measure(body: (i: number) => void): Latency {
+  for (let i = 0; i < WARMUP; i += 1) body(i);
+  const samples = new Float64Array(ITERATIONS);
+  for (let i = 0; i < ITERATIONS; i += 1) {
+    const start = process.hrtime.bigint();
+    body(i);
+    samples[i] = Number(process.hrtime.bigint() - start) / 1000;
+  }
+  samples.sort();
+  const at = (q: number): number => Math.round((samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0) * 10) / 10;
+  return { p50_us: at(0.5), p99_us: at(0.99) };
+}
+
+function side(geode: Latency, sqlite: Latency) {
+  return {
+    geode_p50_us: geode.p50_us,
+    geode_p99_us: geode.p99_us,
+    sqlite_p50_us: sqlite.p50_us,
+    sqlite_p99_us: sqlite.p99_us,
+    ratio: Math.round((geode.p50_us / sqlite.p50_us) * 100) / 100,
+  };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'geode-bench-'));
+const file = join(dir, 'graph.db');
+const engine = GraphEngine.open(file);
+const context = () => ({ now: Date.now(), seed: 'bench' });
+const run = (query: string, params: ValueMap = {}) => engine.execute(query, params, context());
+/** Index builds may finish in background steps; a benchmark wants them done. */
+const finishBackgroundWork = (): void => {
+  while (engine.backgroundStep()) {
+    // keep stepping
+  }
+};
+
+try {
+  // (a) bulk load
+  progress(`bulk loading ${USERS} users`);
+  const loadStart = process.hrtime.bigint();
+  for (let first = 0; first < USERS; first += BATCH) {
+    const rows: ValueMap[] = [];
+    for (let id = first; id < Math.min(USERS, first + BATCH); id += 1) {
+      rows.push({ id: BigInt(id), email: `user${id}@example.com`, name: `User ${id}` });
+    }
+    run('UNWIND $rows AS r CREATE (:User {id: r.id, email: r.email, name: r.name})', { rows });
+  }
+  const loadSeconds = Number(process.hrtime.bigint() - loadStart) / 1e9;
+  const bulkLoad = { nodes: USERS, seconds: Math.round(loadSeconds * 100) / 100, nodes_per_s: Math.round(USERS / loadSeconds) };
+
+  // (b) indexed point lookup
+  progress('indexing :User(email), point lookups');
+  run('CREATE INDEX ON :User(email)');
+  finishBackgroundWork();
+  const sql = new Database(file, { readonly: true });
+  const indexId = (property: string): number => {
+    const row = sql.prepare('SELECT id FROM property_indexes WHERE label = ? AND property = ?').get('User', property) as
+      | { id: number | bigint }
+      | undefined;
+    if (row === undefined) throw new Error(`no index on :User(${property})`);
+    return Number(row.id);
+  };
+  const emailIndex = indexId('email');
+  const pointSql = sql
+    .prepare(
+      `SELECT json_extract(n.props, '$.name') FROM index_entries e JOIN nodes n ON n.id = e.node_id
+       WHERE e.index_id = ? AND e.value = ?`,
+    )
+    .raw(true);
+  const emails = (seed: number): string[] => {
+    const random = prng(seed);
+    return Array.from({ length: WARMUP + ITERATIONS }, () => `user${Math.floor(random() * USERS)}@example.com`);
+  };
+  const geodeEmails = emails(1);
+  const sqliteEmails = emails(2);
+  let misses = 0;
+  const geodePoint = measure((i) => {
+    const result = engine.execute('MATCH (u:User {email: $e}) RETURN u.name', { e: geodeEmails[i % geodeEmails.length] ?? '' }, context());
+    if (result.rows.length !== 1) misses += 1;
+  });
+  const sqlitePoint = measure((i) => {
+    if (pointSql.all(emailIndex, sqliteEmails[i % sqliteEmails.length]).length !== 1) misses += 1;
+  });
+
+  // (c) one hop
+  progress('indexing :User(id), creating follows, one-hop lookups');
+  run('CREATE INDEX ON :User(id)');
+  finishBackgroundWork();
+  const followRandom = prng(3);
+  const followStart = process.hrtime.bigint();
+  let pairs: ValueMap[] = [];
+  const flush = (): void => {
+    if (pairs.length === 0) return;
+    run('UNWIND $pairs AS p MATCH (a:User {id: p.a}), (b:User {id: p.b}) CREATE (a)-[:FOLLOWS]->(b)', { pairs });
+    pairs = [];
+  };
+  for (let id = 0; id < USERS; id += 1) {
+    for (let k = 0; k < FOLLOWS_PER_USER; k += 1) {
+      pairs.push({ a: BigInt(id), b: BigInt(Math.floor(followRandom() * USERS)) });
+      if (pairs.length === BATCH) flush();
+    }
+  }
+  flush();
+  const followSeconds = Number(process.hrtime.bigint() - followStart) / 1e9;
+  const idIndex = indexId('id');
+  const hopSql = sql
+    .prepare(
+      `SELECT json_extract(f.props, '$.name') FROM index_entries e
+       JOIN rels r ON r.start_id = e.node_id AND r.type = 'FOLLOWS'
+       JOIN nodes f ON f.id = r.end_id
+       WHERE e.index_id = ? AND e.value = ?`,
+    )
+    .raw(true);
+  const ids = (seed: number): bigint[] => {
+    const random = prng(seed);
+    return Array.from({ length: WARMUP + ITERATIONS }, () => BigInt(Math.floor(random() * USERS)));
+  };
+  const geodeIds = ids(4);
+  const sqliteIds = ids(5);
+  let geodeHopRows = 0;
+  let sqliteHopRows = 0;
+  const geodeHop = measure((i) => {
+    geodeHopRows += engine.execute('MATCH (u:User {id: $id})-[:FOLLOWS]->(f) RETURN f.name', { id: geodeIds[i % geodeIds.length] ?? 0n }, context()).rows.length;
+  });
+  const sqliteHop = measure((i) => {
+    sqliteHopRows += hopSql.all(idIndex, sqliteIds[i % sqliteIds.length]).length;
+  });
+  sql.close();
+
+  const expectedRows = (WARMUP + ITERATIONS) * FOLLOWS_PER_USER;
+  const report = {
+    bulk_load: bulkLoad,
+    point_lookup: { iterations: ITERATIONS, ...side(geodePoint, sqlitePoint), misses },
+    one_hop: {
+      iterations: ITERATIONS,
+      relationships: USERS * FOLLOWS_PER_USER,
+      create_rels_per_s: Math.round((USERS * FOLLOWS_PER_USER) / followSeconds),
+      ...side(geodeHop, sqliteHop),
+      // Both sides must see every FOLLOWS edge, or the comparison means nothing.
+      rows_checked: geodeHopRows === expectedRows && sqliteHopRows === expectedRows,
+    },
+  };
+  process.stdout.write(`${flags.json ? JSON.stringify(report) : JSON.stringify(report, null, 2)}\n`);
+} finally {
+  engine.close();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,367 @@
+/**
+ * The graph engine facade: parse (cached), plan (cached), execute one
+ * statement atomically in one SQLite transaction, and the online schema work.
+ * Everything non-deterministic comes from the ExecutionContext, so replicas
+ * applying the same statement to the same state produce the same writes.
+ */
+import { LRUCache } from 'lru-cache';
+import { ErrorCode, GeodeError, isGeodeError } from '../../shared/protocol/errors.js';
+import { NodeValue, PathValue, RelationshipValue, isMap } from '../../shared/gql/values.js';
+import type { Value, ValueMap } from '../../shared/gql/values.js';
+import { classify, collectParameters, parse } from '../../shared/gql/index.js';
+import type { Expr, PatternPart, QueryStatement, Statement, StatementKind, SystemSelectStatement } from '../../shared/gql/index.js';
+import { compileExpression } from './eval/index.js';
+import type { CompiledExpr, EvalContext, PatternHost, Row } from './eval/index.js';
+import type { ExecuteOptions, ExecutionContext, GraphObservation, QueryResult } from './types.js';
+import { canonicalValue, decodeProperties, encodeProperties } from './encoding.js';
+import { compileQuery, explainPlan, runQuery } from './executor.js';
+import type { Execution, QueryPlan } from './executor.js';
+import { PatternMatcher } from './patterns.js';
+import { SeededRandom } from './prng.js';
+import { SchemaState } from './schema.js';
+import { GraphStore } from './store.js';
+import { GraphTransaction } from './transaction.js';
+
+export interface GraphEngineOptions {
+  /** Parsed statements and plans kept per query text. */
+  planCacheSize?: number;
+  /** Rows of the read-only system views, by view name (`replication_status`, `cluster_nodes`). */
+  systemViews?: () => Record<string, ValueMap[]>;
+}
+
+interface Prepared {
+  stmt: Statement;
+  kind: StatementKind;
+  parameters: string[];
+  plan: QueryPlan | null;
+}
+
+const DEFAULT_VIEWS = (): Record<string, ValueMap[]> => ({
+  cluster_nodes: [{ node_id: 'local', role: 'standalone', status: 'healthy', replication_lag_ms: 0n }],
+  replication_status: [],
+});
+
+/** Copies a value so that the caller may keep it after the statement's live entities change. */
+function snapshot(value: Value): Value {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(snapshot);
+  if (value instanceof NodeValue) return new NodeValue(value.id, [...value.labels], { ...value.properties });
+  if (value instanceof RelationshipValue) return new RelationshipValue(value.id, value.type, value.start, value.end, { ...value.properties });
+  if (value instanceof PathValue) {
+    return new PathValue(
+      value.nodes.map((n) => snapshot(n) as NodeValue),
+      value.relationships.map((r) => snapshot(r) as RelationshipValue),
+    );
+  }
+  if (isMap(value)) {
+    const out: ValueMap = {};
+    for (const key in value) out[key] = snapshot(value[key] ?? null);
+    return out;
+  }
+  return value;
+}
+
+/** Compiled pattern predicates and subqueries, per AST node (the AST lives as long as its cached plan). */
+interface PatternCaches {
+  matchers: WeakMap<PatternPart[], PatternMatcher>;
+  wheres: WeakMap<Expr, CompiledExpr>;
+  subqueries: WeakMap<QueryStatement, QueryPlan>;
+}
+
+/**
+ * The evaluator's view of one statement: parameters, the fixed clock, seeded
+ * randomness, deletion checks, and pattern predicates / subqueries run
+ * against this statement's transaction. A class, so that a statement
+ * allocates one object and no closures.
+ */
+class StatementContext implements EvalContext, PatternHost {
+  readonly patterns: PatternHost = this;
+  readonly now: number;
+  private rng: SeededRandom | undefined;
+
+  constructor(
+    private readonly tx: GraphTransaction,
+    readonly params: ValueMap,
+    private readonly context: ExecutionContext,
+    private readonly caches: PatternCaches,
+  ) {
+    this.now = context.now;
+  }
+
+  random(): number {
+    return (this.rng ??= new SeededRandom(this.context.seed)).next();
+  }
+
+  randomUUID(): string {
+    return (this.rng ??= new SeededRandom(this.context.seed)).uuid();
+  }
+
+  isDeleted(entity: NodeValue | RelationshipValue): boolean {
+    return this.tx.isDeleted(entity);
+  }
+
+  nodeById(id: number): NodeValue | null {
+    return this.tx.endpoint(id);
+  }
+
+  *matchPattern(parts: PatternPart[], where: Expr | null, row: Row, ctx: EvalContext): Generator<Row> {
+    let matcher = this.caches.matchers.get(parts);
+    if (matcher === undefined) {
+      matcher = new PatternMatcher(parts);
+      this.caches.matchers.set(parts, matcher);
+    }
+    let filter: CompiledExpr | undefined;
+    if (where !== null) {
+      filter = this.caches.wheres.get(where);
+      if (filter === undefined) {
+        filter = compileExpression(where);
+        this.caches.wheres.set(where, filter);
+      }
+    }
+    const ex: Execution = { tx: this.tx, ctx };
+    for (const extended of matcher.match(row, ex)) {
+      if (filter === undefined || filter(extended, ctx) === true) yield extended;
+    }
+  }
+
+  runSubquery(query: QueryStatement, row: Row, ctx: EvalContext): Iterable<Row> {
+    let plan = this.caches.subqueries.get(query);
+    if (plan === undefined) {
+      plan = compileQuery(query, new Set(row.keys()));
+      this.caches.subqueries.set(query, plan);
+    }
+    return runQuery(plan, { tx: this.tx, ctx }, row);
+  }
+}
+
+export class GraphEngine {
+  private readonly cache: LRUCache<string, Prepared>;
+  private readonly patternCaches: PatternCaches = {
+    matchers: new WeakMap(),
+    wheres: new WeakMap(),
+    subqueries: new WeakMap(),
+  };
+  private inTransaction = false;
+
+  private constructor(
+    private readonly store: GraphStore,
+    private readonly schema: SchemaState,
+    private readonly options: GraphEngineOptions,
+  ) {
+    this.cache = new LRUCache({ max: options.planCacheSize ?? 1000 });
+  }
+
+  static open(path: string, options: GraphEngineOptions = {}): GraphEngine {
+    const store = new GraphStore(path);
+    return new GraphEngine(store, new SchemaState(store), options);
+  }
+
+  /** The underlying database, for tests and benchmarks that compare against hand-written SQL. */
+  get database(): GraphStore['db'] {
+    return this.store.db;
+  }
+
+  private prepare(query: string): Prepared {
+    const cached = this.cache.get(query);
+    if (cached !== undefined) return cached;
+    const stmt = parse(query);
+    const prepared: Prepared = {
+      stmt,
+      kind: classify(stmt),
+      parameters: [...collectParameters(stmt)],
+      plan: stmt.kind === 'Query' ? compileQuery(stmt) : null,
+    };
+    this.cache.set(query, prepared);
+    return prepared;
+  }
+
+  /** Operator names of the plan the query would run with now (index use depends on ready indexes). */
+  explain(query: string): string[] {
+    const prepared = this.prepare(query);
+    if (prepared.plan === null) return [prepared.stmt.kind];
+    const tx = new GraphTransaction(this.store, this.schema, { deadline: undefined, workBudget: undefined });
+    return explainPlan(prepared.plan, tx);
+  }
+
+  execute(query: string, params: ValueMap, context: ExecutionContext, options: ExecuteOptions = {}): QueryResult {
+    const prepared = this.prepare(query);
+    const { stmt, kind } = prepared;
+    if (stmt.kind === 'SessionSet') {
+      throw new GeodeError(ErrorCode.UNSUPPORTED, 'session settings are answered by the gateway', { phase: 'compile' });
+    }
+    if (options.readOnly === true && kind !== 'read' && kind !== 'admin') {
+      throw new GeodeError(ErrorCode.UNSUPPORTED, 'This path is read-only; the statement would write', { phase: 'compile', detail: 'WriteOnReadOnlyPath' });
+    }
+    for (const name of prepared.parameters) {
+      if (!Object.hasOwn(params, name)) {
+        throw new GeodeError(ErrorCode.PARAMETER_MISSING, `Expected parameter $${name}`, { phase: 'runtime', detail: 'MissingParameter' });
+      }
+    }
+    if (this.inTransaction) throw new GeodeError(ErrorCode.INTERNAL, 'execute() re-entered during a statement');
+    const tx = new GraphTransaction(this.store, this.schema, { deadline: options.deadline, workBudget: options.workBudget });
+    const ctx = new StatementContext(tx, params, context, this.patternCaches);
+    const ex: Execution = { tx, ctx };
+    this.inTransaction = true;
+    // Inside a caller's transaction (replication applies a batch of entries in one), a statement is a savepoint.
+    const nested = this.store.db.inTransaction;
+    if (nested) this.store.db.exec('SAVEPOINT geode_statement');
+    else this.store.begin.run();
+    try {
+      let columns: string[] = [];
+      let rows: Value[][] = [];
+      switch (stmt.kind) {
+        case 'Query': {
+          const plan = prepared.plan as QueryPlan;
+          columns = plan.columns;
+          for (const row of runQuery(plan, ex)) {
+            const out: Value[] = new Array<Value>(columns.length);
+            for (let i = 0; i < columns.length; i++) out[i] = row.get(columns[i] as string) ?? null;
+            rows.push(out);
+          }
+          if (options.deadline !== undefined) tx.checkDeadline();
+          tx.finish();
+          for (const row of rows) for (let i = 0; i < row.length; i++) row[i] = snapshot(row[i] ?? null);
+          break;
+        }
+        case 'CreateIndex':
+          this.schema.createIndex(stmt, tx.stats);
+          break;
+        case 'DropIndex':
+          this.schema.dropIndex(stmt, tx.stats);
+          break;
+        case 'AlterGraphAddProperty':
+          this.schema.addProperty(stmt, compileExpression(stmt.defaultValue)(new Map(), ctx), tx.stats);
+          break;
+        case 'ClusterSet': {
+          const value = typeof stmt.value === 'number' ? BigInt(Math.trunc(stmt.value)) : stmt.value;
+          this.store.db
+            .prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value')
+            .run(stmt.setting, encodeProperties({ v: value }));
+          break;
+        }
+        case 'SystemSelect':
+          ({ columns, rows } = this.systemSelect(stmt, ex));
+          break;
+      }
+      const result: QueryResult = { columns, rows, stats: tx.stats, kind };
+      options.beforeCommit?.(result);
+      if (nested) this.store.db.exec('RELEASE geode_statement');
+      else this.store.commit.run();
+      return result;
+    } catch (err) {
+      if (nested) this.store.db.exec('ROLLBACK TO geode_statement; RELEASE geode_statement');
+      else if (this.store.db.inTransaction) this.store.rollback.run();
+      this.store.loadCounters();
+      this.schema.reload();
+      if (isGeodeError(err)) throw err;
+      if (err instanceof RangeError && /call stack/i.test(err.message)) {
+        throw new GeodeError(ErrorCode.WORK_LIMIT, 'Query recursion too deep', { phase: 'runtime' });
+      }
+      throw new GeodeError(ErrorCode.INTERNAL, err instanceof Error ? err.message : String(err), { phase: 'runtime' });
+    } finally {
+      this.inTransaction = false;
+    }
+  }
+
+  private systemSelect(stmt: SystemSelectStatement, ex: Execution): { columns: string[]; rows: Value[][] } {
+    const views = (this.options.systemViews ?? DEFAULT_VIEWS)();
+    const source = views[stmt.view] ?? (this.options.systemViews !== undefined ? DEFAULT_VIEWS()[stmt.view] : undefined);
+    if (source === undefined) {
+      throw new GeodeError(ErrorCode.NOT_FOUND, `Unknown system view system.${stmt.view}`, { phase: 'compile', detail: 'UnknownSystemView' });
+    }
+    const where = stmt.where === null ? null : compileExpression(stmt.where);
+    const input: Row[] = [];
+    const names: string[] = [];
+    for (const record of source) {
+      const row: Row = new Map(Object.entries(record));
+      for (const key of row.keys()) if (!names.includes(key)) names.push(key);
+      if (where === null || where(row, ex.ctx) === true) input.push(row);
+    }
+    if (stmt.items === null) {
+      return { columns: names, rows: input.map((row) => names.map((n) => snapshot(row.get(n) ?? null))) };
+    }
+    const plan = compileQuery(
+      {
+        kind: 'Query',
+        pos: stmt.pos,
+        unionAll: [],
+        parts: [
+          {
+            pos: stmt.pos,
+            clauses: [
+              { kind: 'Return', pos: stmt.pos, projection: { distinct: false, star: false, items: stmt.items, orderBy: [], skip: null, limit: null } },
+            ],
+          },
+        ],
+      },
+      new Set(names),
+    );
+    const rows: Value[][] = [];
+    const { clauses } = plan.parts[0] as QueryPlan['parts'][number];
+    let stream: Iterable<Row> = input;
+    for (const clause of clauses) stream = clause.run(stream, ex);
+    for (const row of stream) rows.push(plan.columns.map((c) => snapshot(row.get(c) ?? null)));
+    return { columns: plan.columns, rows };
+  }
+
+  /** Canonical sets of the whole graph, for side-effect counting (TCK). */
+  observe(): GraphObservation {
+    const nodes = new Set<string>();
+    const relationships = new Set<string>();
+    const properties = new Set<string>();
+    const labels = new Set<string>();
+    const db = this.store.db;
+    for (const [id, labelText, props] of db.prepare('SELECT id, labels, props FROM nodes').raw(true).safeIntegers(false).iterate() as Iterable<
+      [number, string, string]
+    >) {
+      nodes.add(String(id));
+      for (const label of JSON.parse(labelText) as string[]) labels.add(label);
+      const decoded = decodeProperties(props);
+      for (const key in decoded) properties.add(`node:${id}:${key}=${canonicalValue(decoded[key] ?? null)}`);
+    }
+    for (const [id, type, start, end, props] of db
+      .prepare('SELECT id, type, start_id, end_id, props FROM rels')
+      .raw(true)
+      .safeIntegers(false)
+      .iterate() as Iterable<[number, string, number, number, string]>) {
+      relationships.add(`${id}:${type}:${start}:${end}`);
+      const decoded = decodeProperties(props);
+      for (const key in decoded) properties.add(`relationship:${id}:${key}=${canonicalValue(decoded[key] ?? null)}`);
+    }
+    return { nodes, relationships, properties, labels };
+  }
+
+  /** One bounded slice of online schema work in its own transaction; true while more remains. */
+  backgroundStep(maxRows = 1000): boolean {
+    if (!this.schema.hasPendingWork()) return false;
+    const run = this.store.db.transaction(() => this.schema.step(Math.max(1, maxRows)));
+    try {
+      return run();
+    } catch (err) {
+      this.schema.reload();
+      throw err;
+    }
+  }
+
+  /** A cluster setting written by `SET CLUSTER ...`, or null when never set. */
+  getSetting(name: string): Value {
+    const row = this.store.db.prepare('SELECT value FROM settings WHERE name = ?').pluck().get(name) as string | undefined;
+    return row === undefined ? null : (decodeProperties(row)['v'] ?? null);
+  }
+
+  /**
+   * Re-reads schema state (indexes, property defaults, id counters) written by
+   * another connection to the same file: read replicas call this after the
+   * apply loop changed the schema.
+   */
+  refreshSchema(): void {
+    this.schema.reload();
+    this.store.loadCounters();
+    this.cache.clear();
+  }
+
+  close(): void {
+    this.cache.clear();
+    this.store.close();
+  }
+}

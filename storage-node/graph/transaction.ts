@@ -1,0 +1,444 @@
+/**
+ * The graph as one statement sees it: an identity map (one live NodeValue or
+ * RelationshipValue per entity, mutated in place on SET/REMOVE so every row
+ * and the evaluator see the change), write-through to SQLite, property index
+ * maintenance, pending ALTER GRAPH defaults, deletion bookkeeping, counters
+ * and the work/deadline checks. One instance per execute(); discarded after.
+ */
+import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
+import { NodeValue, RelationshipValue } from '../../shared/gql/values.js';
+import type { Value, ValueMap } from '../../shared/gql/values.js';
+import type { QueryStats } from './types.js';
+import { checkStorable, decodeProperties, encodeProperties, indexKey } from './encoding.js';
+import { SCAN_PAGE } from './store.js';
+import type { ExpandRow, GraphStore, NodeRow, RelRow } from './store.js';
+import type { SchemaState } from './schema.js';
+
+export type Direction = 'out' | 'in' | 'both';
+
+/** How often (in rows touched) the wall-clock deadline is read. */
+const DEADLINE_CHECK_EVERY = 256;
+
+export function emptyStats(): QueryStats {
+  return {
+    nodesCreated: 0,
+    nodesDeleted: 0,
+    relationshipsCreated: 0,
+    relationshipsDeleted: 0,
+    propertiesSet: 0,
+    labelsAdded: 0,
+    labelsRemoved: 0,
+    indexesAdded: 0,
+    indexesRemoved: 0,
+  };
+}
+
+export interface Limits {
+  deadline: number | undefined;
+  workBudget: number | undefined;
+}
+
+/** Parsed label lists by their stored JSON: few distinct label sets exist, so most loads skip JSON.parse. */
+const labelCache = new Map<string, readonly string[]>();
+
+function parseLabels(json: string): string[] {
+  let cached = labelCache.get(json);
+  if (cached === undefined) {
+    cached = JSON.parse(json) as string[];
+    if (labelCache.size < 10_000) labelCache.set(json, cached);
+  }
+  return cached.slice();
+}
+
+class WriteState {
+  readonly deletedNodes = new Set<number>();
+  readonly deletedRels = new Set<number>();
+  /** Nodes deleted without DETACH: checked for remaining relationships when the statement ends. */
+  readonly undetachedDeletes: NodeValue[] = [];
+  readonly dirtyNodes = new Set<NodeValue>();
+  readonly dirtyRels = new Set<RelationshipValue>();
+}
+
+const NO_WRITES = new WriteState();
+
+export class GraphTransaction {
+  readonly nodes = new Map<number, NodeValue>();
+  readonly rels = new Map<number, RelationshipValue>();
+  readonly stats: QueryStats = emptyStats();
+  /** Write-side bookkeeping, allocated on the first write so reads stay allocation-light. */
+  private writes: WriteState | undefined;
+  private work = 0;
+  private nextDeadlineCheck = DEADLINE_CHECK_EVERY;
+
+  constructor(
+    readonly store: GraphStore,
+    readonly schema: SchemaState,
+    private readonly limits: Limits,
+  ) {}
+
+  /** Counts rows touched; enforces the work budget and, every few hundred rows, the deadline. */
+  touch(rows = 1): void {
+    this.work += rows;
+    const { workBudget, deadline } = this.limits;
+    if (workBudget !== undefined && this.work > workBudget) {
+      throw new GeodeError(ErrorCode.WORK_LIMIT, `Statement exceeded its work budget of ${workBudget} rows`, { phase: 'runtime' });
+    }
+    if (deadline !== undefined && this.work >= this.nextDeadlineCheck) {
+      this.nextDeadlineCheck = this.work + DEADLINE_CHECK_EVERY;
+      this.checkDeadline();
+    }
+  }
+
+  checkDeadline(): void {
+    const { deadline } = this.limits;
+    if (deadline !== undefined && Date.now() > deadline) {
+      throw new GeodeError(ErrorCode.TIMEOUT, 'Query exceeded its time limit; its writes were rolled back', { phase: 'runtime' });
+    }
+  }
+
+  private get w(): WriteState {
+    return (this.writes ??= new WriteState());
+  }
+
+  /** Read-only view of the write state (a shared empty one before the first write). */
+  private get r(): WriteState {
+    return this.writes ?? NO_WRITES;
+  }
+
+  // ---- reading ---------------------------------------------------------------
+
+  nodeFromRow(row: NodeRow): NodeValue {
+    return this.node(row[0], row[1], row[2]);
+  }
+
+  private node(id: number, labelsJson: string, propsJson: string): NodeValue {
+    let node = this.nodes.get(id);
+    if (node === undefined) {
+      const labels = parseLabels(labelsJson);
+      const props = decodeProperties(propsJson);
+      if (this.schema.pendingDefaults.size > 0) this.schema.applyPendingDefaults(id, labels, props);
+      node = new NodeValue(id, labels, props);
+      this.nodes.set(id, node);
+    }
+    return node;
+  }
+
+  relFromRow(row: RelRow | ExpandRow): RelationshipValue {
+    const id = row[0];
+    let rel = this.rels.get(id);
+    if (rel === undefined) {
+      rel = new RelationshipValue(id, row[1], row[2], row[3], decodeProperties(row[4]));
+      this.rels.set(id, rel);
+    }
+    return rel;
+  }
+
+  nodeById(id: number): NodeValue | null {
+    const known = this.nodes.get(id);
+    if (known !== undefined) return this.r.deletedNodes.has(id) ? null : known;
+    const row = this.store.nodeById.get(id);
+    return row === undefined ? null : this.nodeFromRow(row);
+  }
+
+  /** A relationship's endpoint, even when that node was deleted earlier in this statement. */
+  endpoint(id: number): NodeValue | null {
+    return this.nodes.get(id) ?? this.nodeById(id);
+  }
+
+  *allNodes(): Generator<NodeValue> {
+    let after = 0;
+    for (;;) {
+      const page = this.store.nodesAfter.all(after, SCAN_PAGE);
+      for (const row of page) {
+        this.touch();
+        yield this.nodeFromRow(row);
+      }
+      if (page.length < SCAN_PAGE) return;
+      after = (page[page.length - 1] as NodeRow)[0];
+    }
+  }
+
+  *nodesByLabel(label: string): Generator<NodeValue> {
+    let after = 0;
+    for (;;) {
+      const page = this.store.nodesByLabelAfter.all(label, after, SCAN_PAGE);
+      for (const row of page) {
+        this.touch();
+        yield this.nodeFromRow(row);
+      }
+      if (page.length < SCAN_PAGE) return;
+      after = (page[page.length - 1] as NodeRow)[0];
+    }
+  }
+
+  *allRelationships(): Generator<RelationshipValue> {
+    let after = 0;
+    for (;;) {
+      const page = this.store.relsAfter.all(after, SCAN_PAGE);
+      for (const row of page) yield this.relFromRow(row);
+      if (page.length < SCAN_PAGE) return;
+      after = (page[page.length - 1] as RelRow)[0];
+    }
+  }
+
+  /**
+   * Nodes with `label` whose `property` equals `value`, through a ready index;
+   * undefined when no ready index covers (label, property) or the value is not indexable.
+   */
+  seek(label: string, property: string, value: Value): NodeValue[] | undefined {
+    const index = this.schema.readyIndex(label, property);
+    if (index === undefined) return undefined;
+    if (value === null) return [];
+    const key = indexKey(value);
+    if (key === undefined) return undefined;
+    const rows = this.store.nodesByIndexValue.all(index.id, key);
+    const out: NodeValue[] = [];
+    for (const row of rows) {
+      this.touch();
+      out.push(this.nodeFromRow(row));
+    }
+    return out;
+  }
+
+  /** Relationships at `node` in `direction`, restricted to `types` when non-empty. A self-loop appears once. */
+  relationshipsOf(node: NodeValue, direction: Direction, types: readonly string[]): RelationshipValue[] {
+    const out: RelationshipValue[] = [];
+    const store = this.store;
+    const id = node.id;
+    if (types.length === 0) {
+      if (direction !== 'in') this.collectRels(store.relsOut.all(id), false, out);
+      if (direction !== 'out') this.collectRels(store.relsIn.all(id), direction === 'both', out);
+    } else {
+      for (const type of types) {
+        if (direction !== 'in') this.collectRels(store.relsOutTyped.all(id, type), false, out);
+        if (direction !== 'out') this.collectRels(store.relsInTyped.all(id, type), direction === 'both', out);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Relationships at `node` with the node at their far end, in one SQL call per
+   * direction and type. Fills `rels` and `others` in step; a self-loop appears once.
+   */
+  expand(node: NodeValue, direction: Direction, types: readonly string[], rels: RelationshipValue[], others: NodeValue[]): void {
+    const store = this.store;
+    const id = node.id;
+    if (types.length === 0) {
+      if (direction !== 'in') this.collectExpanded(store.expandOut.all(id), false, rels, others);
+      if (direction !== 'out') this.collectExpanded(store.expandIn.all(id), direction === 'both', rels, others);
+    } else {
+      for (const type of types) {
+        if (direction !== 'in') this.collectExpanded(store.expandOutTyped.all(id, type), false, rels, others);
+        if (direction !== 'out') this.collectExpanded(store.expandInTyped.all(id, type), direction === 'both', rels, others);
+      }
+    }
+  }
+
+  private collectExpanded(rows: ExpandRow[], skipLoops: boolean, rels: RelationshipValue[], others: NodeValue[]): void {
+    for (const row of rows) {
+      if (skipLoops && row[2] === row[3]) continue;
+      this.touch();
+      rels.push(this.relFromRow(row));
+      others.push(this.node(row[5], row[6], row[7]));
+    }
+  }
+
+  private collectRels(rows: RelRow[], skipLoops: boolean, out: RelationshipValue[]): void {
+    for (const row of rows) {
+      if (skipLoops && row[2] === row[3]) continue;
+      this.touch();
+      out.push(this.relFromRow(row));
+    }
+  }
+
+  isDeleted(entity: NodeValue | RelationshipValue): boolean {
+    if (this.writes === undefined) return false;
+    return entity instanceof NodeValue ? this.writes.deletedNodes.has(entity.id) : this.writes.deletedRels.has(entity.id);
+  }
+
+  // ---- writing ---------------------------------------------------------------
+
+  /** Creates a node; `labelsJson` is JSON.stringify(labels) when the caller has it precomputed. */
+  createNode(labels: readonly string[], props: ValueMap, labelsJson?: string): NodeValue {
+    const id = this.store.nextNodeId++;
+    const clean = this.storableCopy(props);
+    const uniqueLabels = labelsJson !== undefined ? [...labels] : [...new Set(labels)];
+    this.store.insertNode.run(id, labelsJson ?? JSON.stringify(uniqueLabels), encodeProperties(clean));
+    for (const label of uniqueLabels) this.store.insertLabel.run(label, id);
+    this.stats.labelsAdded += uniqueLabels.length;
+    const node = new NodeValue(id, uniqueLabels, clean);
+    this.nodes.set(id, node);
+    if (this.schema.indexesByLabel.size > 0) {
+      for (const label of uniqueLabels) this.indexNode(node, label, true);
+    }
+    this.stats.nodesCreated++;
+    this.touch();
+    return node;
+  }
+
+  /** The non-null entries of `props`, checked storable. */
+  private storableCopy(props: ValueMap): ValueMap {
+    const clean: ValueMap = {};
+    let count = 0;
+    for (const key in props) {
+      const value = props[key];
+      if (value === null || value === undefined) continue;
+      if (typeof value === 'object') checkStorable(value, key);
+      clean[key] = value;
+      count++;
+    }
+    this.stats.propertiesSet += count;
+    return clean;
+  }
+
+  createRelationship(type: string, start: NodeValue, end: NodeValue, props: ValueMap): RelationshipValue {
+    if (this.r.deletedNodes.has(start.id) || this.r.deletedNodes.has(end.id)) {
+      throw new GeodeError(ErrorCode.ENTITY_NOT_FOUND, 'Cannot create a relationship to a deleted node', { phase: 'runtime', detail: 'DeletedEntityAccess' });
+    }
+    const id = this.store.nextRelId++;
+    const clean = this.storableCopy(props);
+    this.store.insertRel.run(id, type, start.id, end.id, encodeProperties(clean));
+    const rel = new RelationshipValue(id, type, start.id, end.id, clean);
+    this.rels.set(id, rel);
+    this.stats.relationshipsCreated++;
+    this.touch();
+    return rel;
+  }
+
+  private assertLive(entity: NodeValue | RelationshipValue): void {
+    if (this.isDeleted(entity)) {
+      throw new GeodeError(ErrorCode.ENTITY_NOT_FOUND, `The ${entity instanceof NodeValue ? 'node' : 'relationship'} was deleted earlier in this statement`, {
+        phase: 'runtime',
+        detail: 'DeletedEntityAccess',
+      });
+    }
+  }
+
+  /** Sets one property; null removes it. */
+  setProperty(entity: NodeValue | RelationshipValue, key: string, value: Value): void {
+    this.assertLive(entity);
+    const props = entity.properties;
+    const old = props[key] ?? null;
+    if (value === null) {
+      if (old === null) return;
+      delete props[key];
+    } else {
+      checkStorable(value, key);
+      props[key] = value;
+      this.stats.propertiesSet++;
+    }
+    this.touch();
+    if (entity instanceof NodeValue) {
+      this.w.dirtyNodes.add(entity);
+      if (this.schema.indexesByLabel.size > 0) this.reindexProperty(entity, key, old, value);
+    } else {
+      this.w.dirtyRels.add(entity);
+    }
+  }
+
+  /** `n = {map}`: replaces all properties. */
+  replaceProperties(entity: NodeValue | RelationshipValue, map: ValueMap): void {
+    this.assertLive(entity);
+    for (const key of Object.keys(entity.properties)) {
+      if (!(key in map) || map[key] === null) this.setProperty(entity, key, null);
+    }
+    for (const key in map) this.setProperty(entity, key, map[key] ?? null);
+  }
+
+  addLabel(node: NodeValue, label: string): void {
+    this.assertLive(node);
+    if (node.labels.includes(label)) return;
+    node.labels.push(label);
+    this.store.insertLabel.run(label, node.id);
+    this.w.dirtyNodes.add(node);
+    this.stats.labelsAdded++;
+    this.touch();
+    this.indexNode(node, label, true);
+  }
+
+  removeLabel(node: NodeValue, label: string): void {
+    this.assertLive(node);
+    const at = node.labels.indexOf(label);
+    if (at < 0) return;
+    node.labels.splice(at, 1);
+    this.store.deleteLabel.run(label, node.id);
+    this.w.dirtyNodes.add(node);
+    this.stats.labelsRemoved++;
+    this.touch();
+    this.indexNode(node, label, false);
+  }
+
+  deleteRelationship(rel: RelationshipValue): void {
+    if (this.w.deletedRels.has(rel.id)) return;
+    this.store.deleteRel.run(rel.id);
+    this.w.deletedRels.add(rel.id);
+    this.w.dirtyRels.delete(rel);
+    this.stats.relationshipsDeleted++;
+    this.touch();
+  }
+
+  deleteNode(node: NodeValue, detach: boolean): void {
+    if (this.w.deletedNodes.has(node.id)) return;
+    if (detach) {
+      for (const [relId] of this.store.relIdsOfNode.all(node.id, node.id)) {
+        const rel = this.rels.get(relId) ?? this.relFromRow(this.store.relById.get(relId) as RelRow);
+        this.deleteRelationship(rel);
+      }
+    } else {
+      this.w.undetachedDeletes.push(node);
+    }
+    for (const label of node.labels) {
+      this.store.deleteLabel.run(label, node.id);
+      this.indexNode(node, label, false);
+    }
+    this.store.deleteNode.run(node.id);
+    this.w.deletedNodes.add(node.id);
+    this.w.dirtyNodes.delete(node);
+    this.stats.nodesDeleted++;
+    this.touch();
+  }
+
+  private indexNode(node: NodeValue, label: string, add: boolean): void {
+    const indexes = this.schema.indexesByLabel.get(label);
+    if (indexes === undefined) return;
+    for (const index of indexes) {
+      const key = indexKey(node.properties[index.property] ?? null);
+      if (key === undefined || node.properties[index.property] === null) continue;
+      if (add) this.store.insertIndexEntry.run(index.id, key, node.id);
+      else this.store.deleteIndexEntry.run(index.id, key, node.id);
+    }
+  }
+
+  private reindexProperty(node: NodeValue, property: string, old: Value, value: Value): void {
+    for (const label of node.labels) {
+      const indexes = this.schema.indexesByLabel.get(label);
+      if (indexes === undefined) continue;
+      for (const index of indexes) {
+        if (index.property !== property) continue;
+        const oldKey = old === null ? undefined : indexKey(old);
+        if (oldKey !== undefined) this.store.deleteIndexEntry.run(index.id, oldKey, node.id);
+        const newKey = value === null ? undefined : indexKey(value);
+        if (newKey !== undefined) this.store.insertIndexEntry.run(index.id, newKey, node.id);
+      }
+    }
+  }
+
+  /** Writes back changed properties and labels and checks deferred DELETE constraints. */
+  finish(): void {
+    for (const node of this.r.dirtyNodes) {
+      this.store.updateNodeProps.run(encodeProperties(node.properties), node.id);
+      this.store.updateNodeLabels.run(JSON.stringify(node.labels), node.id);
+    }
+    for (const rel of this.r.dirtyRels) this.store.updateRelProps.run(encodeProperties(rel.properties), rel.id);
+    for (const node of this.r.undetachedDeletes) {
+      if (this.store.relsOfNodeExist.get(node.id, node.id) !== undefined) {
+        throw new GeodeError(ErrorCode.CONSTRAINT_VIOLATION, `Cannot delete node ${node.id}: it still has relationships (use DETACH DELETE)`, {
+          phase: 'runtime',
+          detail: 'DeleteConnectedNode',
+        });
+      }
+    }
+    if (this.stats.nodesCreated > 0 || this.stats.relationshipsCreated > 0) this.store.saveCounters();
+  }
+}

@@ -1,0 +1,807 @@
+/**
+ * A storage node: the host loop around the pure Raft core.
+ *
+ * Every tick (and whenever a message, proposal or read arrives) the loop
+ * drains Raft's Ready batches: persist hard state and entries in one fsync
+ * (group commit: everything proposed while the disk was busy rides in the same
+ * batch), send messages, hand committed entries to the apply worker, resolve
+ * ReadIndex reads, then advance. The loop never runs a query: applying is
+ * done in order by the apply worker, reads by a pool of read workers, so a
+ * long statement never delays a heartbeat.
+ *
+ * A client's write is acknowledged according to the replication mode
+ * (replication/modes.ts); its result comes from the leader's apply. A write
+ * whose log entry is overwritten after a leader change fails with NOT_LEADER
+ * and can be retried with the same request id: the replicated request table
+ * makes it apply once.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DurableLog } from './log/durable-log.js';
+import { RawNode, Prng, NO_NODE } from './raft/index.js';
+import type { Message, Ready, Status } from './raft/index.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { RAFT_STREAM_PATH, Transport } from './transport/transport.js';
+import type { TransportLogger } from './transport/transport.js';
+import { encodeCommand } from './replication/command.js';
+import { DEFAULT_REPLICATION, isAcknowledged, majority, validateSetting } from './replication/modes.js';
+import type { ReplicationSettings } from './replication/modes.js';
+import { MemberDirectory, raftIdOf } from './replication/members.js';
+import type { MemberSpec } from './replication/members.js';
+import type { ApplyOutcome, WireResult } from './replication/state-machine.js';
+import type { AppliedBatch } from './replication/apply-worker.js';
+import type { ReadCall } from './replication/read-worker.js';
+import { startTsWorker, WorkerCallError, WorkerClient } from './replication/worker-rpc.js';
+import { ErrorCode, GeodeError } from '../shared/protocol/errors.js';
+import type { ErrorBody } from '../shared/protocol/errors.js';
+import type { ClusterSetStatement } from '../shared/gql/ast.js';
+
+export type Consistency = 'linearizable' | 'leader' | 'bounded' | 'any';
+
+export interface StorageNodeOptions {
+  name: string;
+  dataDir: string;
+  /** Every member of the group, this node included. */
+  members: MemberSpec[];
+  clusterSecret: string;
+  clusterId?: string;
+  /** Replication settings used until a `SET CLUSTER ...` statement overrides them. */
+  replication?: Partial<ReplicationSettings>;
+  /** Raft tick length; heartbeat = heartbeatTicks ticks, election timeout in [electionTicks, 2*electionTicks) ticks. */
+  tickMs?: number;
+  heartbeatTicks?: number;
+  electionTicks?: number;
+  /** Applied entries between snapshots (log compaction). */
+  snapshotEntries?: number;
+  /** Entries kept in the log behind a snapshot, so slightly lagging followers catch up without one. */
+  keepEntries?: number;
+  readWorkers?: number;
+  /** `off` skips fsync (benchmarks of non-durable setups only). */
+  sync?: 'full' | 'off';
+  logger: TransportLogger & { error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
+}
+
+export interface WriteRequest {
+  query: string;
+  params: Record<string, unknown>;
+  requestId?: string | undefined;
+  timeoutMs: number;
+  /** The statement returns rows, so every mode waits for apply. */
+  returnsRows: boolean;
+  /** For `SET CLUSTER ...`: validated against the membership before proposing. */
+  clusterSetting?: ClusterSetStatement | undefined;
+}
+
+export interface ReadRequest {
+  query: string;
+  params: Record<string, unknown>;
+  consistency: Consistency;
+  maxLagMs?: number | undefined;
+  afterIndex?: number | undefined;
+  timeoutMs: number;
+}
+
+export interface ResultMeta {
+  node: string;
+  role: NodeRole;
+  term: number;
+  index: number;
+  applied_index: number;
+  /** False when the mode answered before the entry was applied (asynchronous / semi-synchronous writes without rows). */
+  applied?: boolean;
+  request_id?: string;
+}
+
+export type NodeRole = 'primary' | 'standby' | 'learner' | 'candidate';
+
+export interface NodeStatusEntry {
+  id: string;
+  role: NodeRole | 'unknown';
+  status: 'healthy' | 'unreachable' | 'unknown';
+  replication_lag: number;
+  applied_index: number | null;
+  match_index: number | null;
+  region: string | null;
+  url: string;
+  voter: boolean;
+}
+
+export interface ClusterStatus {
+  cluster_id: string;
+  node: string;
+  nodes: NodeStatusEntry[];
+  quorum_status: 'healthy' | 'degraded' | 'lost';
+  term: number;
+  leader: string | null;
+  leader_url: string | null;
+  commit_index: number;
+  applied_index: number;
+  replication: { mode: string; quorum_size: number; sync_replicas: number };
+}
+
+interface PendingWrite {
+  index: number;
+  term: number;
+  requestId: string;
+  returnsRows: boolean;
+  outcome: ApplyOutcome | undefined;
+  resolve: (value: { result: WireResult; meta: ResultMeta }) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface IndexWaiter {
+  index: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const emptyResult = (): WireResult => ({
+  columns: [],
+  rows: [],
+  stats: {
+    nodesCreated: 0,
+    nodesDeleted: 0,
+    relationshipsCreated: 0,
+    relationshipsDeleted: 0,
+    propertiesSet: 0,
+    labelsAdded: 0,
+    labelsRemoved: 0,
+    indexesAdded: 0,
+    indexesRemoved: 0,
+  },
+  kind: 'write',
+});
+
+function geodeErrorFrom(body: ErrorBody['error']): GeodeError {
+  const { code, message, position, detail, phase, ...extra } = body;
+  return new GeodeError(code, message, {
+    ...(position !== undefined ? { position } : {}),
+    ...(detail !== undefined ? { detail } : {}),
+    ...(phase !== undefined ? { phase } : {}),
+    ...(Object.keys(extra).length > 0 ? { extra } : {}),
+  });
+}
+
+/** Errors thrown inside a worker come back as WorkerCallError; turn them into GeodeErrors again. */
+function fromWorkerError(err: unknown): Error {
+  if (err instanceof WorkerCallError && typeof err.body.code === 'string') {
+    return geodeErrorFrom(err.body as ErrorBody['error']);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+export class StorageNode extends EventEmitter {
+  readonly name: string;
+  readonly id: number;
+  readonly clusterId: string;
+  private readonly members: MemberDirectory;
+  private readonly log: DurableLog;
+  private raft!: RawNode;
+  private transport: Transport | undefined;
+  private applyWorker!: WorkerClient;
+  private readWorkers: WorkerClient[] = [];
+  private readonly graphPath: string;
+  private readonly tickMs: number;
+  private readonly electionTimeoutMs: number;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
+  private drainScheduled = false;
+  private stopped = false;
+
+  private baseSettings: ReplicationSettings;
+  private replicated: Partial<ReplicationSettings> = {};
+  private settings: ReplicationSettings;
+
+  private applied = 0;
+  private readonly pending = new Map<number, PendingWrite>();
+  private appliedWaiters: IndexWaiter[] = [];
+  private readonly readIndexWaiters = new Map<string, { resolve: (index: number) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+
+  private status_: Status;
+  private lastLeader = NO_NODE;
+  /** Local clock (ms) of the last message from each peer. */
+  private readonly lastHeard = new Map<number, number>();
+  /** Leader view: local time each follower last held everything committed. */
+  private readonly caughtUpAt = new Map<number, number>();
+  /** Follower view: highest commit index the leader told us, and when we last had applied all of it. */
+  private leaderCommitSeen = 0;
+  private selfCaughtUpAt = Date.now();
+  private snapshotting = false;
+  private lastLagSignature = '';
+
+  failovers = 0;
+
+  constructor(private readonly options: StorageNodeOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.name = options.name;
+    this.id = raftIdOf(options.name);
+    this.clusterId = options.clusterId ?? 'geode';
+    this.members = new MemberDirectory(options.members);
+    if (this.members.named(options.name) === undefined) throw new Error(`node ${options.name} is not among the members`);
+    mkdirSync(options.dataDir, { recursive: true });
+    this.graphPath = join(options.dataDir, 'graph.db');
+    this.log = DurableLog.open(join(options.dataDir, 'raft.db'), { sync: options.sync ?? 'full', onTornEntry: (index) => options.logger.warn({ index }, 'raft log: dropped torn entry') });
+    this.tickMs = options.tickMs ?? 50;
+    this.electionTimeoutMs = this.tickMs * (options.electionTicks ?? 6);
+    this.baseSettings = { ...DEFAULT_REPLICATION, ...options.replication };
+    this.settings = this.baseSettings;
+    this.status_ = undefined as unknown as Status;
+  }
+
+  async start(): Promise<void> {
+    this.applyWorker = new WorkerClient(startTsWorker(new URL('./replication/apply-worker.ts', import.meta.url), { graphPath: this.graphPath }), (err) => {
+      if (!this.stopped) {
+        this.options.logger.error({ err: err.message }, 'apply worker died; stopping the node');
+        process.exitCode = 1;
+        void this.stop({ transfer: false });
+      }
+    });
+    const info = await this.applyWorker.call<{ applied: number; settings: Partial<ReplicationSettings> }>('info');
+    this.applied = info.applied;
+    this.replicated = info.settings;
+    this.settings = { ...this.baseSettings, ...this.replicated };
+    const readCount = Math.max(1, this.options.readWorkers ?? 2);
+    for (let i = 0; i < readCount; i++) this.readWorkers.push(this.startReadWorker());
+    await Promise.all(this.readWorkers.map((w) => w.call('refresh')));
+
+    const voters: number[] = [];
+    const learners: number[] = [];
+    for (const m of this.members.all()) (m.learner === true ? learners : voters).push(raftIdOf(m.name));
+    this.raft = new RawNode({
+      id: this.id,
+      storage: this.log,
+      electionTick: this.options.electionTicks ?? 6,
+      heartbeatTick: this.options.heartbeatTicks ?? 2,
+      random: new Prng(randomBytes(4).readUInt32LE(0)),
+      voters,
+      learners,
+      applied: Math.min(this.applied, this.log.lastIndex()),
+      preVote: true,
+      checkQuorum: true,
+      maxInflight: 256,
+      maxSizePerMsg: 1024 * 1024,
+    });
+    this.status_ = this.raft.status();
+    const peers = new Map<number, string>();
+    for (const m of this.members.all()) if (m.name !== this.name) peers.set(raftIdOf(m.name), m.url);
+    this.transport = new Transport({
+      selfId: this.id,
+      secret: this.options.clusterSecret,
+      peers,
+      logger: this.options.logger,
+      onMessage: (m) => this.receive(m),
+    });
+    this.tickTimer = setInterval(() => {
+      this.raft.tick();
+      this.scheduleDrain();
+    }, this.tickMs);
+    this.lagTimer = setInterval(() => this.publishLagIfChanged(), 100);
+    this.scheduleDrain();
+  }
+
+  private startReadWorker(): WorkerClient {
+    return new WorkerClient(startTsWorker(new URL('./replication/read-worker.ts', import.meta.url), { graphPath: this.graphPath }), (err) => {
+      if (this.stopped) return;
+      this.options.logger.error({ err: err.message }, 'read worker died; replacing it');
+      const index = this.readWorkers.findIndex((w) => !w.alive);
+      if (index >= 0) this.readWorkers[index] = this.startReadWorker();
+    });
+  }
+
+  /**
+   * Upgrade handler for the Raft stream on the node's HTTP server; false when
+   * the path is not the Raft stream. Before start() a peer's attempt is
+   * refused and it retries with backoff.
+   */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (this.transport === undefined || this.stopped) {
+      if ((request.url ?? '').startsWith(RAFT_STREAM_PATH)) {
+        socket.destroy();
+        return true;
+      }
+      return false;
+    }
+    return this.transport.handleUpgrade(request, socket, head);
+  }
+
+  // ---- the loop --------------------------------------------------------------
+
+  private receive(m: Message): void {
+    if (this.stopped) return;
+    this.lastHeard.set(m.from, Date.now());
+    if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.status_.term) {
+      if (m.commit > this.leaderCommitSeen) this.leaderCommitSeen = m.commit;
+      this.noteSelfCaughtUp();
+    }
+    this.raft.step(m);
+    this.scheduleDrain();
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled || this.stopped) return;
+    this.drainScheduled = true;
+    // setImmediate, not a microtask: proposals and messages that arrive meanwhile join the same batch (group commit).
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    if (this.stopped) return;
+    while (this.raft.hasReady()) {
+      const rd = this.raft.ready();
+      this.handleReady(rd);
+      this.raft.advance(rd);
+    }
+    this.refreshStatus();
+    this.checkAcks();
+  }
+
+  private handleReady(rd: Ready): void {
+    this.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot.data, rd.snapshot.meta.index);
+    if (rd.messages.length > 0) {
+      const isLeader = this.raft.raft.role === 'leader';
+      const now = Date.now();
+      if (isLeader) for (const m of rd.messages) if (m.type === 'app' || m.type === 'heartbeat') m.leaderTime = now;
+      this.transport?.send(rd.messages);
+    }
+    if (rd.committedEntries.length > 0) {
+      const entries = rd.committedEntries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data }));
+      this.applyWorker.call<AppliedBatch>('apply', { entries }).then(
+        (batch) => this.onApplied(batch),
+        (err: unknown) => this.options.logger.error({ err: String(err) }, 'apply failed'),
+      );
+    }
+    for (const rs of rd.readStates) {
+      const waiter = this.readIndexWaiters.get(rs.ctx);
+      if (waiter === undefined) continue;
+      this.readIndexWaiters.delete(rs.ctx);
+      clearTimeout(waiter.timer);
+      waiter.resolve(rs.index);
+    }
+  }
+
+  private installSnapshot(data: Uint8Array, index: number): void {
+    const path = join(this.options.dataDir, 'snapshot-in.db');
+    writeFileSync(path, data);
+    this.options.logger.info({ index, bytes: data.byteLength }, 'installing snapshot from leader');
+    this.applyWorker.call<{ applied: number; settings: Partial<ReplicationSettings> }>('restore', { path }).then(
+      (restored) => {
+        this.applied = restored.applied;
+        this.setReplicated(restored.settings);
+        for (const w of this.readWorkers) void w.call('reopen').catch(() => undefined);
+        this.afterApplied();
+      },
+      (err: unknown) => this.options.logger.error({ err: String(err) }, 'snapshot restore failed'),
+    );
+  }
+
+  private onApplied(batch: AppliedBatch): void {
+    if (batch.applied > this.applied) this.applied = batch.applied;
+    if (batch.schemaChanged) {
+      for (const w of this.readWorkers) void w.call('refresh').catch(() => undefined);
+      this.setReplicated(batch.settings);
+    }
+    for (const outcome of batch.outcomes) {
+      const pending = this.pending.get(outcome.index);
+      if (pending === undefined) continue;
+      if (outcome.term !== pending.term || outcome.requestId !== pending.requestId) {
+        // Our entry was overwritten by another leader's: it will never apply.
+        this.finishPending(pending, new GeodeError(ErrorCode.NOT_LEADER, 'leadership changed before the write committed; retry with the same request_id', { extra: this.leaderExtra() }));
+        continue;
+      }
+      pending.outcome = outcome;
+    }
+    this.afterApplied();
+  }
+
+  private afterApplied(): void {
+    this.noteSelfCaughtUp();
+    this.checkAcks();
+    if (this.appliedWaiters.length > 0) {
+      const still: IndexWaiter[] = [];
+      for (const w of this.appliedWaiters) {
+        if (w.index <= this.applied) {
+          clearTimeout(w.timer);
+          w.resolve();
+        } else still.push(w);
+      }
+      this.appliedWaiters = still;
+    }
+    this.maybeSnapshot();
+  }
+
+  private setReplicated(settings: Partial<ReplicationSettings>): void {
+    this.replicated = settings;
+    const next = { ...this.baseSettings, ...settings };
+    if (next.mode !== this.settings.mode || next.quorumSize !== this.settings.quorumSize || next.syncReplicas !== this.settings.syncReplicas) {
+      this.settings = next;
+      this.emitChange('settings');
+    }
+  }
+
+  private noteSelfCaughtUp(): void {
+    if (this.applied >= this.leaderCommitSeen) this.selfCaughtUpAt = Date.now();
+  }
+
+  private refreshStatus(): void {
+    const previous = this.status_;
+    const status = this.raft.status();
+    this.status_ = status;
+    if (status.role === 'leader') {
+      const now = Date.now();
+      for (const [id, pr] of status.progress) {
+        if (id === this.id) continue;
+        if (pr.match >= status.commit || !this.caughtUpAt.has(id)) this.caughtUpAt.set(id, now);
+      }
+    }
+    const leaderChanged = status.leader !== previous.leader;
+    if (leaderChanged && status.leader !== NO_NODE) {
+      if (this.lastLeader !== NO_NODE && this.lastLeader !== status.leader) this.failovers++;
+      this.lastLeader = status.leader;
+    }
+    if (leaderChanged || status.term !== previous.term || status.role !== previous.role || !sameMembers(status, previous)) {
+      if (previous.role === 'leader' && status.role !== 'leader') this.failReadIndexWaiters();
+      this.emitChange('leader');
+    }
+  }
+
+  // ---- writes ---------------------------------------------------------------
+
+  get isLeader(): boolean {
+    return this.status_.role === 'leader';
+  }
+
+  private leaderExtra(): Record<string, unknown> {
+    const leader = this.status_.leader;
+    const member = leader === NO_NODE ? undefined : this.members.byRaftId(leader);
+    return { leader_id: member?.name ?? null, leader_url: member?.url ?? null };
+  }
+
+  private notLeader(): GeodeError {
+    const extra = this.leaderExtra();
+    const message = extra['leader_id'] === null ? 'no leader is elected at the moment; retry shortly' : `not the leader; the leader is ${String(extra['leader_id'])}`;
+    return new GeodeError(ErrorCode.NOT_LEADER, message, { extra });
+  }
+
+  write(request: WriteRequest): Promise<{ result: WireResult; meta: ResultMeta }> {
+    if (this.stopped) return Promise.reject(new GeodeError(ErrorCode.OVERLOADED, 'node is shutting down'));
+    if (!this.isLeader) return Promise.reject(this.notLeader());
+    if (request.clusterSetting !== undefined) {
+      const problem = validateSetting(request.clusterSetting.setting, request.clusterSetting.value, this.status_.confState.voters.length);
+      if (problem !== undefined) return Promise.reject(new GeodeError(ErrorCode.BAD_REQUEST, problem, { detail: 'InvalidClusterSetting' }));
+    }
+    const requestId = request.requestId ?? randomUUID();
+    const data = encodeCommand({ kind: 'query', query: request.query, params: request.params, now: Date.now(), seed: randomBytes(16).toString('hex'), requestId });
+    const proposed = this.raft.propose(data);
+    if (!proposed.accepted) {
+      if (proposed.reason === 'transferring') {
+        return Promise.reject(new GeodeError(ErrorCode.NOT_LEADER, 'leadership is being transferred; retry shortly', { extra: this.leaderExtra() }));
+      }
+      return Promise.reject(this.notLeader());
+    }
+    this.scheduleDrain();
+    return new Promise((resolve, reject) => {
+      const pending: PendingWrite = {
+        index: proposed.index,
+        term: proposed.term,
+        requestId,
+        returnsRows: request.returnsRows,
+        outcome: undefined,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.finishPending(
+            pending,
+            new GeodeError(ErrorCode.TIMEOUT, `write not acknowledged within ${request.timeoutMs} ms; its outcome is unknown, retry with the same request_id`, {
+              extra: { request_id: requestId, index: proposed.index },
+            }),
+          );
+        }, request.timeoutMs),
+      };
+      this.pending.set(proposed.index, pending);
+    });
+  }
+
+  private finishPending(pending: PendingWrite, error: Error | undefined): void {
+    if (this.pending.get(pending.index) !== pending) return;
+    this.pending.delete(pending.index);
+    clearTimeout(pending.timer);
+    if (error !== undefined) {
+      pending.reject(error);
+      return;
+    }
+    const outcome = pending.outcome;
+    const meta = { ...this.meta(pending.index), request_id: pending.requestId, applied: outcome !== undefined };
+    if (outcome === undefined) {
+      pending.resolve({ result: emptyResult(), meta });
+    } else if (!outcome.ok) {
+      pending.reject(geodeErrorFrom(outcome.error));
+    } else {
+      pending.resolve({ result: outcome.result ?? emptyResult(), meta });
+    }
+  }
+
+  private checkAcks(): void {
+    if (this.pending.size === 0) return;
+    const status = this.status_;
+    const leader = status.role === 'leader';
+    const followerMatches = leader ? status.confState.voters.filter((v) => v !== this.id).map((v) => status.progress.get(v)?.match ?? 0) : [];
+    const leaderDurable = this.log.lastIndex();
+    for (const pending of [...this.pending.values()]) {
+      const applied = pending.outcome !== undefined;
+      let done: boolean;
+      if (leader && pending.term === status.term) {
+        done = isAcknowledged(this.settings, { index: pending.index, leaderDurable, followerMatches, applied, needsResult: pending.returnsRows });
+      } else {
+        // No longer leading: an applied entry of our term is committed by a majority, which is what we can still vouch for.
+        done = applied;
+      }
+      if (done) this.finishPending(pending, undefined);
+    }
+  }
+
+  // ---- reads ----------------------------------------------------------------
+
+  async read(request: ReadRequest): Promise<{ result: WireResult; meta: ResultMeta }> {
+    if (this.stopped) throw new GeodeError(ErrorCode.OVERLOADED, 'node is shutting down');
+    const deadline = Date.now() + request.timeoutMs;
+    switch (request.consistency) {
+      case 'linearizable': {
+        if (!this.isLeader) throw this.notLeader();
+        const index = await this.readIndex(request.timeoutMs);
+        await this.waitApplied(index, deadline);
+        break;
+      }
+      case 'leader':
+        if (!this.isLeader) throw this.notLeader();
+        break;
+      case 'bounded': {
+        const bound = request.maxLagMs ?? 0;
+        const lag = this.selfLagMs();
+        if (lag > bound) {
+          throw new GeodeError(ErrorCode.REPLICA_LAGGING, `replica ${this.name} lags ${lag} ms behind the leader, over the bound of ${bound} ms`, {
+            extra: { lag_ms: lag, max_lag_ms: bound, ...this.leaderExtra() },
+          });
+        }
+        break;
+      }
+      case 'any':
+        break;
+    }
+    if (request.afterIndex !== undefined && request.afterIndex > this.applied) await this.waitApplied(request.afterIndex, deadline);
+    const worker = this.pickReadWorker();
+    const call: ReadCall = { query: request.query, params: request.params, now: Date.now(), seed: randomBytes(8).toString('hex'), deadline };
+    try {
+      const result = await worker.call<WireResult>('read', call);
+      return { result, meta: this.meta(this.status_.commit) };
+    } catch (err) {
+      throw fromWorkerError(err);
+    }
+  }
+
+  private pickReadWorker(): WorkerClient {
+    let best = this.readWorkers[0] as WorkerClient;
+    for (const w of this.readWorkers) if (w.alive && (w.inflight < best.inflight || !best.alive)) best = w;
+    return best;
+  }
+
+  private readIndex(timeoutMs: number): Promise<number> {
+    const ctx = randomBytes(8).toString('hex');
+    const accepted = this.raft.readIndex(ctx);
+    if (!accepted.accepted) return Promise.reject(this.notLeader());
+    this.scheduleDrain();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.readIndexWaiters.delete(ctx);
+        reject(new GeodeError(ErrorCode.NO_QUORUM, 'leadership could not be confirmed by a quorum in time', { extra: this.leaderExtra() }));
+      }, timeoutMs);
+      this.readIndexWaiters.set(ctx, { resolve, reject, timer });
+    });
+  }
+
+  private failReadIndexWaiters(): void {
+    for (const [ctx, waiter] of this.readIndexWaiters) {
+      clearTimeout(waiter.timer);
+      waiter.reject(this.notLeader());
+      this.readIndexWaiters.delete(ctx);
+    }
+  }
+
+  /** Resolves once the applied index reaches `index`; TIMEOUT at the deadline. */
+  waitApplied(index: number, deadline: number): Promise<void> {
+    if (index <= this.applied) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: IndexWaiter = {
+        index,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.appliedWaiters = this.appliedWaiters.filter((w) => w !== waiter);
+          reject(new GeodeError(ErrorCode.TIMEOUT, `applied index ${this.applied} did not reach ${index} in time`, { detail: 'AfterIndexNotReached', extra: { applied_index: this.applied } }));
+        }, Math.max(0, deadline - Date.now())),
+      };
+      this.appliedWaiters.push(waiter);
+    });
+  }
+
+  // ---- status ---------------------------------------------------------------
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  get replicationSettings(): ReplicationSettings {
+    return this.settings;
+  }
+
+  private roleOf(id: number): NodeRole | 'unknown' {
+    const s = this.status_;
+    if (s.confState.learners.includes(id)) return 'learner';
+    if (id === s.leader) return 'primary';
+    if (id === this.id) return s.role === 'candidate' || s.role === 'preCandidate' ? 'candidate' : 'standby';
+    return s.confState.voters.includes(id) ? 'standby' : 'unknown';
+  }
+
+  meta(index: number): ResultMeta {
+    const role = this.roleOf(this.id);
+    return { node: this.name, role: role === 'unknown' ? 'standby' : role, term: this.status_.term, index, applied_index: this.applied };
+  }
+
+  /** This node's own lag behind the leader in ms: how long since it last had applied everything the leader had committed. */
+  selfLagMs(): number {
+    if (this.isLeader) return 0;
+    if (this.applied >= this.leaderCommitSeen) return 0;
+    return Date.now() - this.selfCaughtUpAt;
+  }
+
+  clusterStatus(): ClusterStatus {
+    const s = this.status_;
+    const now = Date.now();
+    const leader = s.role === 'leader';
+    const ids = [...new Set([...s.confState.voters, ...s.confState.learners])];
+    const nodes: NodeStatusEntry[] = ids.map((id) => {
+      const member = this.members.byRaftId(id);
+      const self = id === this.id;
+      const heard = this.lastHeard.get(id);
+      const reachable = self || (heard !== undefined && now - heard < this.electionTimeoutMs * 2);
+      const pr = s.progress.get(id);
+      let lag: number;
+      if (self) lag = this.selfLagMs();
+      else if (leader && pr !== undefined) lag = pr.match >= s.commit ? 0 : now - (this.caughtUpAt.get(id) ?? now);
+      else lag = id === s.leader ? 0 : -1;
+      return {
+        id: member?.name ?? String(id),
+        role: this.roleOf(id),
+        status: self || reachable ? 'healthy' : leader || id === s.leader ? 'unreachable' : 'unknown',
+        replication_lag: lag,
+        applied_index: self ? this.applied : null,
+        match_index: pr?.match ?? (self ? this.log.lastIndex() : null),
+        region: member?.region ?? null,
+        url: member?.url ?? '',
+        voter: s.confState.voters.includes(id),
+      };
+    });
+    const healthyVoters = nodes.filter((n) => n.voter && n.status === 'healthy').length;
+    const voters = s.confState.voters.length;
+    let quorum: ClusterStatus['quorum_status'];
+    if (s.leader === NO_NODE) quorum = 'lost';
+    else if (!leader) quorum = 'healthy';
+    else quorum = healthyVoters === voters ? 'healthy' : healthyVoters >= majority(voters) ? 'degraded' : 'lost';
+    const leaderMember = s.leader === NO_NODE ? undefined : this.members.byRaftId(s.leader);
+    return {
+      cluster_id: this.clusterId,
+      node: this.name,
+      nodes,
+      quorum_status: quorum,
+      term: s.term,
+      leader: leaderMember?.name ?? null,
+      leader_url: leaderMember?.url ?? null,
+      commit_index: s.commit,
+      applied_index: this.applied,
+      replication: { mode: this.settings.mode, quorum_size: this.settings.quorumSize, sync_replicas: this.settings.syncReplicas },
+    };
+  }
+
+  private emitChange(reason: string): void {
+    this.emit('change', reason);
+  }
+
+  private publishLagIfChanged(): void {
+    const status = this.clusterStatus();
+    // Round to 50 ms so a steady stream of writes does not push an event every tick.
+    const signature = status.nodes.map((n) => `${n.id}:${n.status}:${Math.round(n.replication_lag / 50)}`).join(',');
+    if (signature !== this.lastLagSignature) {
+      this.lastLagSignature = signature;
+      this.emitChange('lag');
+    }
+  }
+
+  // ---- admin ----------------------------------------------------------------
+
+  /** Hands leadership to `target` (a member name); resolves when it leads or rejects after two election timeouts. */
+  async transferLeadership(target: string): Promise<void> {
+    const member = this.members.named(target);
+    if (member === undefined) throw new GeodeError(ErrorCode.NOT_FOUND, `no member named ${target}`, { detail: 'UnknownNode' });
+    if (member.learner === true) throw new GeodeError(ErrorCode.BAD_REQUEST, `${target} is a learner and cannot lead`);
+    if (!this.isLeader) throw this.notLeader();
+    const id = raftIdOf(target);
+    if (id === this.id) return;
+    const result = this.raft.transferLeadership(id);
+    if (!result.accepted) throw this.notLeader();
+    this.scheduleDrain();
+    const until = Date.now() + this.electionTimeoutMs * 4;
+    while (Date.now() < until) {
+      if (this.status_.leader === id) return;
+      await new Promise((r) => setTimeout(r, this.tickMs));
+    }
+    throw new GeodeError(ErrorCode.TIMEOUT, `leadership did not move to ${target} in time`);
+  }
+
+  /** Graph checksum at the current applied index (after pending online schema work). */
+  async checksum(): Promise<{ applied: number; checksum: string }> {
+    return this.applyWorker.call('checksum');
+  }
+
+  private maybeSnapshot(): void {
+    const every = this.options.snapshotEntries ?? 10_000;
+    if (this.snapshotting || this.applied - this.log.snapshot().meta.index < every) return;
+    void this.snapshotNow().catch((err: unknown) => this.options.logger.error({ err: String(err) }, 'snapshot failed'));
+  }
+
+  /** Takes a snapshot of the graph at the applied index and compacts the log behind it. */
+  async snapshotNow(): Promise<{ index: number; bytes: number }> {
+    if (this.snapshotting) throw new GeodeError(ErrorCode.OVERLOADED, 'a snapshot is already being taken');
+    this.snapshotting = true;
+    try {
+      const path = join(this.options.dataDir, 'snapshot-out.db');
+      const index = await this.applyWorker.call<number>('snapshot', { path });
+      if (index <= this.log.snapshot().meta.index || index > this.log.lastIndex()) return { index: this.log.snapshot().meta.index, bytes: 0 };
+      const data = readFileSync(path);
+      rmSync(path, { force: true });
+      this.log.snapshotAndCompact(index, this.status_.confState, new Uint8Array(data), this.options.keepEntries ?? 1000);
+      this.options.logger.info({ index, bytes: data.byteLength }, 'snapshot taken; log compacted');
+      return { index, bytes: data.byteLength };
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  async stop(options: { transfer: boolean } = { transfer: true }): Promise<void> {
+    if (this.stopped) return;
+    if (options.transfer && this.isLeader && this.status_.confState.voters.length > 1) {
+      // Hand over before leaving, so a rolling restart loses no write and waits for no election.
+      const candidates = [...this.status_.progress.entries()]
+        .filter(([id]) => id !== this.id && this.status_.confState.voters.includes(id))
+        .sort((a, b) => b[1].match - a[1].match);
+      const best = candidates[0];
+      const name = best === undefined ? null : this.members.nameOf(best[0]);
+      if (name !== null) await this.transferLeadership(name).catch((err: unknown) => this.options.logger.warn({ err: String(err) }, 'leadership transfer on shutdown failed'));
+    }
+    this.stopped = true;
+    if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
+    if (this.lagTimer !== undefined) clearInterval(this.lagTimer);
+    for (const p of [...this.pending.values()]) this.finishPending(p, new GeodeError(ErrorCode.OVERLOADED, 'node is shutting down; retry with the same request_id'));
+    for (const w of this.appliedWaiters) {
+      clearTimeout(w.timer);
+      w.reject(new GeodeError(ErrorCode.OVERLOADED, 'node is shutting down'));
+    }
+    this.appliedWaiters = [];
+    this.failReadIndexWaiters();
+    this.transport?.close();
+    await Promise.all([this.applyWorker?.terminate(), ...this.readWorkers.map((w) => w.terminate())]);
+    this.log.close();
+  }
+}
+
+function sameMembers(a: Status, b: Status): boolean {
+  return a.confState.voters.join(',') === b.confState.voters.join(',') && a.confState.learners.join(',') === b.confState.learners.join(',');
+}
