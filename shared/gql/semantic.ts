@@ -47,6 +47,8 @@ export const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set([
   // temporal and spatial
   'date', 'datetime', 'localdatetime', 'localtime', 'time', 'duration', 'point', 'distance',
   'current_date', 'current_time', 'current_timestamp', 'local_time', 'local_datetime', 'zoned_datetime', 'zoned_time',
+  'date.truncate', 'datetime.truncate', 'localdatetime.truncate', 'time.truncate', 'localtime.truncate',
+  'duration.between', 'duration.inmonths', 'duration.indays', 'duration.inseconds',
   // predicates and lists written as functions
   'all', 'any', 'none', 'single', 'reduce', 'shortestpath', 'allshortestpaths',
 ]);

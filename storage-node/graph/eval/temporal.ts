@@ -5,7 +5,7 @@
  * this module parses the iso back into fields when it needs them.
  *
  * Named time zones (`[Europe/Stockholm]`) are resolved with Intl (Node's ICU
- * tz data). Not supported yet: `*.truncate`, `duration.between` and friends.
+ * tz data).
  */
 import { ErrorCode, GeodeError, typeError } from '../../../shared/protocol/errors.js';
 import type { TemporalKind, Value, ValueMap } from '../../../shared/gql/values.js';
@@ -460,6 +460,31 @@ function num(v: Value, key: string): number {
   throw typeError(`temporal field ${key} must be a number, got ${typeName(v)}`);
 }
 
+/** The epoch day after applying the date fields of a constructor map to a base date. */
+function dateWithOverrides(epochDay: number, baseHasDate: boolean, n: (k: string) => number | undefined): number {
+  const [baseYear, baseMonth, baseDay] = civilFromDays(epochDay);
+  const y = n('year');
+  if (n('week') !== undefined) {
+    const weekYear = y ?? (baseHasDate ? isoWeek(epochDay)[0] : 1970);
+    return dateFromWeek(weekYear, n('week') ?? 1, n('dayOfWeek') ?? (baseHasDate ? dayOfWeek(epochDay) : 1));
+  }
+  if (n('ordinalDay') !== undefined) return daysFromCivil(y ?? baseYear, 1, 1) + (n('ordinalDay') ?? 1) - 1;
+  if (n('quarter') !== undefined) {
+    const q = n('quarter') ?? 1;
+    const baseQuarterStart = daysFromCivil(baseYear, (Math.ceil(baseMonth / 3) - 1) * 3 + 1, 1);
+    const dq = n('dayOfQuarter') ?? (baseHasDate ? epochDay - baseQuarterStart + 1 : 1);
+    return daysFromCivil(y ?? baseYear, (q - 1) * 3 + 1, 1) + dq - 1;
+  }
+  if (!baseHasDate || y !== undefined || n('month') !== undefined || n('day') !== undefined) {
+    return checkedDate(
+      y ?? (baseHasDate ? baseYear : 1970),
+      n('month') ?? (baseHasDate ? baseMonth : 1),
+      n('day') ?? (baseHasDate ? baseDay : 1),
+    );
+  }
+  return epochDay;
+}
+
 function fromMap(kind: Exclude<TemporalKind, 'duration'>, map: ValueMap): Fields {
   const get = (k: string): Value | undefined => (Object.prototype.hasOwnProperty.call(map, k) ? map[k] : undefined);
   const n = (k: string): number | undefined => {
@@ -494,7 +519,10 @@ function fromMap(kind: Exclude<TemporalKind, 'duration'>, map: ValueMap): Fields
   if (typeof tz === 'string' && baseHasZone && HAS_ZONE.has(kind)) {
     // A zoned base moved to another zone keeps its instant; field overrides apply afterwards
     let day = f.epochDay;
-    if (!baseHasDate && n('year') !== undefined) day = daysFromCivil(n('year') ?? 1970, n('month') ?? 1, n('day') ?? 1);
+    if (HAS_DATE.has(kind)) day = dateWithOverrides(f.epochDay, baseHasDate, n);
+    else if (!baseHasDate && n('year') !== undefined) day = daysFromCivil(n('year') ?? 1970, n('month') ?? 1, n('day') ?? 1);
+    // A named base zone's offset depends on the date the value lands on, not the base's own date
+    if (f.zone !== null) f.offset = zoneOffsetForLocal(f.zone, day, f.nano);
     const instantMs = day * 86_400_000 + Math.floor(f.nano / 1e6) - f.offset * 1000;
     const fixed = parseOffset(tz);
     const newOffset = fixed ?? zoneOffsetAt(tz, instantMs);
@@ -506,27 +534,7 @@ function fromMap(kind: Exclude<TemporalKind, 'duration'>, map: ValueMap): Fields
     f.zone = fixed === null ? tz : null;
     tzApplied = true;
   }
-  if (HAS_DATE.has(kind)) {
-    const [baseYear, baseMonth, baseDay] = civilFromDays(f.epochDay);
-    const y = n('year');
-    if (n('week') !== undefined) {
-      const weekYear = y ?? (baseHasDate ? isoWeek(f.epochDay)[0] : 1970);
-      f.epochDay = dateFromWeek(weekYear, n('week') ?? 1, n('dayOfWeek') ?? (baseHasDate ? dayOfWeek(f.epochDay) : 1));
-    } else if (n('ordinalDay') !== undefined) {
-      f.epochDay = daysFromCivil(y ?? baseYear, 1, 1) + (n('ordinalDay') ?? 1) - 1;
-    } else if (n('quarter') !== undefined) {
-      const q = n('quarter') ?? 1;
-      const baseQuarterStart = daysFromCivil(baseYear, (Math.ceil(baseMonth / 3) - 1) * 3 + 1, 1);
-      const dq = n('dayOfQuarter') ?? (baseHasDate ? f.epochDay - baseQuarterStart + 1 : 1);
-      f.epochDay = daysFromCivil(y ?? baseYear, (q - 1) * 3 + 1, 1) + dq - 1;
-    } else if (!baseHasDate || y !== undefined || n('month') !== undefined || n('day') !== undefined) {
-      f.epochDay = checkedDate(
-        y ?? (baseHasDate ? baseYear : 1970),
-        n('month') ?? (baseHasDate ? baseMonth : 1),
-        n('day') ?? (baseHasDate ? baseDay : 1),
-      );
-    }
-  }
+  if (HAS_DATE.has(kind)) f.epochDay = dateWithOverrides(f.epochDay, baseHasDate, n);
   if (HAS_TIME.has(kind)) {
     const secs = Math.floor(f.nano / 1e9);
     const h = n('hour') ?? (baseHasTime ? Math.floor(secs / 3600) : 0);
@@ -617,7 +625,12 @@ export const TEMPORAL_FUNCTIONS: [string, FunctionDef][] = [
   ...(['datetime', 'localdatetime', 'date', 'time', 'localtime'] as const).flatMap(
     (k): [string, FunctionDef][] => [[k, constructor(k)], ...clockVariants(k)],
   ),
+  ...(['datetime', 'localdatetime', 'date', 'time', 'localtime'] as const).map(truncator),
   ['duration', { min: 1, max: 1, call: (a) => durationArg(a[0] ?? null) }],
+  between('duration.between', 'all'),
+  between('duration.inmonths', 'months'),
+  between('duration.indays', 'days'),
+  between('duration.inseconds', 'seconds'),
   ['datetime.fromepoch', { min: 2, max: 2, call: (a) => fromEpoch(a[0] ?? null, a[1] ?? null) }],
   [
     'datetime.fromepochmillis',
@@ -707,8 +720,10 @@ export function temporalComponent(v: TemporalValue, key: string): Value {
 }
 
 function durationComponent(d: Duration, key: string): Value {
-  const secs = d.nanos / 1_000_000_000n;
-  const sub = d.nanos % 1_000_000_000n;
+  // Seconds floor and the sub-second part stays in [0, 1e9), like Neo4j's (seconds, nanos) pair
+  let secs = d.nanos / 1_000_000_000n;
+  if (d.nanos < 0n && secs * 1_000_000_000n !== d.nanos) secs -= 1n;
+  const sub = d.nanos - secs * 1_000_000_000n;
   switch (key.toLowerCase()) {
     case 'years':
       return BigInt(Math.trunc(d.months / 12));
@@ -727,9 +742,9 @@ function durationComponent(d: Duration, key: string): Value {
     case 'seconds':
       return secs;
     case 'milliseconds':
-      return d.nanos / 1_000_000n;
+      return secs * 1000n + sub / 1_000_000n;
     case 'microseconds':
-      return d.nanos / 1_000n;
+      return secs * 1_000_000n + sub / 1_000n;
     case 'nanoseconds':
       return d.nanos;
     case 'quartersofyear':
@@ -796,12 +811,230 @@ export function temporalSubtract(a: TemporalValue, b: TemporalValue): Value {
   throw unsupported(`subtraction of ${b.kind.toUpperCase()} from ${a.kind.toUpperCase()}`);
 }
 
+/** x with float noise rounded away but a genuine fraction of a nanosecond dropped (toward zero), as Neo4j does. */
+function truncateNanos(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x - r) <= Math.abs(x) * 1e-12 ? r : Math.trunc(x);
+}
+
 /** `duration * n` and `duration / n`; fractions cascade to smaller units. */
 export function durationMultiply(a: TemporalValue, factor: number, divide: boolean): Value {
   if (a.kind !== 'duration') throw typeError(`cannot multiply ${a.kind.toUpperCase()}`);
   const d = decodeDuration(a);
-  const k = divide ? 1 / factor : factor;
-  return formatDuration(
-    durationFromFields({ months: d.months * k, days: d.days * k, nanoseconds: Number(d.nanos) * k }),
-  );
+  const op = (x: number): number => (divide ? x / factor : x * factor);
+  const spread = durationFromFields({ months: op(d.months), days: op(d.days) });
+  let nanos: bigint;
+  if (Number.isInteger(factor) && factor !== 0 && Math.abs(factor) <= Number.MAX_SAFE_INTEGER) {
+    // Exact for integral factors; bigint division truncates toward zero
+    nanos = divide ? d.nanos / BigInt(factor) : d.nanos * BigInt(factor);
+  } else {
+    // Whole seconds and the nanosecond remainder scale separately, so sub-nanosecond fractions are visible
+    const secs = d.nanos / 1_000_000_000n;
+    const sub = op(Number(d.nanos - secs * 1_000_000_000n));
+    const scaledSecs = op(Number(secs));
+    if (!Number.isFinite(sub) || !Number.isFinite(scaledSecs)) throw badValue('duration arithmetic overflow');
+    nanos = nanosOf(scaledSecs, 1e9) + BigInt(truncateNanos(sub));
+  }
+  return formatDuration({ months: spread.months, days: spread.days, nanos: spread.nanos + nanos });
+}
+
+// ---- truncation ------------------------------------------------------------------------------
+
+/** Date units, coarsest first; `day` also truncates a time to midnight. */
+const DATE_UNITS: ReadonlySet<string> = new Set([
+  'millennium', 'century', 'decade', 'year', 'weekyear', 'quarter', 'month', 'week', 'day',
+]);
+const TIME_UNIT_NANOS: Readonly<Record<string, number>> = {
+  hour: 3_600_000_000_000,
+  minute: 60_000_000_000,
+  second: 1e9,
+  millisecond: 1e6,
+  microsecond: 1e3,
+};
+
+function truncateDay(epochDay: number, unit: string): number {
+  const [y, m] = civilFromDays(epochDay);
+  switch (unit) {
+    case 'millennium':
+      return daysFromCivil(floorDiv(y, 1000) * 1000, 1, 1);
+    case 'century':
+      return daysFromCivil(floorDiv(y, 100) * 100, 1, 1);
+    case 'decade':
+      return daysFromCivil(floorDiv(y, 10) * 10, 1, 1);
+    case 'year':
+      return daysFromCivil(y, 1, 1);
+    case 'weekyear':
+      return week1Monday(isoWeek(epochDay)[0]);
+    case 'quarter':
+      return daysFromCivil(y, (Math.ceil(m / 3) - 1) * 3 + 1, 1);
+    case 'month':
+      return daysFromCivil(y, m, 1);
+    case 'week':
+      return epochDay - (dayOfWeek(epochDay) - 1);
+    default:
+      return epochDay;
+  }
+}
+
+/**
+ * `<kind>.truncate(unit, temporal [, map])`: `temporal` cut down to `unit` as a `kind`, then the map's fields
+ * override the result like a constructor map would. A `timezone` in the map replaces the zone, keeping local time.
+ */
+export function truncateTemporal(kind: Exclude<TemporalKind, 'duration'>, unitArg: Value, value: Value, mapArg: Value): Value {
+  if (unitArg === null || value === null) return null;
+  if (typeof unitArg !== 'string') throw typeError(`${kind}.truncate() unit must be a STRING, got ${typeName(unitArg)}`);
+  if (!(value instanceof TemporalValue) || value.kind === 'duration') {
+    throw typeError(`${kind}.truncate() cannot truncate ${typeName(value)}`);
+  }
+  if (mapArg !== null && !isMap(mapArg)) throw typeError(`${kind}.truncate() fields must be a MAP, got ${typeName(mapArg)}`);
+  const map: ValueMap = mapArg ?? {};
+  const unit = unitArg.toLowerCase();
+  const unitNanos = TIME_UNIT_NANOS[unit];
+  const isDateUnit = DATE_UNITS.has(unit);
+  if (!isDateUnit && unitNanos === undefined) throw badValue(`unknown truncation unit ${JSON.stringify(unitArg)}`);
+  const src = decode(value);
+  const dateUnitOnTime = isDateUnit && unit !== 'day' && !HAS_DATE.has(kind);
+  if ((kind === 'date' && !isDateUnit) || dateUnitOnTime) {
+    throw badValue(`cannot truncate ${kind} to unit ${unitArg}`);
+  }
+  if ((HAS_DATE.has(kind) && !HAS_DATE.has(src.kind)) || (!isDateUnit && !HAS_TIME.has(src.kind))) {
+    throw badValue(`cannot truncate ${src.kind} to ${kind} at unit ${unitArg}`);
+  }
+  const zoned = HAS_ZONE.has(src.kind);
+  const f: Fields = {
+    kind,
+    epochDay: HAS_DATE.has(kind) ? truncateDay(src.epochDay, unit) : 0,
+    nano: unitNanos === undefined ? 0 : src.nano - (src.nano % unitNanos),
+    offset: zoned ? src.offset : 0,
+    zone: zoned ? src.zone : null,
+  };
+  const tz = map['timezone'];
+  if (typeof tz === 'string') applyTimezone(f, tz);
+  if (!HAS_ZONE.has(kind)) {
+    f.offset = 0;
+    f.zone = null;
+  } else if (kind === 'time') {
+    f.zone = null;
+  } else if (f.zone !== null) {
+    f.offset = zoneOffsetForLocal(f.zone, f.epochDay, f.nano);
+  }
+  const overrides: ValueMap = {};
+  for (const [k, v] of Object.entries(map)) if (k !== 'timezone') overrides[k] = v;
+  if (Object.keys(overrides).length === 0) return format(f);
+  // dayOfWeek alone moves within the truncated week
+  if ('dayOfWeek' in overrides && !('week' in overrides) && HAS_DATE.has(kind)) {
+    overrides['week'] = BigInt(isoWeek(f.epochDay)[1]);
+  }
+  const baseKey = kind === 'date' ? 'date' : HAS_DATE.has(kind) ? 'datetime' : 'time';
+  return format(fromMap(kind, { ...overrides, [baseKey]: format(f) }));
+}
+
+function truncator(kind: Exclude<TemporalKind, 'duration'>): [string, FunctionDef] {
+  return [
+    `${kind}.truncate`,
+    { min: 2, max: 3, call: (a) => truncateTemporal(kind, a[0] ?? null, a[1] ?? null, a[2] ?? null) },
+  ];
+}
+
+// ---- durations between temporals -------------------------------------------------------------
+
+const NANOS_PER_DAY_N = 86_400_000_000_000n;
+
+export type BetweenUnit = 'all' | 'months' | 'days' | 'seconds';
+
+/** Epoch nanoseconds of a local date-time, minus the offset when zoned. */
+function epochNanos(f: Fields, zoned: boolean): bigint {
+  const local = BigInt(f.epochDay) * NANOS_PER_DAY_N + BigInt(f.nano);
+  return zoned ? local - BigInt(f.offset) * 1_000_000_000n : local;
+}
+
+function offsetFor(zoneOf: Fields, epochDay: number, nano: number): number {
+  return zoneOf.zone === null ? zoneOf.offset : zoneOffsetForLocal(zoneOf.zone, epochDay, nano);
+}
+
+/** The other operand's missing date, time (midnight) and zone borrowed from its partner, as Neo4j does. */
+function alignOperands(a: Fields, b: Fields): { from: Fields; to: Fields; zoned: boolean } {
+  const from: Fields = { ...a };
+  const to: Fields = { ...b };
+  if (HAS_DATE.has(a.kind) && !HAS_DATE.has(b.kind)) to.epochDay = a.epochDay;
+  else if (HAS_DATE.has(b.kind) && !HAS_DATE.has(a.kind)) from.epochDay = b.epochDay;
+  const za = HAS_ZONE.has(a.kind);
+  const zb = HAS_ZONE.has(b.kind);
+  if (za && !zb) {
+    to.zone = a.zone;
+    to.offset = offsetFor(a, to.epochDay, to.nano);
+  } else if (zb && !za) {
+    from.zone = b.zone;
+    from.offset = offsetFor(b, from.epochDay, from.nano);
+  }
+  return { from, to, zoned: za || zb };
+}
+
+/** Splits epoch nanoseconds into [epochDay, nano of day]. */
+function splitNanos(n: bigint): [number, number] {
+  let day = n / NANOS_PER_DAY_N;
+  if (n < 0n && day * NANOS_PER_DAY_N !== n) day -= 1n;
+  return [Number(day), Number(n - day * NANOS_PER_DAY_N)];
+}
+
+/** The end date for whole-unit counting: a partial last day does not count (java.time's until). */
+function adjustedEndDay(fromDay: number, fromNano: number, toDay: number, toNano: number): number {
+  if (toDay > fromDay && toNano < fromNano) return toDay - 1;
+  if (toDay < fromDay && toNano > fromNano) return toDay + 1;
+  return toDay;
+}
+
+function monthsBetween(fromDay: number, toDay: number): number {
+  const [y1, m1, d1] = civilFromDays(fromDay);
+  const [y2, m2, d2] = civilFromDays(toDay);
+  const packed1 = (y1 * 12 + m1 - 1) * 32 + d1;
+  const packed2 = (y2 * 12 + m2 - 1) * 32 + d2;
+  return Math.trunc((packed2 - packed1) / 32);
+}
+
+function plusMonths(epochDay: number, months: number): number {
+  const [y, m, d] = civilFromDays(epochDay);
+  const total = y * 12 + (m - 1) + months;
+  const ny = Math.floor(total / 12);
+  const nm = total - ny * 12 + 1;
+  return daysFromCivil(ny, nm, Math.min(d, monthLength(ny, nm)));
+}
+
+/** `duration.between` (unit 'all'), `duration.inMonths`, `inDays`, `inSeconds`. */
+export function durationBetween(unit: BetweenUnit, lhs: Value, rhs: Value): Value {
+  if (lhs === null || rhs === null) return null;
+  for (const v of [lhs, rhs]) {
+    if (!(v instanceof TemporalValue) || v.kind === 'duration') {
+      throw typeError(`duration.between() expects two dates or times, got ${typeName(v)}`);
+    }
+  }
+  const a = decode(lhs as TemporalValue);
+  const b = decode(rhs as TemporalValue);
+  const { from, to, zoned } = alignOperands(a, b);
+  const toInstant = epochNanos(to, zoned);
+  if (unit === 'seconds' || !HAS_DATE.has(a.kind) || !HAS_DATE.has(b.kind)) {
+    if (unit === 'months' || unit === 'days') return formatDuration({ months: 0, days: 0, nanos: 0n });
+    return formatDuration({ months: 0, days: 0, nanos: toInstant - epochNanos(from, zoned) });
+  }
+  // The end as a local date-time in the start's zone
+  let [toDay, toNano] = [to.epochDay, to.nano];
+  if (zoned) {
+    const utc = toInstant;
+    const offset = from.zone === null ? from.offset : zoneOffsetAt(from.zone, Number(utc / 1_000_000n));
+    [toDay, toNano] = splitNanos(utc + BigInt(offset) * 1_000_000_000n);
+  }
+  if (unit === 'days') {
+    return formatDuration({ months: 0, days: adjustedEndDay(from.epochDay, from.nano, toDay, toNano) - from.epochDay, nanos: 0n });
+  }
+  const months = monthsBetween(from.epochDay, adjustedEndDay(from.epochDay, from.nano, toDay, toNano));
+  if (unit === 'months') return formatDuration({ months, days: 0, nanos: 0n });
+  const afterMonths = plusMonths(from.epochDay, months);
+  const days = adjustedEndDay(afterMonths, from.nano, toDay, toNano) - afterMonths;
+  const mid: Fields = { ...from, epochDay: afterMonths + days };
+  if (zoned) mid.offset = offsetFor(from, mid.epochDay, mid.nano);
+  return formatDuration({ months, days, nanos: toInstant - epochNanos(mid, zoned) });
+}
+
+function between(name: string, unit: BetweenUnit): [string, FunctionDef] {
+  return [name, { min: 2, max: 2, call: (a) => durationBetween(unit, a[0] ?? null, a[1] ?? null) }];
 }
