@@ -16,12 +16,12 @@
  * makes it apply once.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DurableLog } from './log/durable-log.js';
-import { RawNode, Prng, NO_NODE } from './raft/index.js';
-import type { Message, Ready, Status } from './raft/index.js';
+import { RawNode, Prng, NO_NODE, decodeConfChange } from './raft/index.js';
+import type { Entry, Message, Ready, Status } from './raft/index.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { RAFT_STREAM_PATH, Transport } from './transport/transport.js';
@@ -180,6 +180,7 @@ export class StorageNode extends EventEmitter {
   readonly id: number;
   readonly clusterId: string;
   private readonly members: MemberDirectory;
+  private readonly membersPath: string;
   private readonly log: DurableLog;
   private raft!: RawNode;
   private transport: Transport | undefined;
@@ -222,9 +223,11 @@ export class StorageNode extends EventEmitter {
     this.name = options.name;
     this.id = raftIdOf(options.name);
     this.clusterId = options.clusterId ?? 'geode';
-    this.members = new MemberDirectory(options.members);
-    if (this.members.named(options.name) === undefined) throw new Error(`node ${options.name} is not among the members`);
     mkdirSync(options.dataDir, { recursive: true });
+    this.membersPath = join(options.dataDir, 'members.json');
+    // Members added at run time are remembered here; the config's members are the starting point.
+    this.members = new MemberDirectory([...options.members, ...this.loadAddedMembers()]);
+    if (this.members.named(options.name) === undefined) throw new Error(`node ${options.name} is not among the members`);
     this.graphPath = join(options.dataDir, 'graph.db');
     this.log = DurableLog.open(join(options.dataDir, 'raft.db'), { sync: options.sync ?? 'full', onTornEntry: (index) => options.logger.warn({ index }, 'raft log: dropped torn entry') });
     this.tickMs = options.tickMs ?? 50;
@@ -346,6 +349,8 @@ export class StorageNode extends EventEmitter {
 
   private handleReady(rd: Ready): void {
     this.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    // Raft uses the latest configuration in the log, committed or not, so learn a new member's address on append.
+    for (const e of rd.entries) if (e.type === 'confChange') this.learnMember(e);
     if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot.data, rd.snapshot.meta.index);
     if (rd.messages.length > 0) {
       const isLeader = this.raft.raft.role === 'leader';
@@ -773,6 +778,103 @@ export class StorageNode extends EventEmitter {
     } finally {
       this.snapshotting = false;
     }
+  }
+
+  // ---- membership -----------------------------------------------------------
+
+  private loadAddedMembers(): MemberSpec[] {
+    if (!existsSync(this.membersPath)) return [];
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(this.membersPath, 'utf8'));
+      return Array.isArray(parsed) ? (parsed as MemberSpec[]).filter((m) => typeof m?.name === 'string' && typeof m?.url === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  private saveMembers(): void {
+    const tmp = `${this.membersPath}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.members.all()));
+    renameSync(tmp, this.membersPath);
+  }
+
+  /** Reads the member spec a conf change carries and wires the transport to it (idempotent). */
+  private learnMember(entry: Entry): void {
+    let change;
+    try {
+      change = decodeConfChange(entry.data);
+    } catch {
+      return;
+    }
+    if (change.context === undefined || change.type === 'removeNode') return;
+    let spec: MemberSpec;
+    try {
+      spec = JSON.parse(change.context) as MemberSpec;
+    } catch {
+      return;
+    }
+    if (typeof spec.name !== 'string' || typeof spec.url !== 'string' || raftIdOf(spec.name) !== change.nodeId) return;
+    const known = this.members.named(spec.name);
+    const learner = change.type === 'addLearner';
+    if (known !== undefined && known.url === spec.url && (known.learner === true) === learner) return;
+    this.members.add({ ...spec, learner });
+    if (spec.name !== this.name) this.transport?.setPeer(change.nodeId, spec.url);
+    this.saveMembers();
+  }
+
+  private async proposeMembership(change: { type: 'addVoter' | 'addLearner' | 'removeNode'; nodeId: number; context?: string }, timeoutMs = 10_000): Promise<{ index: number }> {
+    if (!this.isLeader) throw this.notLeader();
+    const proposed = this.raft.proposeConfChange(change);
+    if (!proposed.accepted) {
+      if (proposed.reason === 'confChangePending') throw new GeodeError(ErrorCode.OVERLOADED, 'another membership change is in progress; retry when it commits');
+      if (proposed.reason === 'invalidConfChange') throw new GeodeError(ErrorCode.BAD_REQUEST, `membership change refused: ${proposed.detail ?? 'invalid'}`);
+      throw this.notLeader();
+    }
+    this.scheduleDrain();
+    await this.waitApplied(proposed.index, Date.now() + timeoutMs);
+    return { index: proposed.index };
+  }
+
+  /** Adds a member as a learner (async replica) or a voter. A new voter should join as a learner first and be promoted once caught up. */
+  async addMember(spec: MemberSpec): Promise<{ index: number }> {
+    const id = raftIdOf(spec.name);
+    if (this.status_.confState.voters.includes(id) || this.status_.confState.learners.includes(id)) {
+      throw new GeodeError(ErrorCode.BAD_REQUEST, `${spec.name} is already a member`);
+    }
+    const learner = spec.learner !== false;
+    const member: MemberSpec = { name: spec.name, url: spec.url, learner, ...(spec.region !== undefined ? { region: spec.region } : {}) };
+    // The leader replicates to the new member as soon as the change is appended, so it needs the address first.
+    this.members.add(member);
+    this.transport?.setPeer(id, spec.url);
+    return this.proposeMembership({ type: learner ? 'addLearner' : 'addVoter', nodeId: id, context: JSON.stringify(member) });
+  }
+
+  async removeMember(name: string): Promise<{ index: number }> {
+    const id = raftIdOf(name);
+    if (!this.status_.confState.voters.includes(id) && !this.status_.confState.learners.includes(id)) {
+      throw new GeodeError(ErrorCode.NOT_FOUND, `no member named ${name}`, { detail: 'UnknownNode' });
+    }
+    if (id === this.id) throw new GeodeError(ErrorCode.BAD_REQUEST, 'transfer leadership away before removing the leader');
+    const result = await this.proposeMembership({ type: 'removeNode', nodeId: id });
+    this.transport?.removePeer(id);
+    this.members.remove(name);
+    this.saveMembers();
+    return result;
+  }
+
+  /** Promotes a caught-up learner to voter. */
+  async promoteLearner(name: string): Promise<{ index: number }> {
+    const id = raftIdOf(name);
+    if (!this.status_.confState.learners.includes(id)) throw new GeodeError(ErrorCode.BAD_REQUEST, `${name} is not a learner`);
+    if (!this.isLeader) throw this.notLeader();
+    const match = this.status_.progress.get(id)?.match ?? 0;
+    // Promoting a learner far behind would make it a voter that cannot ack, shrinking the margin for failures.
+    if (match + 1000 < this.status_.commit) {
+      throw new GeodeError(ErrorCode.OVERLOADED, `${name} is ${this.status_.commit - match} entries behind; promote once it has caught up`);
+    }
+    const member = this.members.named(name);
+    const context = member === undefined ? undefined : JSON.stringify({ ...member, learner: false });
+    return this.proposeMembership({ type: 'addVoter', nodeId: id, ...(context !== undefined ? { context } : {}) });
   }
 
   async stop(options: { transfer: boolean } = { transfer: true }): Promise<void> {

@@ -13,13 +13,15 @@ export type ConfChangeType = 'addVoter' | 'addLearner' | 'removeNode';
 export interface ConfChange {
   readonly type: ConfChangeType;
   readonly nodeId: NodeId;
+  /** Opaque to the core and carried in the entry, like etcd's ConfChange.Context: the host puts the member's name and address here. */
+  readonly context?: string;
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export function encodeConfChange(change: ConfChange): Uint8Array {
-  return encoder.encode(JSON.stringify({ type: change.type, nodeId: change.nodeId }));
+  return encoder.encode(JSON.stringify({ type: change.type, nodeId: change.nodeId, context: change.context ?? '' }));
 }
 
 export function decodeConfChange(data: Uint8Array): ConfChange {
@@ -27,7 +29,8 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   if (typeof parsed === 'object' && parsed !== null && 'type' in parsed && 'nodeId' in parsed) {
     const { type, nodeId } = parsed;
     if ((type === 'addVoter' || type === 'addLearner' || type === 'removeNode') && typeof nodeId === 'number') {
-      return { type, nodeId };
+      const context = 'context' in parsed && typeof parsed.context === 'string' && parsed.context !== '' ? parsed.context : undefined;
+      return context === undefined ? { type, nodeId } : { type, nodeId, context };
     }
   }
   throw new Error('raft: malformed conf change entry');

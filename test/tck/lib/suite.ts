@@ -80,7 +80,7 @@ export interface RunOptions {
 }
 
 /** The default per-scenario hang limit: generous next to the 5 s per-query deadline. */
-export const HANG_MS = 20_000;
+export const HANG_MS = 60_000;
 
 function defaultWorkers(): number {
   const configured = process.env['TCK_WORKERS'];
