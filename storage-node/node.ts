@@ -245,7 +245,15 @@ export class StorageNode extends EventEmitter {
         void this.stop({ transfer: false });
       }
     });
-    const info = await this.applyWorker.call<{ applied: number; settings: Partial<ReplicationSettings> }>('info');
+    let info = await this.applyWorker.call<{ applied: number; settings: Partial<ReplicationSettings> }>('info');
+    const snapshot = this.log.snapshot();
+    if (info.applied < snapshot.meta.index) {
+      // A crash between persisting a received snapshot and installing it: the log no longer holds those entries, so install it now.
+      const path = join(this.options.dataDir, 'snapshot-in.db');
+      writeFileSync(path, snapshot.data);
+      info = await this.applyWorker.call('restore', { path });
+      this.options.logger.info({ index: snapshot.meta.index }, 'installed the stored snapshot on start');
+    }
     this.applied = info.applied;
     this.replicated = info.settings;
     this.settings = { ...this.baseSettings, ...this.replicated };

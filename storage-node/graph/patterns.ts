@@ -300,6 +300,7 @@ export class PatternMatcher {
     const from = frame.nodes[fromIndex] as NodeValue;
     const direction = forward ? relSpec.direction : reverse(relSpec.direction);
     const { tx, ctx } = env;
+    const last = at + 1 === order.length;
 
     if (!relSpec.varLength) {
       const rels: RelationshipValue[] = [];
@@ -318,7 +319,9 @@ export class PatternMatcher {
           used.add(rel.id);
           frame.nodes[toIndex] = target;
           frame.rels[step] = [rel];
-          yield* this.walk(part, order, at + 1, frame, work, used, env);
+          // The last step yields directly: one generator less per matched row.
+          if (last) yield;
+          else yield* this.walk(part, order, at + 1, frame, work, used, env);
           used.delete(rel.id);
           if (nodeBound === 'new') work.delete(toSpec.variable as string);
         }
@@ -348,7 +351,8 @@ export class PatternMatcher {
       }
       frame.nodes[toIndex] = target;
       frame.rels[step] = ordered;
-      yield* this.walk(part, order, at + 1, frame, work, used, env);
+      if (last) yield;
+      else yield* this.walk(part, order, at + 1, frame, work, used, env);
       if (relBound) work.delete(relSpec.variable as string);
       if (nodeBound === 'new') work.delete(toSpec.variable as string);
     }

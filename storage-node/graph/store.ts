@@ -38,8 +38,11 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 export type NodeRow = [number, string, string];
 /** A stored relationship row: [id, type, start, end, props JSON]. */
 export type RelRow = [number, string, number, number, string];
-/** A relationship row joined with the node at its far end: RelRow then [node id, labels, props]. */
-export type ExpandRow = [number, string, number, number, string, number, string, string];
+/**
+ * A relationship joined with the node at its far end: [rel id, far node id, rel props,
+ * far labels, far props, type]; the type column is only selected when the query is not by type.
+ */
+export type ExpandRow = [number, number, string, string, string, string?];
 
 export interface IndexDef {
   id: number;
@@ -142,8 +145,9 @@ export class GraphStore {
     this.relsIn = rows('SELECT id, type, start_id, end_id, props FROM rels WHERE end_id = ? ORDER BY id');
     this.relsOutTyped = rows('SELECT id, type, start_id, end_id, props FROM rels WHERE start_id = ? AND type = ? ORDER BY id');
     this.relsInTyped = rows('SELECT id, type, start_id, end_id, props FROM rels WHERE end_id = ? AND type = ? ORDER BY id');
+    // Few columns on purpose: every selected TEXT becomes a JS string per row.
     const expand = (near: string, far: string, typed: boolean): string =>
-      `SELECT r.id, r.type, r.start_id, r.end_id, r.props, n.id, n.labels, n.props FROM rels r JOIN nodes n ON n.id = r.${far}
+      `SELECT r.id, r.${far}, r.props, n.labels, n.props${typed ? '' : ', r.type'} FROM rels r JOIN nodes n ON n.id = r.${far}
        WHERE r.${near} = ?${typed ? ' AND r.type = ?' : ''} ORDER BY r.id`;
     this.expandOut = rows(expand('start_id', 'end_id', false));
     this.expandIn = rows(expand('end_id', 'start_id', false));

@@ -123,7 +123,7 @@ export class GraphTransaction {
     return node;
   }
 
-  relFromRow(row: RelRow | ExpandRow): RelationshipValue {
+  relFromRow(row: RelRow): RelationshipValue {
     const id = row[0];
     let rel = this.rels.get(id);
     if (rel === undefined) {
@@ -225,22 +225,39 @@ export class GraphTransaction {
     const store = this.store;
     const id = node.id;
     if (types.length === 0) {
-      if (direction !== 'in') this.collectExpanded(store.expandOut.all(id), false, rels, others);
-      if (direction !== 'out') this.collectExpanded(store.expandIn.all(id), direction === 'both', rels, others);
+      if (direction !== 'in') this.collectExpanded(store.expandOut.all(id), id, true, null, false, rels, others);
+      if (direction !== 'out') this.collectExpanded(store.expandIn.all(id), id, false, null, direction === 'both', rels, others);
     } else {
       for (const type of types) {
-        if (direction !== 'in') this.collectExpanded(store.expandOutTyped.all(id, type), false, rels, others);
-        if (direction !== 'out') this.collectExpanded(store.expandInTyped.all(id, type), direction === 'both', rels, others);
+        if (direction !== 'in') this.collectExpanded(store.expandOutTyped.all(id, type), id, true, type, false, rels, others);
+        if (direction !== 'out') this.collectExpanded(store.expandInTyped.all(id, type), id, false, type, direction === 'both', rels, others);
       }
     }
   }
 
-  private collectExpanded(rows: ExpandRow[], skipLoops: boolean, rels: RelationshipValue[], others: NodeValue[]): void {
+  private collectExpanded(
+    rows: ExpandRow[],
+    nearId: number,
+    outgoing: boolean,
+    type: string | null,
+    skipLoops: boolean,
+    rels: RelationshipValue[],
+    others: NodeValue[],
+  ): void {
     for (const row of rows) {
-      if (skipLoops && row[2] === row[3]) continue;
+      const farId = row[1];
+      if (skipLoops && farId === nearId) continue;
       this.touch();
-      rels.push(this.relFromRow(row));
-      others.push(this.node(row[5], row[6], row[7]));
+      const relId = row[0];
+      let rel = this.rels.get(relId);
+      if (rel === undefined) {
+        const start = outgoing ? nearId : farId;
+        const end = outgoing ? farId : nearId;
+        rel = new RelationshipValue(relId, type ?? (row[5] as string), start, end, decodeProperties(row[2]));
+        this.rels.set(relId, rel);
+      }
+      rels.push(rel);
+      others.push(this.node(farId, row[3], row[4]));
     }
   }
 
