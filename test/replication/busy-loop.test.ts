@@ -1,0 +1,31 @@
+// The thread that drives Raft never runs a query: a multi-second read and a
+// multi-second write on the leader must not cost it its leadership.
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launchCluster } from '../../cli/launcher.js';
+import { getJson, postJson } from '../helpers/http.js';
+
+t.test('long statements on the leader cause no election', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'geode-busy-'));
+  const cluster = await launchCluster({ nodes: 3, dataDir });
+  t.teardown(async () => {
+    await cluster.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const leader = await cluster.waitForLeader({ timeoutMs: 30_000 });
+  const before = (await getJson(`${leader.url}/api/v1/cluster/status`)).body as { term: number; leader: string };
+  const started = Date.now();
+  const [read, write] = await Promise.all([
+    postJson(`${leader.url}/v1/query`, { query: 'UNWIND range(1, 4000000) AS x WITH x WHERE x % 7 = 0 RETURN count(x) AS c', timeout_ms: 120_000 }, {}, 125_000),
+    postJson(`${leader.url}/v1/query`, { query: 'UNWIND range(1, 150000) AS x CREATE (:Bulk {x: x})', timeout_ms: 120_000 }, {}, 125_000),
+  ]);
+  const tookMs = Date.now() - started;
+  t.equal(read.status, 200, 'the long read completes');
+  t.equal(write.status, 200, 'the long write completes');
+  t.comment(`statements took ${tookMs} ms`);
+  const after = (await getJson(`${leader.url}/api/v1/cluster/status`)).body as { term: number; leader: string };
+  t.equal(after.term, before.term, 'no election happened (term unchanged)');
+  t.equal(after.leader, before.leader, 'the same node still leads');
+});
