@@ -192,6 +192,7 @@ export class StorageNode extends EventEmitter {
   private tickTimer: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
   private drainScheduled = false;
+  private running = false;
   private stopped = false;
 
   private baseSettings: ReplicationSettings;
@@ -234,7 +235,8 @@ export class StorageNode extends EventEmitter {
     this.electionTimeoutMs = this.tickMs * (options.electionTicks ?? 6);
     this.baseSettings = { ...DEFAULT_REPLICATION, ...options.replication };
     this.settings = this.baseSettings;
-    this.status_ = undefined as unknown as Status;
+    // Until start() the node reports itself as a follower that knows no leader.
+    this.status_ = { id: this.id, term: 0, vote: NO_NODE, commit: 0, applied: 0, lastIndex: 0, leader: NO_NODE, role: 'follower', confState: { voters: [], learners: [] }, progress: new Map() };
   }
 
   async start(): Promise<void> {
@@ -293,6 +295,7 @@ export class StorageNode extends EventEmitter {
       this.scheduleDrain();
     }, this.tickMs);
     this.lagTimer = setInterval(() => this.publishLagIfChanged(), 100);
+    this.running = true;
     this.scheduleDrain();
   }
 
@@ -485,8 +488,13 @@ export class StorageNode extends EventEmitter {
     return new GeodeError(ErrorCode.NOT_LEADER, message, { extra });
   }
 
+  /** True once start() has finished and until stop(). */
+  get started(): boolean {
+    return this.running && !this.stopped;
+  }
+
   write(request: WriteRequest): Promise<{ result: WireResult; meta: ResultMeta }> {
-    if (this.stopped) return Promise.reject(new GeodeError(ErrorCode.OVERLOADED, 'node is shutting down'));
+    if (!this.started) return Promise.reject(new GeodeError(ErrorCode.OVERLOADED, this.stopped ? 'node is shutting down' : 'node is starting'));
     if (!this.isLeader) return Promise.reject(this.notLeader());
     if (request.clusterSetting !== undefined) {
       const problem = validateSetting(request.clusterSetting.setting, request.clusterSetting.value, this.status_.confState.voters.length);
@@ -565,7 +573,7 @@ export class StorageNode extends EventEmitter {
   // ---- reads ----------------------------------------------------------------
 
   async read(request: ReadRequest): Promise<{ result: WireResult; meta: ResultMeta }> {
-    if (this.stopped) throw new GeodeError(ErrorCode.OVERLOADED, 'node is shutting down');
+    if (!this.started) throw new GeodeError(ErrorCode.OVERLOADED, this.stopped ? 'node is shutting down' : 'node is starting');
     const deadline = Date.now() + request.timeoutMs;
     switch (request.consistency) {
       case 'linearizable': {

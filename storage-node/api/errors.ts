@@ -94,6 +94,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
     const wire = toWireError(error);
     if (wire.internal) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: wire.body.error.code }, 'request refused');
+    // Both are transient: another replica, or this one a moment later, can serve the request.
+    if (wire.body.error.code === ErrorCode.REPLICA_LAGGING || wire.body.error.code === ErrorCode.OVERLOADED) void reply.header('retry-after', '1');
     return reply.code(wire.status).type('application/json').send(wire.body);
   });
   app.setNotFoundHandler((request, reply) => {

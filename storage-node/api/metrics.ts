@@ -5,10 +5,11 @@
  * `outcome` is `ok` or an error code.
  */
 import { Type } from 'typebox';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import type { StatementKind } from '../../shared/gql/ast.js';
 import type { ErrorCode } from '../../shared/protocol/errors.js';
+import type { NodeHandle } from './cluster-node.js';
 
 export type QueryKindLabel = StatementKind | 'unknown';
 export type QueryOutcomeLabel = 'ok' | ErrorCode;
@@ -49,6 +50,73 @@ export function createNodeMetrics(nodeId: string): NodeMetrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * The seed's HA metrics and Raft's counters, read from the node at scrape
+ * time (no timer). Per-member series carry the member as `node` (overriding
+ * the registry's default label): they are this node's view of its peers.
+ */
+export function registerClusterMetrics(metrics: NodeMetrics, handle: NodeHandle): void {
+  const registers = [metrics.registry];
+  const status = () => handle.current()?.clusterStatus();
+  new Gauge({
+    name: 'geode_replication_lag_seconds',
+    help: 'How far each member is behind the leader, in seconds, as this node sees it (unknown lags are left out).',
+    labelNames: ['node'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const member of status()?.nodes ?? []) {
+        if (member.replication_lag >= 0) this.set({ node: member.id }, member.replication_lag / 1000);
+      }
+    },
+  });
+  new Gauge({
+    name: 'geode_node_health',
+    help: 'Each member as this node sees it: 1 healthy, 0 unreachable or unknown.',
+    labelNames: ['node'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const member of status()?.nodes ?? []) this.set({ node: member.id }, member.status === 'healthy' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'geode_quorum_healthy',
+    help: '1 when every voter is healthy and a leader is known, 0 when the quorum is degraded or lost.',
+    registers,
+    collect() {
+      this.set(status()?.quorum_status === 'healthy' ? 1 : 0);
+    },
+  });
+  // A counter mirrors node.failovers: only the increase since the last scrape is added.
+  let failoversSeen = 0;
+  new Counter({
+    name: 'geode_failover_total',
+    help: 'Leader changes this node has seen since it started.',
+    registers,
+    collect() {
+      const failovers = handle.current()?.failovers ?? 0;
+      if (failovers > failoversSeen) this.inc(failovers - failoversSeen);
+      failoversSeen = Math.max(failoversSeen, failovers);
+    },
+  });
+  const raftGauge = (name: string, help: string, read: (s: NonNullable<ReturnType<typeof status>>) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const current = status();
+        if (current !== undefined) this.set(read(current));
+      },
+    });
+  };
+  raftGauge('geode_raft_term', 'Current Raft term.', (s) => s.term);
+  raftGauge('geode_raft_commit_index', 'Highest log index known committed.', (s) => s.commit_index);
+  raftGauge('geode_raft_applied_index', 'Highest log index applied to the local graph.', (s) => s.applied_index);
+  raftGauge('geode_raft_is_leader', '1 when this node is the Raft leader.', (s) => (s.leader === s.node ? 1 : 0));
 }
 
 /** `GET /metrics` in the Prometheus text format. */

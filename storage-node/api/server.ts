@@ -1,27 +1,40 @@
 /**
  * The storage node's HTTP server. `build()` wires plugins and returns an
  * instance that tests drive with `inject()` and the CLI with `listen()`.
+ * Two modes: `{engine}` serves one local engine; `{node}` serves a cluster
+ * StorageNode (queries routed by Raft role, cluster status and watch, admin
+ * routes, HA metrics, and the Raft stream on the same port).
  */
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { BackgroundWork } from './background.js';
+import type { QueryBackend } from './backend.js';
+import { ClusterBackend } from './cluster-backend.js';
+import { NodeHandle } from './cluster-node.js';
+import type { ClusterNodeSource } from './cluster-node.js';
 import { installErrorHandlers } from './errors.js';
-import { createNodeMetrics, registerMetricsRoute } from './metrics.js';
+import { LocalBackend } from './local-backend.js';
+import { createNodeMetrics, registerClusterMetrics, registerMetricsRoute } from './metrics.js';
 import { NodeState } from './node-state.js';
 import type { ApiEngine } from './node-state.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { healthRoutes } from './routes/health.js';
 import { queryRoutes } from './routes/query.js';
+import { ClusterWatch, WATCH_PATH } from './watch.js';
 
 export type { ApiEngine } from './node-state.js';
+export type { ClusterNode, ClusterNodeSource } from './cluster-node.js';
+export type { QueryBackend } from './backend.js';
 
 /** pino options, plus where to write (default stdout). */
 export type NodeLoggerOptions = LoggerOptions & { stream?: DestinationStream };
 
-export interface BuildOptions {
-  engine: ApiEngine;
+interface CommonBuildOptions {
   nodeId: string;
   region?: string;
   /** Largest request body in bytes; default 1 MiB. */
@@ -31,6 +44,25 @@ export interface BuildOptions {
   /** false (default) for silence, true for info-level JSON logs, or pino options. */
   logger?: boolean | NodeLoggerOptions;
 }
+
+/** One process, one local engine: no replication. */
+export interface LocalBuildOptions extends CommonBuildOptions {
+  engine: ApiEngine;
+  node?: never;
+}
+
+/** A cluster member: queries, status, watch, admin and the Raft stream go through the StorageNode. */
+export interface ClusterBuildOptions extends CommonBuildOptions {
+  /** The node, or a getter for a node built after `listen()` (port 0); until then routes answer 503. */
+  node: ClusterNodeSource;
+  engine?: never;
+  /** Bearer token of the admin routes; without one they always answer 401. */
+  adminToken?: string;
+  /** Watch pushes at most one message per this many ms; default 20. */
+  watchCoalesceMs?: number;
+}
+
+export type BuildOptions = LocalBuildOptions | ClusterBuildOptions;
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
@@ -49,25 +81,49 @@ export function build(options: BuildOptions): FastifyInstance {
 
   const state = new NodeState(options.nodeId, options.region);
   const metrics = createNodeMetrics(options.nodeId);
-  const background = new BackgroundWork({
-    step: () => options.engine.backgroundStep(),
-    onError: (error) => app.log.error({ err: error }, 'background schema work failed'),
-  });
-
   installErrorHandlers(app);
-  void app.register(healthRoutes, { engine: options.engine, state });
+
+  let backend: QueryBackend;
+  if (options.engine !== undefined) {
+    const engine = options.engine;
+    const background = new BackgroundWork({
+      step: () => engine.backgroundStep(),
+      onError: (error) => app.log.error({ err: error }, 'background schema work failed'),
+    });
+    backend = new LocalBackend(engine, state, metrics, background);
+    // Resume online index builds and migrations left unfinished by a previous process.
+    app.addHook('onReady', async () => background.kick());
+    app.addHook('onClose', async () => background.stop());
+  } else {
+    const handle = new NodeHandle(options.node);
+    backend = new ClusterBackend(handle);
+    void app.register(clusterRoutes, { handle, adminToken: options.adminToken });
+    registerClusterMetrics(metrics, handle);
+    const watch = new ClusterWatch({
+      ...(options.watchCoalesceMs !== undefined ? { coalesceMs: options.watchCoalesceMs } : {}),
+      onError: (error) => app.log.warn({ err: error }, 'watch client failed'),
+    });
+    app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const node = handle.current();
+      // Raft stream first; before the node exists a peer is refused and retries with backoff.
+      if (node === undefined || node.handleUpgrade(request, socket, head)) {
+        if (node === undefined) socket.destroy();
+        return;
+      }
+      const path = (request.url ?? '').split('?')[0];
+      if (path === WATCH_PATH) watch.accept(node, request, socket, head);
+      else socket.destroy();
+    });
+    app.addHook('onClose', async () => watch.close());
+  }
+
+  void app.register(healthRoutes, { backend, state });
   void app.register(queryRoutes, {
-    engine: options.engine,
-    state,
+    backend,
     metrics,
-    background,
     defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
   });
   registerMetricsRoute(app, metrics);
-
-  // Resume online index builds and migrations left unfinished by a previous process.
-  app.addHook('onReady', async () => background.kick());
-  app.addHook('onClose', async () => background.stop());
   return app;
 }
 

@@ -1,0 +1,111 @@
+/**
+ * The query backend of a cluster node: parses and classifies each statement
+ * once (cached by text), then sends writes, schema changes and cluster
+ * settings to `node.write` (leader only) and reads to `node.read` with the
+ * request's consistency.
+ */
+import { LRUCache } from 'lru-cache';
+import { classify, parse } from '../../shared/gql/index.js';
+import type { ClusterSetStatement, Statement, StatementKind } from '../../shared/gql/ast.js';
+import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
+import type { BackendAnswer, BackendQuery, QueryBackend, Readiness } from './backend.js';
+import type { NodeHandle, ResultMeta } from './cluster-node.js';
+import type { QueryMeta } from './schemas.js';
+import { paramsFromJson, statsToJson } from './wire.js';
+
+/** What routing needs of a parsed statement; small, so thousands fit in the cache. */
+export interface StatementPlan {
+  kind: StatementKind;
+  /** The (last) query part ends in RETURN: every replication mode waits for apply to hand back rows. */
+  returnsRows: boolean;
+  clusterSetting: ClusterSetStatement | undefined;
+}
+
+/** Query texts longer than this are parsed every time rather than pinned in the cache. */
+const MAX_CACHED_TEXT = 16 * 1024;
+
+export function planStatement(statement: Statement): StatementPlan {
+  const kind = classify(statement);
+  let returnsRows = false;
+  if (statement.kind === 'Query') {
+    const last = statement.parts[statement.parts.length - 1];
+    const lastClause = last?.clauses[last.clauses.length - 1];
+    returnsRows = lastClause?.kind === 'Return';
+  }
+  return { kind, returnsRows, clusterSetting: statement.kind === 'ClusterSet' ? statement : undefined };
+}
+
+export class ClusterBackend implements QueryBackend {
+  private readonly plans = new LRUCache<string, StatementPlan>({ max: 2000 });
+
+  constructor(private readonly handle: NodeHandle) {}
+
+  /** Parses (or recalls) the statement; SYNTAX_ERROR and friends are thrown, never cached. */
+  plan(query: string): StatementPlan {
+    const cached = this.plans.get(query);
+    if (cached !== undefined) return cached;
+    const plan = planStatement(parse(query));
+    if (query.length <= MAX_CACHED_TEXT) this.plans.set(query, plan);
+    return plan;
+  }
+
+  async execute(request: BackendQuery): Promise<BackendAnswer> {
+    const node = this.handle.require();
+    const plan = this.plan(request.query);
+    // Only validation: the node ships the raw JSON and its workers convert it.
+    paramsFromJson(request.params);
+    let answer: Awaited<ReturnType<typeof node.read>>;
+    switch (plan.kind) {
+      case 'session':
+        throw new GeodeError(ErrorCode.BAD_REQUEST, 'session settings are answered by the gateway', { detail: 'SessionStatement' });
+      case 'write':
+      case 'schema':
+      case 'cluster':
+        answer = await node.write({
+          query: request.query,
+          params: request.params,
+          requestId: request.requestId,
+          timeoutMs: request.timeoutMs,
+          returnsRows: plan.returnsRows,
+          clusterSetting: plan.clusterSetting,
+        });
+        break;
+      case 'read':
+      case 'admin':
+        answer = await node.read({
+          query: request.query,
+          params: request.params,
+          consistency: request.consistency,
+          maxLagMs: request.maxLagMs,
+          afterIndex: request.afterIndex,
+          timeoutMs: request.timeoutMs,
+        });
+        break;
+    }
+    const { result, meta } = answer;
+    return { kind: plan.kind, columns: result.columns, rows: result.rows, stats: statsToJson(result.stats), meta: metaToWire(meta) };
+  }
+
+  kindOf(query: string): StatementKind | 'unknown' {
+    try {
+      return this.plan(query).kind;
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  readiness(): Promise<Readiness> {
+    const node = this.handle.current();
+    if (node === undefined) return Promise.resolve({ ready: false, reason: 'the storage node is starting' });
+    const status = node.clusterStatus();
+    if (status.leader === null) return Promise.resolve({ ready: false, reason: `no leader is known (term ${status.term}); an election is under way or quorum is lost` });
+    return Promise.resolve({ ready: true });
+  }
+}
+
+function metaToWire(meta: ResultMeta): QueryMeta {
+  const wire: QueryMeta = { node: meta.node, role: meta.role, term: meta.term, index: meta.index, applied_index: meta.applied_index };
+  if (meta.applied !== undefined) wire.applied = meta.applied;
+  if (meta.request_id !== undefined) wire.request_id = meta.request_id;
+  return wire;
+}

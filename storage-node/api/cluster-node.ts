@@ -1,0 +1,65 @@
+/**
+ * What the API needs of a StorageNode. StorageNode satisfies it structurally;
+ * tests may hand in a fake. The membership methods are optional because the
+ * node may not offer them: their admin routes then answer 501 UNSUPPORTED.
+ */
+import type { ClusterStatus, ReadRequest, ResultMeta, WriteRequest } from '../node.js';
+import type { MemberSpec } from '../replication/members.js';
+import type { WireResult } from '../replication/state-machine.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
+
+export type { ClusterStatus, NodeStatusEntry, ResultMeta } from '../node.js';
+
+export interface ClusterNode {
+  readonly name: string;
+  readonly isLeader: boolean;
+  readonly appliedIndex: number;
+  readonly failovers: number;
+  write(request: WriteRequest): Promise<{ result: WireResult; meta: ResultMeta }>;
+  read(request: ReadRequest): Promise<{ result: WireResult; meta: ResultMeta }>;
+  clusterStatus(): ClusterStatus;
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  transferLeadership(target: string): Promise<void>;
+  snapshotNow(): Promise<{ index: number; bytes: number }>;
+  checksum(): Promise<{ applied: number; checksum: string }>;
+  addMember?(spec: MemberSpec): Promise<unknown>;
+  removeMember?(name: string): Promise<unknown>;
+  promoteLearner?(name: string): Promise<unknown>;
+  on(event: 'change', listener: (reason: string) => void): unknown;
+  off(event: 'change', listener: (reason: string) => void): unknown;
+}
+
+/**
+ * The node, given directly or through a getter: a node on port 0 is built
+ * after the server listens, so the server must exist before the node does.
+ */
+export type ClusterNodeSource = ClusterNode | (() => ClusterNode | undefined);
+
+export class NodeHandle {
+  /** The node once it answered clusterStatus(): StorageNode has no Raft state before start() got that far. */
+  private started: ClusterNode | undefined;
+
+  constructor(private readonly source: ClusterNodeSource) {}
+
+  /** The node, or undefined while it is still being constructed or started. */
+  current(): ClusterNode | undefined {
+    const node = typeof this.source === 'function' ? this.source() : this.source;
+    if (node === undefined || node === this.started) return node;
+    try {
+      node.clusterStatus();
+    } catch {
+      return undefined;
+    }
+    this.started = node;
+    return node;
+  }
+
+  /** The node; OVERLOADED (503, retry) while it does not exist yet. */
+  require(): ClusterNode {
+    const node = this.current();
+    if (node === undefined) throw new GeodeError(ErrorCode.OVERLOADED, 'the storage node is starting; retry shortly');
+    return node;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Cluster routes of a StorageNode: `GET /api/v1/cluster/status` for anyone,
+ * and the admin routes (leadership transfer, snapshot, checksum, membership)
+ * behind `Authorization: Bearer <admin_token>`.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ErrorCode, GeodeError } from '../../../shared/protocol/errors.js';
+import type { NodeHandle } from '../cluster-node.js';
+import {
+  AddMemberRequest,
+  ChecksumResponse,
+  ClusterStatusBody,
+  MemberNameParams,
+  MembershipResponse,
+  SnapshotResponse,
+  TransferLeadershipRequest,
+  TransferLeadershipResponse,
+  errorResponses,
+} from '../schemas.js';
+
+export interface ClusterRouteOptions {
+  handle: NodeHandle;
+  adminToken: string | undefined;
+}
+
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+/** Compares digests, so neither the token's content nor its length leaks through timing. */
+export function tokenMatches(presented: string, expected: string): boolean {
+  return timingSafeEqual(digest(presented), digest(expected));
+}
+
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+export const clusterRoutes: FastifyPluginAsyncTypebox<ClusterRouteOptions> = async (app, options) => {
+  const { handle, adminToken } = options;
+
+  app.get('/api/v1/cluster/status', { schema: { response: { 200: ClusterStatusBody, ...errorResponses } } }, async () => {
+    return handle.require().clusterStatus();
+  });
+
+  await app.register(adminRoutes, { handle, adminToken });
+};
+
+/** Encapsulated, so the token check guards the admin routes only. */
+const adminRoutes: FastifyPluginAsyncTypebox<ClusterRouteOptions> = async (admin, options) => {
+  const { handle, adminToken } = options;
+  admin.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const presented = bearerToken(request.headers.authorization);
+    // No configured token means the admin surface is closed, not open.
+    if (adminToken === undefined || adminToken === '' || presented === undefined || !tokenMatches(presented, adminToken)) {
+      void reply.header('www-authenticate', 'Bearer');
+      throw new GeodeError(ErrorCode.UNAUTHORIZED, adminToken === undefined || adminToken === '' ? 'admin routes are disabled: no admin token is configured' : 'admin routes need Authorization: Bearer <admin_token>');
+    }
+  });
+
+  admin.post(
+    '/api/v1/admin/transfer-leadership',
+    { schema: { body: TransferLeadershipRequest, response: { 200: TransferLeadershipResponse, ...errorResponses } } },
+    async (request) => {
+      const node = handle.require();
+      // StorageNode refuses unknown names (404 UnknownNode) before leadership (421 NOT_LEADER with leader_url).
+      await node.transferLeadership(request.body.target);
+      const status = node.clusterStatus();
+      return { leader: status.leader ?? request.body.target, term: status.term };
+    },
+  );
+
+  admin.post('/api/v1/admin/snapshot', { schema: { response: { 200: SnapshotResponse, ...errorResponses } } }, async () => {
+    const node = handle.require();
+    const taken = await node.snapshotNow();
+    return { node: node.name, index: taken.index, bytes: taken.bytes };
+  });
+
+  admin.get('/api/v1/admin/checksum', { schema: { response: { 200: ChecksumResponse, ...errorResponses } } }, async () => {
+    const node = handle.require();
+    const sum = await node.checksum();
+    return { node: node.name, applied_index: sum.applied, checksum: sum.checksum };
+  });
+
+  admin.post(
+    '/api/v1/admin/members',
+    { schema: { body: AddMemberRequest, response: { 200: MembershipResponse, ...errorResponses } } },
+    async (request, reply) => {
+      const node = handle.require();
+      if (node.addMember === undefined) return unsupported(reply, 'adding members');
+      const { name, url, role, region } = request.body;
+      await node.addMember({ name, url, learner: role === 'learner', ...(region !== undefined ? { region } : {}) });
+      return { ok: true as const, status: node.clusterStatus() };
+    },
+  );
+
+  admin.delete(
+    '/api/v1/admin/members/:name',
+    { schema: { params: MemberNameParams, response: { 200: MembershipResponse, ...errorResponses } } },
+    async (request, reply) => {
+      const node = handle.require();
+      if (node.removeMember === undefined) return unsupported(reply, 'removing members');
+      await node.removeMember(request.params.name);
+      return { ok: true as const, status: node.clusterStatus() };
+    },
+  );
+
+  admin.post(
+    '/api/v1/admin/members/:name/promote',
+    { schema: { params: MemberNameParams, response: { 200: MembershipResponse, ...errorResponses } } },
+    async (request, reply) => {
+      const node = handle.require();
+      if (node.promoteLearner === undefined) return unsupported(reply, 'promoting learners');
+      await node.promoteLearner(request.params.name);
+      return { ok: true as const, status: node.clusterStatus() };
+    },
+  );
+};
+
+/** 501: the route exists, but this node's build cannot change membership yet. */
+function unsupported(reply: FastifyReply, what: string): FastifyReply {
+  const body = new GeodeError(ErrorCode.UNSUPPORTED, `${what} is not supported by this node yet`).toJSON();
+  return reply.code(501).send(body);
+}
