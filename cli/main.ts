@@ -6,14 +6,25 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { ConfigError, loadNodeConfig } from '../shared/config/index.js';
-import type { NodeLaunch, RunningNode } from './serve.js';
+import type { RunningNode } from './serve.js';
+import { CLUSTER_SUBCOMMANDS, CommandFailed } from './cluster.js';
 import { ShutdownOnSignals } from './signals.js';
 
 const USAGE = `Usage: geode <command> [options]
 
 Commands:
-  dev [--data-dir DIR] [--port N]     run Geode on 127.0.0.1 (data in ./data, port 3141)
+  dev [--data-dir DIR] [--nodes N] [--base-port P] [--front-port P]
+                                      run a 3-node cluster on 127.0.0.1:3151-3153 (data in ./data)
+                                      and a leader-forwarding front on 127.0.0.1:3141
   node --config FILE [--id NODE]      run one storage node from a YAML config
+  cluster <sub> [--url URL] [--json] [--token T] [--data-dir DIR]
+      status                          cluster table (or JSON)
+      health                          exit 0 while the quorum holds, 1 otherwise
+      primary                         print the leader's name
+      failover --target=ID            hand leadership to ID
+      kill-node ID | start-node ID    SIGKILL / restart a node of \`geode dev\` (from dev.json)
+      wait-sync ID [--timeout S]      wait until ID applied what is committed now (default 30 s)
+      verify-data [--timeout S]       compare graph checksums of all nodes at the same applied index
   help                                show this text
 
 Common options:
@@ -21,7 +32,7 @@ Common options:
   -h, --help                          show this text
 
 On start, long-running commands print one JSON line to stdout:
-  {"nodes":[{"id":"node1","url":"http://127.0.0.1:3141"}]}
+  {"nodes":[{"id":"node1","url":"http://127.0.0.1:3151"}, ...]}
 `;
 
 /** A usage mistake: report it with the usage text, exit 2. */
@@ -32,6 +43,7 @@ type Command = (args: string[]) => Promise<number | 'running'>;
 const commands: Readonly<Record<string, Command>> = {
   dev: runDev,
   node: runNode,
+  cluster: runCluster,
   help: async () => printUsage(),
 };
 
@@ -51,6 +63,10 @@ export async function main(argv: string[]): Promise<number | 'running'> {
       process.stderr.write(`geode: ${error.message}\n\n${USAGE}`);
       return 2;
     }
+    if (error instanceof CommandFailed) {
+      process.stderr.write(`geode: ${error.message}\n`);
+      return 1;
+    }
     if (error instanceof ConfigError) {
       process.stderr.write(`geode: ${error.message}\n`);
       return 2;
@@ -66,8 +82,12 @@ const commonOptions = {
 } as const satisfies ParseArgsConfig['options'];
 
 function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  return parseWithPositionals(args, options, false).values;
+}
+
+function parseWithPositionals<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals: boolean) {
   try {
-    return parseArgs({ args, options: { ...commonOptions, ...options }, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args, options: { ...commonOptions, ...options }, strict: true, allowPositionals });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
@@ -80,28 +100,39 @@ function checkLogLevel(level: string): string {
   return level;
 }
 
-function parsePort(text: string): number {
+function parsePort(text: string, option: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port: expected 0..65535, got ${text}`);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${option}: expected 0..65535, got ${text}`);
   return port;
 }
 
-/** `geode dev`: one node on 127.0.0.1 for now; the replication issue grows it to a 3-node cluster and a gateway. */
+function parseCount(text: string, option: string, minimum: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < minimum) throw new UsageError(`${option}: expected an integer >= ${minimum}, got ${text}`);
+  return value;
+}
+
+/** `geode dev`: a local cluster of child processes and the dev front (see dev.ts). */
 async function runDev(args: string[]): Promise<number | 'running'> {
   const values = parseOptions(args, {
     'data-dir': { type: 'string', default: 'data' },
-    port: { type: 'string', default: '3141' },
+    nodes: { type: 'string', default: '3' },
+    'base-port': { type: 'string', default: '3151' },
+    'front-port': { type: 'string', default: '3141' },
   });
   if (values.help) return printUsage();
-  const dataDir = resolve(values['data-dir']);
-  const node = await startNode({
-    id: 'node1',
-    host: '127.0.0.1',
-    port: parsePort(values.port),
-    dataDir: resolve(dataDir, 'node1'),
+  const options = {
+    dataDir: resolve(values['data-dir']),
+    nodes: parseCount(values.nodes, '--nodes', 1),
+    basePort: parsePort(values['base-port'], '--base-port'),
+    frontPort: parsePort(values['front-port'], '--front-port'),
     logLevel: checkLogLevel(values['log-level']),
-  });
-  return announce([node]);
+  };
+  const dev = await import('./dev.js');
+  const running = await dev.startDev(options);
+  shutdown.add(() => running.close());
+  process.stdout.write(`${JSON.stringify(running.announcement)}\n`);
+  return 'running';
 }
 
 async function runNode(args: string[]): Promise<number | 'running'> {
@@ -109,21 +140,62 @@ async function runNode(args: string[]): Promise<number | 'running'> {
   if (values.help) return printUsage();
   if (values.config === undefined) throw new UsageError('node: --config FILE is required');
   const config = loadNodeConfig(values.config, values.id === undefined ? {} : { nodeId: values.id });
-  const node = await startNode({
-    id: config.id,
-    host: config.listen.host,
-    port: config.listen.port,
-    dataDir: config.dataDir,
-    ...(config.region === undefined ? {} : { region: config.region }),
-    logLevel: checkLogLevel(values['log-level']),
-  });
+  const logLevel = checkLogLevel(values['log-level']);
+  stopWithParent();
+  // Loaded on demand so `geode --help` never pays for (or depends on) the engine and server.
+  const serve = await import('./serve.js');
+  const node = await serve.startClusterNode(config, logLevel);
   return announce([node]);
 }
 
-/** Loaded on demand so `geode --help` never pays for (or depends on) the engine and server. */
-async function startNode(launch: NodeLaunch): Promise<RunningNode> {
-  const serve = await import('./serve.js');
-  return serve.startNode(launch);
+/**
+ * A node launched by `geode dev` or the test launcher carries its parent's pid:
+ * when that process is gone (even SIGKILLed), the node shuts down cleanly.
+ */
+function stopWithParent(): void {
+  const parent = Number(process.env['GEODE_PARENT_PID']);
+  if (!Number.isInteger(parent) || parent <= 0) return;
+  const timer = setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EPERM') return;
+      clearInterval(timer);
+      process.kill(process.pid, 'SIGTERM');
+    }
+  }, 500);
+  timer.unref();
+}
+
+async function runCluster(args: string[]): Promise<number> {
+  const { values, positionals } = parseWithPositionals(
+    args,
+    {
+      url: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      token: { type: 'string' },
+      'data-dir': { type: 'string', default: 'data' },
+      target: { type: 'string' },
+      timeout: { type: 'string', default: '30' },
+    },
+    true,
+  );
+  if (values.help) return printUsage();
+  const [sub, ...rest] = positionals;
+  if (sub === undefined) throw new UsageError(`cluster: a subcommand is required (${CLUSTER_SUBCOMMANDS.join(', ')})`);
+  if (!(CLUSTER_SUBCOMMANDS as readonly string[]).includes(sub)) throw new UsageError(`cluster: unknown subcommand ${sub}`);
+  const cluster = await import('./cluster.js');
+  return cluster.runClusterCommand(sub, {
+    url: values.url,
+    json: values.json,
+    token: values.token,
+    dataDir: resolve(values['data-dir']),
+    target: values.target,
+    timeoutSeconds: parseCount(values.timeout, '--timeout', 1),
+    positionals: rest,
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+  });
 }
 
 function printUsage(): number {

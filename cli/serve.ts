@@ -1,71 +1,78 @@
 /**
- * Starts one storage node in this process: engine on `<dataDir>/graph.db`,
- * HTTP API on `host:port`. Shared by `geode node` and `geode dev`.
+ * Runs one storage node in this process (`geode node`): the HTTP API server
+ * listens first, then the StorageNode (Raft group member) starts on it.
  */
-import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { formatHostPort } from '../shared/config/index.js';
-import { GraphEngine } from '../storage-node/graph/engine.js';
+import { formatHostPort, clientHost, raftTiming } from '../shared/config/index.js';
+import type { NodeConfig } from '../shared/config/index.js';
+import { StorageNode } from '../storage-node/node.js';
 import { build } from '../storage-node/api/server.js';
-
-export interface NodeLaunch {
-  id: string;
-  host: string;
-  /** 0 picks a free port; the running node reports the real one in `url`. */
-  port: number;
-  dataDir: string;
-  region?: string;
-  logLevel: string;
-}
 
 export interface RunningNode {
   id: string;
   url: string;
-  /** Stops accepting requests, lets in-flight ones finish, then closes the database. */
+  /** Hands leadership over (when leading), stops the node, then closes the server. */
   close(): Promise<void>;
 }
 
-export const GRAPH_DB_FILE = 'graph.db';
-
-export async function startNode(launch: NodeLaunch): Promise<RunningNode> {
-  mkdirSync(launch.dataDir, { recursive: true });
-  const engine = GraphEngine.open(join(launch.dataDir, GRAPH_DB_FILE));
-  let app: FastifyInstance | undefined;
+export async function startClusterNode(config: NodeConfig, logLevel: string): Promise<RunningNode> {
+  // stdout carries the machine-readable startup line; logs go to stderr.
+  const destination = pino.destination(2);
+  const logger = pino({ level: logLevel, base: { pid: process.pid, node: config.id } }, destination);
+  let node: StorageNode | undefined;
+  const app: FastifyInstance = build({
+    node: () => node,
+    nodeId: config.id,
+    ...(config.adminToken === undefined ? {} : { adminToken: config.adminToken }),
+    ...(config.region === undefined ? {} : { region: config.region }),
+    logger: { level: logLevel, stream: destination },
+  });
   try {
-    app = build({
-      engine,
-      nodeId: launch.id,
-      ...(launch.region === undefined ? {} : { region: launch.region }),
-      // stdout carries the machine-readable startup line; logs go to stderr.
-      logger: { level: launch.logLevel, stream: pino.destination(2) },
-    });
-    await app.listen({ host: launch.host, port: launch.port });
+    await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (error) {
-    await app?.close();
-    engine.close();
+    await app.close();
     throw error;
   }
-  const server = app;
-  const address = server.server.address() as AddressInfo;
+  const address = app.server.address() as AddressInfo;
+  // Port 0 (single-node tests): only now is the real URL known.
+  const url = config.listen.port === 0 ? `http://${formatHostPort({ host: clientHost(config.listen.host), port: address.port })}` : config.advertise;
+  const members = config.members.map((m) => (m.name === config.id ? { ...m, url } : m));
+  const timing = raftTiming(config);
+  try {
+    node = new StorageNode({
+      name: config.id,
+      dataDir: config.dataDir,
+      members,
+      clusterSecret: config.clusterSecret ?? 'single-node-without-peers',
+      replication: {
+        mode: config.replicationMode,
+        ...(config.quorumSize === undefined ? {} : { quorumSize: config.quorumSize }),
+        ...(config.syncReplicas === undefined ? {} : { syncReplicas: config.syncReplicas }),
+      },
+      tickMs: timing.tickMs,
+      heartbeatTicks: timing.heartbeatTicks,
+      electionTicks: timing.electionTicks,
+      ...(config.snapshotEntries === undefined ? {} : { snapshotEntries: config.snapshotEntries }),
+      logger,
+    });
+    await node.start();
+  } catch (error) {
+    await node?.stop({ transfer: false }).catch(() => undefined);
+    await app.close();
+    throw error;
+  }
+  const started = node;
   return {
-    id: launch.id,
-    url: `http://${formatHostPort({ host: clientHost(launch.host), port: address.port })}`,
+    id: config.id,
+    url,
     async close() {
       try {
-        await server.close();
+        await started.stop({ transfer: true });
       } finally {
-        engine.close();
+        await app.close();
       }
     },
   };
-}
-
-/** A wildcard listen address is not something a client can dial; loopback reaches it. */
-function clientHost(listenHost: string): string {
-  if (listenHost === '0.0.0.0') return '127.0.0.1';
-  if (listenHost === '::' || listenHost === '[::]') return '::1';
-  return listenHost;
 }

@@ -13,6 +13,8 @@
  *       quorum_size: 2
  *
  * and the flat one, with the id as a key: `id: node1`, `listen: ...`.
+ * A top-level `cluster:` section (the seed's five-node example) holds
+ * settings shared by every node section of the file; a node's own keys win.
  * Every problem is reported with the key path it concerns, all at once.
  */
 import { readFileSync } from 'node:fs';
@@ -30,19 +32,40 @@ export interface HostPort {
   port: number;
 }
 
+/** A peer: `host:port` (named by its host, seed style) or `name@host:port`. */
+export interface PeerAddress extends HostPort {
+  name: string;
+}
+
+/** One member of the Raft group as every node must agree on it (structurally a storage node MemberSpec). */
+export interface ClusterMember {
+  name: string;
+  /** Base URL of the member's API (and Raft stream). */
+  url: string;
+  learner: boolean;
+  region?: string;
+}
+
 export interface NodeConfig {
   id: string;
   role: ConfiguredRole;
   /** Where the HTTP API listens; port 0 picks a free port. */
   listen: HostPort;
-  /** The other members' addresses, `host:port`. */
-  clusterPeers: HostPort[];
+  /** The URL peers and clients use for this node; default from listen (0.0.0.0 -> 127.0.0.1). */
+  advertise: string;
+  /** The other members' addresses. */
+  clusterPeers: PeerAddress[];
+  /** Names of the members that are learners (async replicas: receive the log, never vote). */
+  learners: string[];
+  /** Every member, this node first. */
+  members: ClusterMember[];
   replicationMode: ReplicationMode;
   /** Voters that must hold a write before it is acknowledged (at least a majority is always required). */
   quorumSize?: number;
   /** Voters besides the leader that must hold a write in semi_synchronous mode. */
   syncReplicas?: number;
-  asyncReplicas?: number;
+  /** Applied entries between snapshots (log compaction). */
+  snapshotEntries?: number;
   /** Directory of the node's databases; relative paths are resolved against the config file's directory. */
   dataDir: string;
   region?: string;
@@ -79,6 +102,16 @@ export interface ParseNodeConfigOptions {
   nodeId?: string;
   /** File name for messages, and base directory for a relative data_dir. */
   source?: string;
+  /** Used when the file has no `cluster_secret` (loadNodeConfig passes GEODE_CLUSTER_SECRET), so the seed's files work unchanged. */
+  clusterSecret?: string;
+  /** Used when the file has no `admin_token` (loadNodeConfig passes GEODE_ADMIN_TOKEN). */
+  adminToken?: string;
+}
+
+/** Raft timing from the config: ticks of heartbeat_ms / 2, heartbeat every 2 ticks, election after electionTicks. */
+export function raftTiming(config: Pick<NodeConfig, 'heartbeatMs' | 'electionTimeoutMs'>): { tickMs: number; heartbeatTicks: number; electionTicks: number } {
+  const tickMs = Math.max(1, Math.floor(config.heartbeatMs / 2));
+  return { tickMs, heartbeatTicks: 2, electionTicks: Math.max(3, Math.round(config.electionTimeoutMs / tickMs)) };
 }
 
 export function loadNodeConfig(path: string, options: Omit<ParseNodeConfigOptions, 'source'> = {}): NodeConfig {
@@ -89,7 +122,12 @@ export function loadNodeConfig(path: string, options: Omit<ParseNodeConfigOption
     const reason = error instanceof Error ? error.message : String(error);
     throw new ConfigError([`cannot read file: ${reason}`], path);
   }
-  const config = parseNodeConfig(text, { ...options, source: path });
+  const fromEnv: Pick<ParseNodeConfigOptions, 'clusterSecret' | 'adminToken'> = {};
+  const envSecret = process.env['GEODE_CLUSTER_SECRET'];
+  const envToken = process.env['GEODE_ADMIN_TOKEN'];
+  if (envSecret !== undefined && envSecret !== '') fromEnv.clusterSecret = envSecret;
+  if (envToken !== undefined && envToken !== '') fromEnv.adminToken = envToken;
+  const config = parseNodeConfig(text, { ...fromEnv, ...options, source: path });
   return isAbsolute(config.dataDir) ? config : { ...config, dataDir: resolve(dirname(path), config.dataDir) };
 }
 
@@ -104,7 +142,7 @@ export function parseNodeConfig(text: string, options: ParseNodeConfigOptions = 
   }
   const root: unknown = document.toJS({ maxAliasCount: 100 });
   const issues: string[] = [];
-  const configs = readNodeEntries(root, issues);
+  const configs = readNodeEntries(root, issues, options);
   if (issues.length > 0 || configs.length === 0) {
     throw new ConfigError(issues.length > 0 ? issues : ['no node defined'], source);
   }
@@ -123,17 +161,24 @@ function chooseNode(configs: NodeConfig[], nodeId: string | undefined): NodeConf
 }
 
 /** All node entries of the file, validated; problems go to `issues`. */
-function readNodeEntries(root: unknown, issues: string[]): NodeConfig[] {
+function readNodeEntries(root: unknown, issues: string[], options: ParseNodeConfigOptions): NodeConfig[] {
   if (!isRecord(root)) {
     issues.push('top level: expected a mapping of node settings');
     return [];
   }
   if ('id' in root) {
-    const config = readNode(root, '', issues);
+    const config = readNode(root, '', issues, options);
     return config ? [config] : [];
   }
+  const cluster = isRecord(root['cluster']) ? readClusterSection(root['cluster'], issues) : undefined;
+  if (root['cluster'] !== undefined && cluster === undefined) issues.push('cluster: expected a mapping of shared settings');
   const configs: NodeConfig[] = [];
+  const ids = Object.keys(root).filter((id) => id !== 'cluster');
+  // With a node chosen, only its section must be valid: a typo in another node's section is that node's problem.
+  const chosen = options.nodeId !== undefined && ids.includes(options.nodeId) ? options.nodeId : undefined;
   for (const [id, entry] of Object.entries(root)) {
+    if (id === 'cluster') continue;
+    if (chosen !== undefined && id !== chosen) continue;
     if (!NODE_ID.test(id)) {
       issues.push(`${id}: not a valid node id (letters, digits, '.', '_', '-'; at most 63)`);
       continue;
@@ -142,7 +187,7 @@ function readNodeEntries(root: unknown, issues: string[]): NodeConfig[] {
       issues.push(`${id}: expected a mapping of node settings`);
       continue;
     }
-    const config = readNode(entry, `${id}.`, issues, id);
+    const config = readNode(cluster === undefined ? entry : { ...cluster.shared, ...entry }, `${id}.`, issues, options, id, cluster?.nodes);
     if (config) configs.push(config);
   }
   return configs;
@@ -168,13 +213,75 @@ const KNOWN_KEYS = new Set([
   'admin_token',
   'heartbeat_ms',
   'election_timeout_ms',
+  'advertise',
+  'snapshot_entries',
 ]);
+
+/** Keys of the shared `cluster:` section: node keys that make sense cluster-wide, and the seed's sizing keys. */
+const CLUSTER_SHARED_KEYS = [
+  'replication_mode',
+  'quorum_size',
+  'sync_replicas',
+  'async_replicas',
+  'cluster_secret',
+  'admin_token',
+  'heartbeat_ms',
+  'election_timeout_ms',
+  'snapshot_entries',
+] as const;
+/** Accepted for the seed's sake; `replication_factor` and `availability_zones` are informational (every voter holds all data). */
+const CLUSTER_SIZING_KEYS = ['nodes', 'replication_factor', 'availability_zones'] as const;
+
+/**
+ * The `cluster:` section: validated on its own (issues name `cluster.<key>`),
+ * and only its valid shared values are merged into each node section.
+ */
+function readClusterSection(section: Record<string, unknown>, issues: string[]): { shared: Record<string, unknown>; nodes: number | undefined } {
+  const at = (key: string): string => `cluster.${key}`;
+  const known = new Set<string>([...CLUSTER_SHARED_KEYS, ...CLUSTER_SIZING_KEYS]);
+  for (const key of Object.keys(section)) if (!known.has(key)) issues.push(`${at(key)}: unknown key`);
+  const shared: Record<string, unknown> = {};
+  for (const key of CLUSTER_SHARED_KEYS) {
+    if (section[key] === undefined) continue;
+    const before = issues.length;
+    switch (key) {
+      case 'replication_mode':
+        readEnum(section, key, MODES, 'synchronous', at, issues);
+        break;
+      case 'cluster_secret':
+      case 'admin_token':
+        readString(section, key, MIN_SECRET_LENGTH, at, issues);
+        break;
+      case 'async_replicas':
+        if (!Array.isArray(section[key])) readInteger(section, key, 0, at, issues);
+        break;
+      case 'sync_replicas':
+        readInteger(section, key, 0, at, issues);
+        break;
+      default:
+        readInteger(section, key, 1, at, issues);
+    }
+    if (issues.length === before) shared[key] = section[key];
+  }
+  const nodes = readInteger(section, 'nodes', 1, at, issues);
+  readInteger(section, 'replication_factor', 1, at, issues);
+  const zones = section['availability_zones'];
+  if (zones !== undefined && (!Array.isArray(zones) || !zones.every((z) => typeof z === 'string'))) issues.push(`${at('availability_zones')}: expected a list of strings`);
+  return { shared, nodes };
+}
 
 /**
  * Reads one node's settings; `prefix` is the key path before each setting
  * (`node1.` or ''), `idFromKey` the id when the entry sits under its id.
  */
-function readNode(entry: Record<string, unknown>, prefix: string, issues: string[], idFromKey?: string): NodeConfig | undefined {
+function readNode(
+  entry: Record<string, unknown>,
+  prefix: string,
+  issues: string[],
+  options: ParseNodeConfigOptions,
+  idFromKey?: string,
+  clusterNodes?: number,
+): NodeConfig | undefined {
   const before = issues.length;
   const at = (key: string): string => `${prefix}${key}`;
   for (const key of Object.keys(entry)) {
@@ -187,24 +294,36 @@ function readNode(entry: Record<string, unknown>, prefix: string, issues: string
   }
   const role = readEnum(entry, 'role', ROLES, 'standby', at, issues);
   const listen = readHostPort(entry['listen'], at('listen'), issues, true);
-  const clusterPeers = readPeers(entry['cluster_peers'], at('cluster_peers'), issues);
+  const clusterPeers = readPeers(entry['cluster_peers'], at('cluster_peers'), issues, typeof (idFromKey ?? entry['id']) === 'string' ? String(idFromKey ?? entry['id']) : '');
+  const advertise = readAdvertise(entry['advertise'], at('advertise'), issues);
+  const snapshotEntries = readInteger(entry, 'snapshot_entries', 1, at, issues);
   const replicationMode = readEnum(entry, 'replication_mode', MODES, 'synchronous', at, issues);
   const quorumSize = readInteger(entry, 'quorum_size', 1, at, issues);
   const syncReplicas = readInteger(entry, 'sync_replicas', 0, at, issues);
-  const asyncReplicas = readInteger(entry, 'async_replicas', 0, at, issues);
-  const heartbeatMs = readInteger(entry, 'heartbeat_ms', 1, at, issues) ?? DEFAULT_HEARTBEAT_MS;
+  const heartbeatMs = readInteger(entry, 'heartbeat_ms', 2, at, issues) ?? DEFAULT_HEARTBEAT_MS;
   const electionTimeoutMs = readInteger(entry, 'election_timeout_ms', 1, at, issues) ?? DEFAULT_ELECTION_TIMEOUT_MS;
   const dataDir = readString(entry, 'data_dir', 1, at, issues);
   const region = readString(entry, 'region', 1, at, issues);
-  const clusterSecret = readString(entry, 'cluster_secret', MIN_SECRET_LENGTH, at, issues);
-  const adminToken = readString(entry, 'admin_token', MIN_SECRET_LENGTH, at, issues);
+  const clusterSecret = readString(entry, 'cluster_secret', MIN_SECRET_LENGTH, at, issues) ?? options.clusterSecret;
+  const adminToken = readString(entry, 'admin_token', MIN_SECRET_LENGTH, at, issues) ?? options.adminToken;
 
-  const clusterSize = clusterPeers.length + 1;
-  if (quorumSize !== undefined && quorumSize > clusterSize) {
-    issues.push(`${at('quorum_size')}: ${quorumSize} exceeds the cluster size ${clusterSize} (this node and its peers)`);
+  const selfName = typeof id === 'string' ? id : '';
+  const memberNames = [selfName, ...clusterPeers.map((p) => p.name)];
+  const learners = readLearners(entry['async_replicas'], at('async_replicas'), memberNames, issues);
+  if (role === 'learner' && !learners.includes(selfName)) learners.push(selfName);
+  if (role === 'primary' && learners.includes(selfName)) issues.push(`${at('role')}: primary, but this node is listed in async_replicas (a learner cannot lead)`);
+  const voters = memberNames.length - learners.length;
+  if (clusterNodes !== undefined && clusterNodes !== memberNames.length) {
+    issues.push(`cluster.nodes: ${clusterNodes}, but ${selfName} lists ${memberNames.length} members (itself and ${clusterPeers.length} cluster_peers)`);
   }
-  if (syncReplicas !== undefined && syncReplicas > clusterPeers.length) {
-    issues.push(`${at('sync_replicas')}: ${syncReplicas} exceeds the number of peers ${clusterPeers.length}`);
+  if (quorumSize !== undefined && quorumSize > voters) {
+    issues.push(`${at('quorum_size')}: ${quorumSize} exceeds the ${voters} voting members (this node and its peers, less async_replicas)`);
+  }
+  if (syncReplicas !== undefined && syncReplicas > voters - 1) {
+    issues.push(`${at('sync_replicas')}: ${syncReplicas} exceeds the ${voters - 1} voting peers`);
+  }
+  if (clusterPeers.length > 0 && clusterSecret === undefined) {
+    issues.push(`${at('cluster_secret')}: required when cluster_peers is set (or set GEODE_CLUSTER_SECRET)`);
   }
   // Followers must hear several heartbeats per election timeout, or a healthy leader gets deposed.
   if (electionTimeoutMs < 2 * heartbeatMs) {
@@ -212,11 +331,18 @@ function readNode(entry: Record<string, unknown>, prefix: string, issues: string
   }
   if (issues.length > before || typeof id !== 'string' || listen === undefined) return undefined;
 
+  const selfUrl = advertise ?? `http://${formatHostPort({ host: clientHost(listen.host), port: listen.port })}`;
+  const self: ClusterMember = { name: id, url: selfUrl, learner: learners.includes(id) };
+  if (region !== undefined) self.region = region;
+  const members: ClusterMember[] = [self, ...clusterPeers.map((p) => ({ name: p.name, url: `http://${formatHostPort(p)}`, learner: learners.includes(p.name) }))];
   const config: NodeConfig = {
     id,
     role,
     listen,
+    advertise: selfUrl,
     clusterPeers,
+    learners,
+    members,
     replicationMode,
     dataDir: dataDir ?? `data/${id}`,
     heartbeatMs,
@@ -224,7 +350,7 @@ function readNode(entry: Record<string, unknown>, prefix: string, issues: string
   };
   if (quorumSize !== undefined) config.quorumSize = quorumSize;
   if (syncReplicas !== undefined) config.syncReplicas = syncReplicas;
-  if (asyncReplicas !== undefined) config.asyncReplicas = asyncReplicas;
+  if (snapshotEntries !== undefined) config.snapshotEntries = snapshotEntries;
   if (region !== undefined) config.region = region;
   if (clusterSecret !== undefined) config.clusterSecret = clusterSecret;
   if (adminToken !== undefined) config.adminToken = adminToken;
@@ -278,18 +404,84 @@ function readString(
   return value;
 }
 
-function readPeers(value: unknown, path: string, issues: string[]): HostPort[] {
+function readPeers(value: unknown, path: string, issues: string[], selfName: string): PeerAddress[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
-    issues.push(`${path}: expected a list of host:port`);
+    issues.push(`${path}: expected a list of host:port or name@host:port`);
     return [];
   }
-  const peers: HostPort[] = [];
+  const peers: PeerAddress[] = [];
   value.forEach((item: unknown, index) => {
-    const peer = readHostPort(item, `${path}[${index}]`, issues, false);
-    if (peer) peers.push(peer);
+    const peer = typeof item === 'string' ? parsePeer(item) : undefined;
+    if (peer === undefined) issues.push(`${path}[${index}]: expected host:port or name@host:port`);
+    else if (peer.name === selfName) issues.push(`${path}[${index}]: names this node (${selfName}) itself`);
+    else if (peers.some((p) => p.name === peer.name)) issues.push(`${path}[${index}]: member ${peer.name} is listed twice`);
+    else peers.push(peer);
   });
   return peers;
+}
+
+/** `name@host:port`, or `host:port` where the host doubles as the member name (the seed's `node2:3141`). */
+export function parsePeer(text: string): PeerAddress | undefined {
+  const at = text.indexOf('@');
+  const name = at >= 0 ? text.slice(0, at) : undefined;
+  const address = parseHostPort(at >= 0 ? text.slice(at + 1) : text, false);
+  if (address === undefined) return undefined;
+  const memberName = name ?? address.host;
+  if (!NODE_ID.test(memberName)) return undefined;
+  return { name: memberName, ...address };
+}
+
+/**
+ * async_replicas: a list of member names, or (the seed's five-node example) a
+ * count N: then the last N members in natural name order (node4, node5 of
+ * node1..node5) are learners, so every node derives the same set.
+ */
+function readLearners(value: unknown, path: string, memberNames: string[], issues: string[]): string[] {
+  if (value === undefined || value === null) return [];
+  if (Array.isArray(value)) {
+    const learners: string[] = [];
+    value.forEach((item: unknown, index) => {
+      if (typeof item !== 'string' || !memberNames.includes(item)) {
+        issues.push(`${path}[${index}]: expected the name of a member (${memberNames.join(', ')})`);
+      } else if (!learners.includes(item)) learners.push(item);
+    });
+    if (learners.length >= memberNames.length && memberNames.length > 0) issues.push(`${path}: at least one member must be a voter`);
+    return learners;
+  }
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    issues.push(`${path}: expected a list of member names or an integer >= 0`);
+    return [];
+  }
+  if (value >= memberNames.length && value > 0) {
+    issues.push(`${path}: ${value} learners leave no voter among the ${memberNames.length} members`);
+    return [];
+  }
+  const ordered = [...memberNames].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return ordered.slice(ordered.length - value);
+}
+
+function readAdvertise(value: unknown, path: string, issues: string[]): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') {
+    try {
+      const url = new URL(value);
+      if ((url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && url.search === '' && url.port !== '') {
+        return `${url.protocol}//${url.host}`;
+      }
+    } catch {
+      // Reported below.
+    }
+  }
+  issues.push(`${path}: expected a URL like http://host:port`);
+  return undefined;
+}
+
+/** A wildcard listen address is not something a client can dial; loopback reaches it. */
+export function clientHost(listenHost: string): string {
+  if (listenHost === '0.0.0.0') return '127.0.0.1';
+  if (listenHost === '::' || listenHost === '[::]') return '::1';
+  return listenHost;
 }
 
 /** `host:port`, `[v6]:port`; port 0 (pick a free one) only where we listen. */

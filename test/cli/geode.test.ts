@@ -1,25 +1,28 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Test } from 'tap';
+import { freePort } from '../../cli/launcher.js';
 
 const GEODE = fileURLToPath(new URL('../../bin/geode.js', import.meta.url));
 /** Generous bound: starting tsx and opening SQLite on a loaded 2-core machine. */
-const START_TIMEOUT_MS = 30_000;
+const START_TIMEOUT_MS = 60_000;
 
 interface Started {
   child: ChildProcess;
   nodes: { id: string; url: string }[];
+  gateway: string | undefined;
   stderr: () => string;
 }
 
-function run(args: string[]): { child: ChildProcess; exit: Promise<{ code: number | null; signal: string | null }> } {
-  const child = spawn(process.execPath, [GEODE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function run(args: string[], env: Record<string, string> = {}): { child: ChildProcess; exit: Promise<{ code: number | null; signal: string | null }> } {
+  const child = spawn(process.execPath, [GEODE, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -27,8 +30,8 @@ function run(args: string[]): { child: ChildProcess; exit: Promise<{ code: numbe
 }
 
 /** Spawns `geode ...args` and waits for its `{"nodes": [...]}` startup line. */
-async function start(t: Test, args: string[]): Promise<Started & { exit: ReturnType<typeof run>['exit'] }> {
-  const { child, exit } = run(args);
+async function start(t: Test, args: string[], env: Record<string, string> = {}): Promise<Started & { exit: ReturnType<typeof run>['exit'] }> {
+  const { child, exit } = run(args, env);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
@@ -37,12 +40,12 @@ async function start(t: Test, args: string[]): Promise<Started & { exit: ReturnT
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   const lines = createInterface({ input: child.stdout! });
-  const nodes = await new Promise<Started['nodes']>((resolve, reject) => {
+  const announced = await new Promise<{ nodes: Started['nodes']; gateway?: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no startup line; stderr:\n${stderr}`)), START_TIMEOUT_MS);
     lines.on('line', (line) => {
       clearTimeout(timer);
       try {
-        resolve((JSON.parse(line) as { nodes: Started['nodes'] }).nodes);
+        resolve(JSON.parse(line) as { nodes: Started['nodes']; gateway?: string });
       } catch {
         reject(new Error(`startup line is not JSON: ${line}`));
       }
@@ -52,7 +55,7 @@ async function start(t: Test, args: string[]): Promise<Started & { exit: ReturnT
       reject(new Error(`exited with ${code} before starting; stderr:\n${stderr}`));
     });
   });
-  return { child, nodes, stderr: () => stderr, exit };
+  return { child, nodes: announced.nodes, gateway: announced.gateway, stderr: () => stderr, exit };
 }
 
 async function query(url: string, query: string, params?: Record<string, unknown>) {
@@ -70,61 +73,155 @@ function tempDir(t: Test): string {
   return dir;
 }
 
-t.test('geode dev serves the seed queries and exits 0 on SIGINT', async (t) => {
-  const dataDir = join(tempDir(t), 'data');
-  const { child, nodes, exit, stderr } = await start(t, ['dev', '--port', '0', '--data-dir', dataDir]);
-  t.equal(nodes.length, 1);
-  t.match(nodes[0], { id: 'node1', url: /^http:\/\/127\.0\.0\.1:\d+$/ });
-  const url = nodes[0]!.url;
-  t.ok(existsSync(join(dataDir, 'node1', 'graph.db')), 'database created under the data dir');
+/** Free ports found by binding port 0; consecutive ones are not guaranteed, so each is probed. */
+async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await freePort('127.0.0.1');
+    if (!ports.includes(port)) ports.push(port);
+  }
+  return ports;
+}
 
-  t.equal((await query(url, 'CREATE (n:Node {id: $id})', { id: 1 })).status, 200);
-  t.same((await query(url, 'MATCH (n:Node) RETURN COUNT(n) AS total')).body.rows, [{ total: 1 }]);
-  await query(url, 'CREATE (u:User {id: $id, name: $name, email: $email})', { id: 123, name: 'Alice', email: 'a@x.io' });
-  const user = await query(url, 'MATCH (u:User {id: $id}) RETURN u', { id: 123 });
-  t.match(user.body.rows, [{ u: { labels: ['User'], properties: { id: 123, name: 'Alice' } } }]);
-  const now = await query(url, 'RETURN datetime() AS now');
-  t.match(now.body.rows[0]?.['now'], /^\d{4}-\d\d-\d\dT/);
-  const alter = await query(
-    url,
-    'ALTER GRAPH ADD PROPERTY User.verified BOOLEAN DEFAULT false\n  WITH MIGRATION STRATEGY online',
+/** A base port whose next `count` ports are free right now. */
+async function freeRun(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const free = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        new Promise<boolean>((resolve) => {
+          const server = createServer();
+          server.once('error', () => resolve(false));
+          server.listen({ host: '127.0.0.1', port: base + i }, () => server.close(() => resolve(true)));
+        }),
+      ),
+    );
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error('no run of free ports');
+}
+
+interface StatusBody {
+  leader: string | null;
+  leader_url: string | null;
+  commit_index: number;
+  nodes: { id: string }[];
+}
+
+async function waitForLeaderAt(urls: string[]): Promise<StatusBody> {
+  const until = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < until) {
+    for (const url of urls) {
+      try {
+        const status = (await (await fetch(`${url}/api/v1/cluster/status`)).json()) as StatusBody;
+        if (status.leader_url !== null) return status;
+      } catch {
+        // not up yet
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('no leader elected');
+}
+
+function runToEnd(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { child, exit } = run(args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return exit.then(({ code }) => ({ code, stdout, stderr }));
+}
+
+t.test("the seed's three-node YAML on loopback, started as three geode node processes, forms a cluster", async (t) => {
+  const dir = tempDir(t);
+  const ports = await freePorts(3);
+  const names = ['node1', 'node2', 'node3'];
+  const peer = (i: number): string => `${names[i]}@127.0.0.1:${ports[i]}`;
+  const section = (i: number, role: string, quorum: boolean): string[] => [
+    `${names[i]}:`,
+    `  role: ${role}`,
+    `  listen: 127.0.0.1:${ports[i]}`,
+    '  cluster_peers:',
+    ...[0, 1, 2].filter((j) => j !== i).map((j) => `    - ${peer(j)}`),
+    '  replication_mode: synchronous',
+    ...(quorum ? ['  quorum_size: 2'] : []),
+    `  data_dir: ${names[i]}`,
+    '',
+  ];
+  const config = join(dir, 'seed.yaml');
+  writeFileSync(config, ['# Primary node', ...section(0, 'primary', true), '# Standby nodes', ...section(1, 'standby', false), ...section(2, 'standby', false)].join('\n'));
+  // The seed's file has no cluster_secret; the environment supplies it.
+  const env = { GEODE_CLUSTER_SECRET: 'a-loopback-test-secret-0123456789' };
+  const started = await Promise.all(names.map((name) => start(t, ['node', '--config', config, '--id', name, '--log-level', 'warn'], env)));
+  t.same(
+    started.map((s) => s.nodes),
+    names.map((id, i) => [{ id, url: `http://127.0.0.1:${ports[i]}` }]),
   );
-  t.equal(alter.status, 200, JSON.stringify(alter.body));
-  const index = await query(url, 'CREATE INDEX ON :User(email) WITH MODE online');
-  t.equal(index.status, 200, JSON.stringify(index.body));
-  const verified = await query(url, 'MATCH (u:User {email: $email}) RETURN u.verified AS verified', { email: 'a@x.io' });
-  t.same(verified.body.rows, [{ verified: false }]);
+  const status = await waitForLeaderAt(started.map((s) => s.nodes[0]!.url));
+  t.same(status.nodes.map((n) => n.id).sort(), names);
+  const leaderUrl = status.leader_url!;
+  t.equal((await query(leaderUrl, 'CREATE (n:Node {id: $id})', { id: 1 })).status, 200);
+  t.same((await query(leaderUrl, 'MATCH (n:Node) RETURN count(n) AS total')).body.rows, [{ total: 1 }]);
+  const follower = started.map((s) => s.nodes[0]!.url).find((u) => u !== leaderUrl)!;
+  const refused = await query(follower, 'CREATE (n:Node {id: 2})');
+  t.equal(refused.status, 421, 'a follower refuses writes with NOT_LEADER');
+  for (const s of started) s.child.kill('SIGTERM');
+  for (const s of started) t.same(await s.exit, { code: 0, signal: null }, s.stderr());
+});
+
+t.test('geode dev runs a cluster and a front; geode cluster commands work against it; SIGINT stops it all', async (t) => {
+  const dataDir = join(tempDir(t), 'data');
+  const basePort = await freeRun(3);
+  const { child, nodes, gateway, exit, stderr } = await start(t, ['dev', '--data-dir', dataDir, '--base-port', String(basePort), '--front-port', '0', '--log-level', 'warn']);
+  t.same(
+    nodes,
+    [1, 2, 3].map((i) => ({ id: `node${i}`, url: `http://127.0.0.1:${basePort + i - 1}` })),
+  );
+  t.match(gateway, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const devState = JSON.parse(readFileSync(join(dataDir, 'dev.json'), 'utf8')) as { nodes: { name: string; pid: number; config: string }[] };
+  t.same(devState.nodes.map((n) => n.name), ['node1', 'node2', 'node3']);
+  t.ok(devState.nodes.every((n) => existsSync(n.config) && n.pid > 0), 'dev.json has configs and pids');
+
+  // The README's curl, through the front.
+  t.equal((await query(gateway!, 'CREATE (n:Node {id: $id})', { id: 1 })).status, 200);
+  t.same((await query(gateway!, 'MATCH (n:Node) RETURN COUNT(n) AS total')).body.rows, [{ total: 1 }]);
+
+  const cluster = (args: string[]) => runToEnd(['cluster', ...args, '--data-dir', dataDir]);
+  const primary = await cluster(['primary']);
+  t.equal(primary.code, 0, primary.stderr);
+  t.match(primary.stdout, /^node[123]\n$/);
+  const status = await cluster(['status', '--json']);
+  t.equal(status.code, 0, status.stderr);
+  const body = JSON.parse(status.stdout) as StatusBody;
+  t.equal(body.leader, primary.stdout.trim());
+  t.equal(body.nodes.length, 3);
+  const table = await cluster(['status']);
+  t.match(table.stdout, /NODE\s+ROLE[\s\S]*node1[\s\S]*node2[\s\S]*node3/);
+  const health = await cluster(['health']);
+  t.equal(health.code, 0, health.stdout);
+  const verify = await cluster(['verify-data']);
+  t.equal(verify.code, 0, verify.stdout + verify.stderr);
+  t.match(verify.stdout, /data consistent on 3 nodes/);
 
   child.kill('SIGINT');
   t.same(await exit, { code: 0, signal: null }, stderr());
+  t.notOk(existsSync(join(dataDir, 'dev.json')), 'dev.json removed on a clean stop');
+  for (const n of devState.nodes) t.throws(() => process.kill(n.pid, 0), 'node process is gone');
 });
 
-t.test('geode node --config runs a seed-style node and exits 0 on SIGTERM', async (t) => {
+t.test('geode node --config runs a lone node on a free port and exits 0 on SIGTERM', async (t) => {
   const dir = tempDir(t);
   const config = join(dir, 'node.yaml');
-  writeFileSync(
-    config,
-    [
-      '# Primary node',
-      'node1:',
-      '  role: primary',
-      '  listen: 127.0.0.1:0',
-      '  cluster_peers:',
-      '    - node2:3141',
-      '    - node3:3141',
-      '  replication_mode: synchronous',
-      '  quorum_size: 2',
-      '  data_dir: state',
-      '  region: us-east-1',
-      '',
-    ].join('\n'),
-  );
-  const { child, nodes, exit, stderr } = await start(t, ['node', '--config', config]);
+  writeFileSync(config, ['node1:', '  role: primary', '  listen: 127.0.0.1:0', '  data_dir: state', '  region: us-east-1', ''].join('\n'));
+  const { child, nodes, exit, stderr } = await start(t, ['node', '--config', config, '--log-level', 'warn']);
   const url = nodes[0]!.url;
-  const health = await fetch(`${url}/healthz`);
-  t.same(await health.json(), { status: 'ok', node: 'node1', region: 'us-east-1' });
-  t.equal((await fetch(`${url}/readyz`)).status, 200);
-  t.same((await query(url, 'RETURN 1 AS one')).body.rows, [{ one: 1 }]);
+  t.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  t.match(await (await fetch(`${url}/healthz`)).json(), { status: 'ok', node: 'node1', region: 'us-east-1' });
+  const status = await waitForLeaderAt([url]);
+  t.equal(status.leader_url, url, 'the node advertises its real port');
+  t.equal((await query(url, 'CREATE (n:Node {id: 1})')).status, 200);
+  t.same((await query(url, 'MATCH (n:Node) RETURN n.id AS id')).body.rows, [{ id: 1 }]);
   t.ok(existsSync(join(dir, 'state', 'graph.db')), 'data_dir resolved against the config file');
   child.kill('SIGTERM');
   t.same(await exit, { code: 0, signal: null }, stderr());

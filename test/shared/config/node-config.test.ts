@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, loadNodeConfig, parseNodeConfig } from '../../../shared/config/index.js';
+import { ConfigError, loadNodeConfig, parseNodeConfig, raftTiming } from '../../../shared/config/index.js';
 
 /** The seed's three-node layout, verbatim. */
 const SEED_THREE_NODES = `
@@ -34,9 +34,11 @@ node3:
   replication_mode: synchronous
 `;
 
-function issuesOf(text: string, nodeId?: string): string[] {
+const SECRET = '0123456789abcdef0123';
+
+function issuesOf(text: string, nodeId?: string, options: { clusterSecret?: string } = {}): string[] {
   try {
-    parseNodeConfig(text, nodeId === undefined ? {} : { nodeId });
+    parseNodeConfig(text, { ...(nodeId === undefined ? {} : { nodeId }), ...options });
   } catch (error) {
     if (error instanceof ConfigError) return error.issues;
     throw error;
@@ -44,36 +46,131 @@ function issuesOf(text: string, nodeId?: string): string[] {
   throw new Error('config was accepted');
 }
 
+t.test('with --id, only the chosen section must be valid', async (t) => {
+  const text = `${SEED_THREE_NODES}\nnode4:\n  listen: nowhere\n`;
+  t.equal(parseNodeConfig(text, { nodeId: 'node2', clusterSecret: SECRET }).id, 'node2');
+  t.same(issuesOf(text, 'node4', { clusterSecret: SECRET }), ['node4.listen: expected host:port']);
+});
+
 t.test('a single seed-style node entry is read with defaults for the rest', async (t) => {
   const text = SEED_THREE_NODES.split('# Standby nodes')[0] ?? '';
-  const config = parseNodeConfig(text);
+  const config = parseNodeConfig(text, { clusterSecret: SECRET });
   t.same(config, {
     id: 'node1',
     role: 'primary',
     listen: { host: '0.0.0.0', port: 3141 },
+    advertise: 'http://127.0.0.1:3141',
     clusterPeers: [
-      { host: 'node2', port: 3141 },
-      { host: 'node3', port: 3141 },
+      { name: 'node2', host: 'node2', port: 3141 },
+      { name: 'node3', host: 'node3', port: 3141 },
+    ],
+    learners: [],
+    members: [
+      { name: 'node1', url: 'http://127.0.0.1:3141', learner: false },
+      { name: 'node2', url: 'http://node2:3141', learner: false },
+      { name: 'node3', url: 'http://node3:3141', learner: false },
     ],
     replicationMode: 'synchronous',
     quorumSize: 2,
     dataDir: 'data/node1',
+    clusterSecret: SECRET,
     heartbeatMs: 100,
     electionTimeoutMs: 300,
   });
 });
 
 t.test('the seed file with three nodes yields the node asked for', async (t) => {
-  t.equal(parseNodeConfig(SEED_THREE_NODES, { nodeId: 'node2' }).role, 'standby');
-  t.same(parseNodeConfig(SEED_THREE_NODES, { nodeId: 'node3' }).clusterPeers, [
-    { host: 'node1', port: 3141 },
-    { host: 'node2', port: 3141 },
+  t.equal(parseNodeConfig(SEED_THREE_NODES, { nodeId: 'node2', clusterSecret: SECRET }).role, 'standby');
+  t.same(parseNodeConfig(SEED_THREE_NODES, { nodeId: 'node3', clusterSecret: SECRET }).clusterPeers, [
+    { name: 'node1', host: 'node1', port: 3141 },
+    { name: 'node2', host: 'node2', port: 3141 },
   ]);
 });
 
+t.test('peers need a cluster secret, from the file or the fallback (GEODE_CLUSTER_SECRET)', async (t) => {
+  t.same(issuesOf(SEED_THREE_NODES, 'node1'), ['node1.cluster_secret: required when cluster_peers is set (or set GEODE_CLUSTER_SECRET)']);
+  t.equal(parseNodeConfig(`${SEED_THREE_NODES}`.replace('quorum_size: 2', `quorum_size: 2\n  cluster_secret: ${SECRET}`), { nodeId: 'node1' }).clusterSecret, SECRET);
+  t.equal(parseNodeConfig('node1:\n  listen: 127.0.0.1:0\n').clusterSecret, undefined, 'a lone node needs none');
+});
+
+t.test('named peers and advertise describe a loopback cluster', async (t) => {
+  const config = parseNodeConfig(`
+node2:
+  listen: 0.0.0.0:3152
+  advertise: http://10.1.2.3:3152/
+  cluster_peers: [node1@127.0.0.1:3151, "node3@[::1]:3153"]
+  cluster_secret: ${SECRET}
+  async_replicas: [node3]
+  snapshot_entries: 500
+`);
+  t.same(config.members, [
+    { name: 'node2', url: 'http://10.1.2.3:3152', learner: false },
+    { name: 'node1', url: 'http://127.0.0.1:3151', learner: false },
+    { name: 'node3', url: 'http://[::1]:3153', learner: true },
+  ]);
+  t.same(config.learners, ['node3']);
+  t.equal(config.snapshotEntries, 500);
+  t.same(issuesOf(`n1:\n  listen: a:1\n  advertise: ftp://x\n  cluster_peers: ["bad name@b:1", n1@c:2, x@d:3, x@e:4]\n  cluster_secret: ${SECRET}\n`), [
+    'n1.cluster_peers[0]: expected host:port or name@host:port',
+    'n1.cluster_peers[1]: names this node (n1) itself',
+    'n1.cluster_peers[3]: member x is listed twice',
+    'n1.advertise: expected a URL like http://host:port',
+  ]);
+});
+
+t.test('async_replicas as names must be members and leave a voter', async (t) => {
+  t.same(issuesOf(`a:\n  listen: a:1\n  cluster_peers: [b:1]\n  cluster_secret: ${SECRET}\n  async_replicas: [c]\n`), [
+    'a.async_replicas[0]: expected the name of a member (a, b)',
+  ]);
+  t.same(issuesOf(`a:\n  listen: a:1\n  cluster_peers: [b:1]\n  cluster_secret: ${SECRET}\n  async_replicas: [a, b]\n`), [
+    'a.async_replicas: at least one member must be a voter',
+  ]);
+  t.same(issuesOf(`a:\n  role: primary\n  listen: a:1\n  cluster_peers: [b:1]\n  cluster_secret: ${SECRET}\n  async_replicas: [a]\n`), [
+    'a.role: primary, but this node is listed in async_replicas (a learner cannot lead)',
+  ]);
+  const learner = parseNodeConfig(`a:\n  role: learner\n  listen: a:1\n  cluster_peers: [b:1, c:1]\n  cluster_secret: ${SECRET}\n`);
+  t.same(learner.learners, ['a'], 'role: learner makes this node a learner');
+});
+
+t.test("the seed's five-node cluster section: counts map to the last members in name order", async (t) => {
+  const five = `
+cluster:
+  nodes: 5
+  quorum_size: 3
+  replication_factor: 3
+  sync_replicas: 2
+  async_replicas: 2
+  cluster_secret: ${SECRET}
+  availability_zones: [us-east-1a, us-east-1b, us-east-1c]
+${[1, 2, 3, 4, 5]
+  .map((i) => `node${i}:\n  listen: 127.0.0.1:${3150 + i}\n  cluster_peers: [${[1, 2, 3, 4, 5].filter((j) => j !== i).map((j) => `node${j}@127.0.0.1:${3150 + j}`).join(', ')}]\n`)
+  .join('')}`;
+  for (const id of ['node1', 'node4']) {
+    const config = parseNodeConfig(five, { nodeId: id });
+    t.same(config.learners, ['node4', 'node5'], `${id} derives the same learners`);
+    t.equal(config.quorumSize, 3);
+    t.equal(config.syncReplicas, 2);
+    t.equal(config.clusterSecret, SECRET);
+  }
+  t.same(issuesOf(five.replace('nodes: 5', 'nodes: 4'), 'node1'), ['cluster.nodes: 4, but node1 lists 5 members (itself and 4 cluster_peers)']);
+  t.same(issuesOf(five.replace('quorum_size: 3', 'quorum_size: 4'), 'node2'), [
+    'node2.quorum_size: 4 exceeds the 3 voting members (this node and its peers, less async_replicas)',
+  ]);
+  t.same(issuesOf(five.replace('replication_factor: 3', 'replication_factr: 3').replace('sync_replicas: 2', 'sync_replicas: -1'), 'node1'), [
+    'cluster.replication_factr: unknown key',
+    'cluster.sync_replicas: expected an integer >= 0',
+  ]);
+  t.same(issuesOf(five.replace('async_replicas: 2', 'async_replicas: 5'), 'node1'), ['node1.async_replicas: 5 learners leave no voter among the 5 members']);
+});
+
+t.test('raft timing derives from heartbeat_ms and election_timeout_ms', async (t) => {
+  t.same(raftTiming({ heartbeatMs: 100, electionTimeoutMs: 300 }), { tickMs: 50, heartbeatTicks: 2, electionTicks: 6 });
+  t.same(raftTiming({ heartbeatMs: 50, electionTimeoutMs: 1000 }), { tickMs: 25, heartbeatTicks: 2, electionTicks: 40 });
+});
+
 t.test('a file with several nodes and no choice is refused, listing the ids', async (t) => {
-  t.match(issuesOf(SEED_THREE_NODES), [/node1, node2, node3/]);
-  t.match(issuesOf(SEED_THREE_NODES, 'node9'), [/node node9 is not defined/]);
+  t.match(issuesOf(SEED_THREE_NODES, undefined, { clusterSecret: SECRET }), [/node1, node2, node3/]);
+  t.match(issuesOf(SEED_THREE_NODES, 'node9', { clusterSecret: SECRET }), [/node node9 is not defined/]);
 });
 
 t.test('our own keys are accepted and typed', async (t) => {
@@ -89,16 +186,18 @@ node1:
   election_timeout_ms: 250
   replication_mode: semi_synchronous
   sync_replicas: 0
-  async_replicas: 2
+  async_replicas: 0
 `);
   t.same(config, {
     id: 'node1',
     role: 'primary',
     listen: { host: '127.0.0.1', port: 0 },
+    advertise: 'http://127.0.0.1:0',
     clusterPeers: [],
+    learners: [],
+    members: [{ name: 'node1', url: 'http://127.0.0.1:0', learner: false, region: 'us-east-1' }],
     replicationMode: 'semi_synchronous',
     syncReplicas: 0,
-    asyncReplicas: 2,
     dataDir: '/var/lib/geode/node1',
     region: 'us-east-1',
     clusterSecret: '0123456789abcdef0123',
@@ -109,10 +208,11 @@ node1:
 });
 
 t.test('the flat form with an id key is accepted', async (t) => {
-  const config = parseNodeConfig('id: n-7\nlisten: "[::1]:4000"\ncluster_peers: ["10.0.0.2:3141"]\n');
+  const config = parseNodeConfig('id: n-7\nlisten: "[::1]:4000"\ncluster_peers: ["10.0.0.2:3141"]\n', { clusterSecret: SECRET });
   t.equal(config.id, 'n-7');
   t.same(config.listen, { host: '::1', port: 4000 });
-  t.same(config.clusterPeers, [{ host: '10.0.0.2', port: 3141 }]);
+  t.equal(config.advertise, 'http://[::1]:4000');
+  t.same(config.clusterPeers, [{ name: '10.0.0.2', host: '10.0.0.2', port: 3141 }]);
 });
 
 t.test('an unknown key is refused, naming its path', async (t) => {
@@ -134,19 +234,19 @@ node1:
   t.same(issues, [
     'node1.role: expected one of primary, standby, learner',
     'node1.listen: expected host:port',
-    'node1.cluster_peers[0]: expected host:port',
-    'node1.cluster_peers[1]: expected host:port',
+    'node1.cluster_peers[0]: expected host:port or name@host:port',
+    'node1.cluster_peers[1]: expected host:port or name@host:port',
     'node1.replication_mode: expected one of synchronous, semi_synchronous, asynchronous',
     'node1.quorum_size: expected an integer >= 1',
-    'node1.heartbeat_ms: expected an integer >= 1',
+    'node1.heartbeat_ms: expected an integer >= 2',
     'node1.cluster_secret: expected a string of at least 16 characters',
   ]);
 });
 
 t.test('settings that contradict each other are refused', async (t) => {
-  t.same(issuesOf('node1:\n  listen: a:1\n  cluster_peers: [b:1]\n  quorum_size: 3\n  sync_replicas: 2\n'), [
-    'node1.quorum_size: 3 exceeds the cluster size 2 (this node and its peers)',
-    'node1.sync_replicas: 2 exceeds the number of peers 1',
+  t.same(issuesOf('node1:\n  listen: a:1\n  cluster_peers: [b:1]\n  quorum_size: 3\n  sync_replicas: 2\n', undefined, { clusterSecret: SECRET }), [
+    'node1.quorum_size: 3 exceeds the 2 voting members (this node and its peers, less async_replicas)',
+    'node1.sync_replicas: 2 exceeds the 1 voting peers',
   ]);
   t.same(issuesOf('id: n\nlisten: a:1\nheartbeat_ms: 200\nelection_timeout_ms: 300\n'), [
     'election_timeout_ms: must be at least twice heartbeat_ms (200)',

@@ -1,0 +1,61 @@
+/**
+ * `<data-dir>/dev.json`: what `geode dev` started, so `geode cluster
+ * kill-node/start-node` can act on its processes and the other cluster
+ * commands find its nodes and admin token.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface DevNodeState {
+  name: string;
+  url: string;
+  /** null while the node is not running. */
+  pid: number | null;
+  command: string;
+  args: string[];
+  config: string;
+  log: string;
+}
+
+export interface DevState {
+  /** The `geode dev` process; restarted nodes stop when it is gone. */
+  pid: number;
+  gateway: string;
+  admin_token: string;
+  data_dir: string;
+  nodes: DevNodeState[];
+}
+
+export const DEV_STATE_FILE = 'dev.json';
+
+export function devStatePath(dataDir: string): string {
+  return join(dataDir, DEV_STATE_FILE);
+}
+
+export function readDevState(dataDir: string): DevState | undefined {
+  try {
+    const state = JSON.parse(readFileSync(devStatePath(dataDir), 'utf8')) as DevState;
+    return Array.isArray(state.nodes) ? state : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Atomic replace, so a concurrent reader never sees half a file. */
+export function writeDevState(dataDir: string, state: DevState): void {
+  const path = devStatePath(dataDir);
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(temporary, path);
+}
+
+export function isAlive(pid: number | null): boolean {
+  if (pid === null) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

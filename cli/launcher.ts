@@ -1,0 +1,393 @@
+/**
+ * Launches a loopback cluster of `geode node` child processes: used by
+ * `geode dev`, process-level tests and benchmarks. Each node gets a YAML
+ * config at `<dataDir>/<name>.yaml` and its data in `<dataDir>/<name>/`;
+ * nodes can be killed, paused and restarted with the same config.
+ *
+ * Children never outlive the parent: they are SIGKILLed on the parent's
+ * exit, and each child also watches its parent pid (GEODE_PARENT_PID) and
+ * stops itself when the parent disappears (e.g. after a SIGKILL).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export interface LaunchOptions {
+  nodes: number;
+  dataDir: string;
+  /** First port; node i listens on basePort + i - 1. 0 or undefined: free ports. */
+  basePort?: number;
+  /** Listen and advertise host; default 127.0.0.1. */
+  host?: string;
+  clusterSecret?: string;
+  adminToken?: string;
+  replicationMode?: 'synchronous' | 'semi_synchronous' | 'asynchronous';
+  quorumSize?: number;
+  syncReplicas?: number;
+  /** Extra members that are async replicas (learners), named after the voters. */
+  learners?: number;
+  snapshotEntries?: number;
+  heartbeatMs?: number;
+  electionTimeoutMs?: number;
+  logLevel?: string;
+  env?: Record<string, string>;
+  /**
+   * Children's stdout/stderr. `pipe` (default) keeps the last 64 KiB in memory
+   * (see `LaunchedNode.output()`); `file` appends to `<dataDir>/<name>.log`.
+   */
+  stdio?: 'inherit' | 'ignore' | 'pipe' | 'file';
+  /**
+   * Where node `from` dials peer `to` (default: `to`'s own port). Lets tests put a
+   * fault-injecting proxy on every directed peer link; the proxy's port is returned.
+   */
+  peerPort?: (from: string, to: string, targetPort: number) => Promise<number>;
+  /** Bound for a spawned node to start serving; default 60 s. */
+  startTimeoutMs?: number;
+}
+
+export interface LaunchedNode {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** Path of the node's YAML config. */
+  readonly configPath: string;
+  /** Sends `signal` (default SIGKILL); resolves once the process has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGSTOP. */
+  pause(): void;
+  /** SIGCONT. */
+  resume(): void;
+  /** (Re)spawns with the same config; resolves when the node has started (/healthz and /api/v1/cluster/status answer). */
+  start(): Promise<void>;
+  /** Captured output tail (stdio `pipe` only). */
+  output(): string;
+}
+
+export interface LaunchedCluster {
+  readonly nodes: LaunchedNode[];
+  readonly adminToken: string;
+  readonly clusterSecret: string;
+  readonly dataDir: string;
+  node(name: string): LaunchedNode;
+  /** Polls /api/v1/cluster/status of running nodes until a majority of voters agree on a running leader not in `exclude`. */
+  waitForLeader(options?: { timeoutMs?: number; exclude?: string[] }): Promise<LaunchedNode>;
+  /** SIGTERM all, wait, SIGKILL stragglers after 5 s. */
+  stop(): Promise<void>;
+}
+
+/** The `geode` entry point the children run. */
+export const GEODE_BIN = fileURLToPath(new URL('../bin/geode.js', import.meta.url));
+
+const OUTPUT_TAIL_BYTES = 64 * 1024;
+const STOP_GRACE_MS = 5_000;
+
+/** Every live child of every launched cluster, killed when this process exits. */
+const liveChildren = new Set<ChildProcess>();
+let hooksInstalled = false;
+
+function installParentHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = (): void => {
+      // Another handler (e.g. `geode dev`'s clean shutdown) owns this signal: let it stop the nodes gracefully.
+      if (process.listenerCount(signal) > 1) return;
+      for (const child of liveChildren) child.kill('SIGKILL');
+      process.off(signal, onSignal);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+/** A port nobody listens on right now, found by binding port 0. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ host, port: 0, exclusive: true }, () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface NodePlan {
+  name: string;
+  port: number;
+  learner: boolean;
+}
+
+class ChildNode implements LaunchedNode {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private tail = '';
+  private paused = false;
+
+  constructor(
+    readonly name: string,
+    readonly url: string,
+    readonly port: number,
+    readonly configPath: string,
+    private readonly settings: { dataDir: string; logLevel: string; env: Record<string, string>; stdio: NonNullable<LaunchOptions['stdio']>; startTimeoutMs: number },
+  ) {}
+
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined;
+  }
+
+  get running(): boolean {
+    const child = this.child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  output(): string {
+    return this.tail;
+  }
+
+  /** The command and arguments that (re)start this node, for dev.json. */
+  get command(): { command: string; args: string[] } {
+    return { command: process.execPath, args: [GEODE_BIN, 'node', '--config', this.configPath, '--log-level', this.settings.logLevel] };
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const { command, args } = this.command;
+    let stdio: ('ignore' | 'inherit' | 'pipe' | number)[];
+    let logFd: number | undefined;
+    switch (this.settings.stdio) {
+      case 'file':
+        logFd = openSync(join(this.settings.dataDir, `${this.name}.log`), 'a');
+        stdio = ['ignore', logFd, logFd];
+        break;
+      case 'pipe':
+        stdio = ['ignore', 'pipe', 'pipe'];
+        break;
+      default:
+        stdio = ['ignore', this.settings.stdio, this.settings.stdio];
+    }
+    const child = spawn(command, args, {
+      stdio,
+      // Own process group: a terminal's Ctrl-C reaches the parent only, which stops the nodes in order.
+      detached: true,
+      env: { ...process.env, ...this.settings.env, GEODE_PARENT_PID: String(process.pid) },
+    });
+    if (logFd !== undefined) closeSync(logFd);
+    this.child = child;
+    this.paused = false;
+    liveChildren.add(child);
+    const keep = (chunk: Buffer): void => {
+      this.tail = (this.tail + chunk.toString()).slice(-OUTPUT_TAIL_BYTES);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.exited = new Promise((resolveExit) => {
+      child.once('exit', () => {
+        liveChildren.delete(child);
+        resolveExit();
+      });
+      child.once('error', (error) => {
+        this.tail += `\nspawn failed: ${error.message}`;
+        liveChildren.delete(child);
+        resolveExit();
+      });
+    });
+    const deadline = Date.now() + this.settings.startTimeoutMs;
+    while (Date.now() < deadline) {
+      if (child !== this.child || !this.running) {
+        throw new Error(`${this.name} exited during start (code ${String(child.exitCode)}, signal ${String(child.signalCode)})\n${this.tail}`);
+      }
+      try {
+        // Status answers 200 only once the storage node has started (its /healthz answers earlier).
+        const response = await fetch(`${this.url}/api/v1/cluster/status`, { signal: AbortSignal.timeout(1_000) });
+        await response.body?.cancel();
+        if (response.ok) return;
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(100);
+    }
+    throw new Error(`${this.name}: /api/v1/cluster/status did not answer within ${this.settings.startTimeoutMs} ms\n${this.tail}`);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (child === undefined || !this.running) return;
+    child.kill(signal);
+    // A stopped process only acts on a catchable signal once continued.
+    if (this.paused && signal !== 'SIGKILL') child.kill('SIGCONT');
+    this.paused = false;
+    await this.exited;
+  }
+
+  pause(): void {
+    if (!this.running) return;
+    this.child?.kill('SIGSTOP');
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.running) return;
+    this.child?.kill('SIGCONT');
+    this.paused = false;
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    const exited = this.exited;
+    const graceful = this.kill('SIGTERM');
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), STOP_GRACE_MS);
+    try {
+      await graceful;
+      await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+interface StatusBody {
+  leader?: unknown;
+}
+
+async function leaderSeenBy(node: LaunchedNode): Promise<string | null> {
+  try {
+    const response = await fetch(`${node.url}/api/v1/cluster/status`, { signal: AbortSignal.timeout(1_000) });
+    if (!response.ok) {
+      await response.body?.cancel();
+      return null;
+    }
+    const body = (await response.json()) as StatusBody;
+    return typeof body.leader === 'string' ? body.leader : null;
+  } catch {
+    return null;
+  }
+}
+
+class Cluster implements LaunchedCluster {
+  constructor(
+    readonly nodes: ChildNode[],
+    private readonly voters: number,
+    readonly adminToken: string,
+    readonly clusterSecret: string,
+    readonly dataDir: string,
+  ) {}
+
+  node(name: string): LaunchedNode {
+    const found = this.nodes.find((n) => n.name === name);
+    if (found === undefined) throw new Error(`no node named ${name} (nodes: ${this.nodes.map((n) => n.name).join(', ')})`);
+    return found;
+  }
+
+  async waitForLeader(options: { timeoutMs?: number; exclude?: string[] } = {}): Promise<LaunchedNode> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const exclude = new Set(options.exclude ?? []);
+    const needed = Math.floor(this.voters / 2) + 1;
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      const running = this.nodes.filter((n) => n.running);
+      const views = await Promise.all(running.map(async (n) => ({ node: n, leader: await leaderSeenBy(n) })));
+      const votes = new Map<string, number>();
+      for (const { leader } of views) if (leader !== null) votes.set(leader, (votes.get(leader) ?? 0) + 1);
+      for (const [name, count] of votes) {
+        if (count < needed || exclude.has(name)) continue;
+        const leader = this.nodes.find((n) => n.name === name);
+        // The leader must be alive and agree about itself, or the others are still reporting a dead one.
+        if (leader !== undefined && leader.running && views.some((v) => v.node === leader && v.leader === name)) return leader;
+      }
+      last = views.map((v) => `${v.node.name}->${v.leader ?? '?'}`).join(', ');
+      await sleep(100);
+    }
+    throw new Error(`no leader agreed by ${needed} nodes within ${timeoutMs} ms (last views: ${last || 'none'})`);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+  }
+}
+
+const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+function yamlConfig(plan: NodePlan, all: NodePlan[], peerPorts: Map<string, number>, options: LaunchOptions, host: string, secret: string, token: string, dataDir: string): string {
+  const entry: Record<string, unknown> = {
+    role: plan.learner ? 'learner' : 'standby',
+    listen: hostPort(host, plan.port),
+    advertise: `http://${hostPort(host, plan.port)}`,
+    cluster_peers: all.filter((p) => p !== plan).map((p) => `${p.name}@${hostPort(host, peerPorts.get(p.name) ?? p.port)}`),
+    data_dir: join(dataDir, plan.name),
+    cluster_secret: secret,
+    admin_token: token,
+  };
+  const learners = all.filter((p) => p.learner).map((p) => p.name);
+  if (learners.length > 0) entry['async_replicas'] = learners;
+  if (options.replicationMode !== undefined) entry['replication_mode'] = options.replicationMode;
+  if (options.quorumSize !== undefined) entry['quorum_size'] = options.quorumSize;
+  if (options.syncReplicas !== undefined) entry['sync_replicas'] = options.syncReplicas;
+  if (options.snapshotEntries !== undefined) entry['snapshot_entries'] = options.snapshotEntries;
+  if (options.heartbeatMs !== undefined) entry['heartbeat_ms'] = options.heartbeatMs;
+  if (options.electionTimeoutMs !== undefined) entry['election_timeout_ms'] = options.electionTimeoutMs;
+  return `# Written by geode's launcher; node ${plan.name} of a loopback cluster.\n${stringify({ [plan.name]: entry })}`;
+}
+
+/** Writes the configs and starts every node; resolves once all answer /healthz (not yet once a leader exists). */
+export async function launchCluster(options: LaunchOptions): Promise<LaunchedCluster> {
+  if (!Number.isInteger(options.nodes) || options.nodes < 1) throw new Error('launchCluster: nodes must be an integer >= 1');
+  if (options.learners !== undefined && (!Number.isInteger(options.learners) || options.learners < 0)) throw new Error('launchCluster: learners must be an integer >= 0');
+  const host = options.host ?? '127.0.0.1';
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const secret = options.clusterSecret ?? randomBytes(24).toString('hex');
+  const token = options.adminToken ?? randomBytes(24).toString('hex');
+  const total = options.nodes + (options.learners ?? 0);
+  const plans: NodePlan[] = [];
+  for (let i = 1; i <= total; i++) {
+    const port = options.basePort !== undefined && options.basePort > 0 ? options.basePort + i - 1 : await freePort(host);
+    plans.push({ name: `node${i}`, port, learner: i > options.nodes });
+  }
+  installParentHooks();
+  const settings = {
+    dataDir,
+    logLevel: options.logLevel ?? 'warn',
+    env: options.env ?? {},
+    stdio: options.stdio ?? 'pipe',
+    startTimeoutMs: options.startTimeoutMs ?? 60_000,
+  } as const;
+  const nodes: ChildNode[] = [];
+  for (const plan of plans) {
+    const peerPorts = new Map<string, number>();
+    if (options.peerPort !== undefined) for (const p of plans) if (p !== plan) peerPorts.set(p.name, await options.peerPort(plan.name, p.name, p.port));
+    const configPath = join(dataDir, `${plan.name}.yaml`);
+    writeFileSync(configPath, yamlConfig(plan, plans, peerPorts, options, host, secret, token, dataDir));
+    nodes.push(new ChildNode(plan.name, `http://${hostPort(host, plan.port)}`, plan.port, configPath, settings));
+  }
+  const cluster = new Cluster(nodes, options.nodes, token, secret, dataDir);
+  try {
+    await Promise.all(nodes.map((n) => n.start()));
+  } catch (error) {
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    throw error;
+  }
+  return cluster;
+}
+
+/** For dev.json: how to restart a launched node by hand. */
+export function restartCommand(node: LaunchedNode): { command: string; args: string[] } {
+  if (node instanceof ChildNode) return node.command;
+  throw new Error('not a launched node');
+}
