@@ -67,7 +67,9 @@ export function entryChecksum(index: number, term: number, type: number, data: U
   header.writeDoubleLE(index, 0);
   header.writeDoubleLE(term, 8);
   header.writeUInt8(type, 16);
-  return crc32(data, crc32(header));
+  const headerCrc = crc32(header);
+  // zlib.crc32 returns 0 for an empty Buffer that SQLite hands back (no backing store), ignoring the seed: skip empty payloads.
+  return data.byteLength === 0 ? headerCrc : crc32(data, headerCrc);
 }
 
 function toSnapshot(row: SnapshotRow): Snapshot {

@@ -30,6 +30,18 @@ t.test('entries and hard state survive a reopen', async (t) => {
   again.close();
 });
 
+t.test('entries with empty payloads (a new leader\'s first entry) survive a reopen', async (t) => {
+  const path = tempPath(t);
+  const log = DurableLog.open(path);
+  log.persist({ entries: [entry(1, 1), { index: 2, term: 2, type: 'normal', data: new Uint8Array(0) }, entry(3, 2)] });
+  log.close();
+  const torn: number[] = [];
+  const again = DurableLog.open(path, { onTornEntry: (i) => torn.push(i) });
+  t.same(torn, [], 'nothing is mistaken for a torn write');
+  t.equal(again.lastIndex(), 3);
+  again.close();
+});
+
 t.test('an append at an existing index replaces the conflicting tail on disk too', async (t) => {
   const path = tempPath(t);
   const log = DurableLog.open(path);
