@@ -1,0 +1,95 @@
+/**
+ * The gateway's Prometheus series (own Registry, prefix `geode_gateway_`).
+ * Node-labelled gauges are read from the topology and breakers at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BREAKER_STATE_VALUE } from '../breakers/breakers.js';
+import type { Breakers } from '../breakers/breakers.js';
+import { lagOf } from '../topology/node-view.js';
+import type { Topology } from '../topology/topology.js';
+
+export type RequestKind = 'read' | 'write' | 'schema' | 'cluster' | 'admin' | 'session' | 'unknown';
+/** Where a request went: bounded set of values. */
+export type RouteTarget = 'leader' | 'replica' | 'gateway' | 'cache' | 'none';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'kind' | 'target' | 'outcome'>;
+  readonly duration: Histogram<'kind' | 'target' | 'outcome'>;
+  readonly writesHeld: Counter;
+  readonly writeHoldSeconds: Histogram;
+  readonly readRetries: Counter;
+
+  constructor(topology: Topology, breakers: Breakers) {
+    const registers = [this.registry];
+    const nodeName = (url: string): string => topology.view(url)?.name ?? url;
+    this.requests = new Counter({ name: 'geode_gateway_requests_total', help: 'Queries answered, by statement kind, route target and outcome (ok or error code)', labelNames: ['kind', 'target', 'outcome'], registers });
+    this.duration = new Histogram({
+      name: 'geode_gateway_request_duration_seconds',
+      help: 'Query latency through the gateway',
+      labelNames: ['kind', 'target', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.writesHeld = new Counter({ name: 'geode_gateway_writes_held_total', help: 'Writes held while no leader could take them', registers });
+    this.writeHoldSeconds = new Histogram({ name: 'geode_gateway_write_hold_seconds', help: 'How long held writes waited for a leader', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers });
+    this.readRetries = new Counter({ name: 'geode_gateway_read_retries_total', help: 'Reads retried on another candidate', registers });
+    new Gauge({
+      name: 'geode_gateway_failovers_total',
+      help: 'Leader changes this gateway has seen',
+      registers,
+      collect() {
+        this.set(topology.failovers);
+      },
+    });
+    new Gauge({
+      name: 'geode_gateway_breaker_state',
+      help: 'Circuit breaker per node: 0 closed, 1 half-open, 2 open',
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        for (const view of topology.views()) this.set({ node: nodeName(view.url) }, BREAKER_STATE_VALUE[breakers.state(view.url)]);
+      },
+    });
+    new Gauge({
+      name: 'geode_gateway_replication_lag_seconds',
+      help: 'Replication lag per node as the gateway routes by it',
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        for (const view of topology.views()) {
+          const lag = lagOf(view);
+          if (lag !== undefined) this.set({ node: nodeName(view.url) }, lag / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'geode_gateway_node_health',
+      help: 'Active health check per node: 1 healthy, 0 not',
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        for (const view of topology.views()) this.set({ node: nodeName(view.url) }, view.healthy ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'geode_gateway_node_inflight',
+      help: 'Requests outstanding per node',
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        for (const view of topology.views()) this.set({ node: nodeName(view.url) }, view.inflight);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'geode_gateway_' });
+  }
+
+  observe(kind: RequestKind, target: RouteTarget, outcome: string, seconds: number): void {
+    this.requests.inc({ kind, target, outcome });
+    this.duration.observe({ kind, target, outcome }, seconds);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The gateway without HTTP: topology, breakers, pools, the query service,
+ * limits and metrics, shared by the HTTP route and the WebSocket session.
+ * `run` never throws: every failure becomes an error answer.
+ */
+import { ErrorCode, GeodeError } from '../shared/protocol/errors.js';
+import type { StatementKind } from '../shared/gql/ast.js';
+import { GatewayMetrics } from './api/metrics.js';
+import type { RequestKind } from './api/metrics.js';
+import { RETRY_AFTER_CODES, toGeodeError } from './api/errors.js';
+import { Breakers } from './breakers/breakers.js';
+import type { BreakerOptions } from './breakers/breakers.js';
+import type { GatewayConfig } from './config.js';
+import { NodeClient } from './node-client.js';
+import { NodePools } from './pools.js';
+import { QueryService } from './query-service.js';
+import type { QueryBody } from './query-service.js';
+import { SessionCodec } from './session/token.js';
+import type { Session } from './session/token.js';
+import { Topology } from './topology/topology.js';
+
+export interface GatewayAnswer {
+  status: number;
+  body: string;
+  session: Session;
+  /** Seconds, for 503s the client should retry. */
+  retryAfter: number | undefined;
+}
+
+export interface GatewayCoreOptions {
+  breakers?: BreakerOptions;
+}
+
+export class GatewayCore {
+  readonly pools = new NodePools();
+  readonly topology: Topology;
+  readonly breakers: Breakers;
+  readonly client: NodeClient;
+  readonly metrics: GatewayMetrics;
+  readonly service: QueryService;
+  readonly codec: SessionCodec;
+  private readsInFlight = 0;
+  private writesInFlight = 0;
+
+  constructor(
+    readonly config: GatewayConfig,
+    options: GatewayCoreOptions = {},
+  ) {
+    this.topology = new Topology({ regions: config.regions, pools: this.pools, healthIntervalMs: config.healthIntervalMs, pollIntervalMs: config.pollIntervalMs });
+    this.breakers = new Breakers(options.breakers);
+    this.client = new NodeClient(this.pools, this.breakers, this.topology);
+    this.metrics = new GatewayMetrics(this.topology, this.breakers);
+    this.service = new QueryService({ config, topology: this.topology, breakers: this.breakers, client: this.client, metrics: this.metrics });
+    this.codec = new SessionCodec(config.sessionSecret);
+  }
+
+  start(): void {
+    this.topology.start();
+  }
+
+  async close(): Promise<void> {
+    this.topology.close();
+    this.breakers.close();
+    await this.pools.close();
+  }
+
+  /** The session a request carries (UNAUTHORIZED when its token is bad), or the default one. */
+  sessionFrom(token: string | undefined): Session {
+    return token === undefined || token === '' ? this.service.defaultSession() : this.codec.decode(token);
+  }
+
+  async run(body: QueryBody, session: Session, clientAddress: string | undefined): Promise<GatewayAnswer> {
+    const started = performance.now();
+    let kind: RequestKind = 'unknown';
+    let target: 'leader' | 'replica' | 'gateway' | 'cache' | 'none' = 'none';
+    let outcome = 'ok';
+    try {
+      if (Buffer.byteLength(body.query) > this.config.maxQueryBytes) {
+        throw new GeodeError(ErrorCode.PAYLOAD_TOO_LARGE, `query text is over ${this.config.maxQueryBytes} bytes`, { detail: 'QueryTooLarge' });
+      }
+      const plan = this.service.classify(body.query);
+      kind = plan.kind;
+      if (plan.setting !== undefined) {
+        const answer = this.service.answerSessionSetting(session, plan.setting);
+        target = 'gateway';
+        return { status: 200, body: answer.body, session: answer.session, retryAfter: undefined };
+      }
+      const result = await this.limited(plan.kind, () => this.service.execute(body, plan.kind, session, clientAddress));
+      target = result.target;
+      outcome = result.outcome;
+      return { status: result.status, body: result.body, session: result.session, retryAfter: RETRY_AFTER_CODES.has(result.outcome) ? 1 : undefined };
+    } catch (error) {
+      const geode = toGeodeError(error);
+      outcome = geode.code;
+      return { status: geode.status, body: JSON.stringify(geode.toJSON()), session, retryAfter: RETRY_AFTER_CODES.has(geode.code) ? 1 : undefined };
+    } finally {
+      this.metrics.observe(kind, target, outcome, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** Separate bulkheads for reads and writes: a full one answers OVERLOADED at once instead of queueing. */
+  private async limited<T>(kind: StatementKind, work: () => Promise<T>): Promise<T> {
+    const isRead = kind === 'read' || kind === 'admin';
+    const inFlight = isRead ? this.readsInFlight : this.writesInFlight;
+    const limit = isRead ? this.config.readConcurrency : this.config.writeConcurrency;
+    if (inFlight >= limit) throw new GeodeError(ErrorCode.OVERLOADED, `too many ${isRead ? 'reads' : 'writes'} in flight (limit ${limit})`, { detail: 'ConcurrencyLimit' });
+    if (isRead) this.readsInFlight++;
+    else this.writesInFlight++;
+    try {
+      return await work();
+    } finally {
+      if (isRead) this.readsInFlight--;
+      else this.writesInFlight--;
+    }
+  }
+}

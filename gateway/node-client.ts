@@ -1,0 +1,79 @@
+/**
+ * One call to a storage node's `POST /v1/query` over its keep-alive pool,
+ * through the node's circuit breaker, counted in its in-flight gauge.
+ * Connection failures, attempt timeouts and 5xx INTERNAL throw NodeFailure
+ * (they count against the breaker); every other answer is returned as is.
+ */
+import { errors } from 'undici';
+import { NodeFailure } from './breakers/breakers.js';
+import type { Breakers } from './breakers/breakers.js';
+import type { NodePools } from './pools.js';
+import type { Topology } from './topology/topology.js';
+
+export interface NodeAnswer {
+  url: string;
+  status: number;
+  /** The node's JSON body as sent, relayed to the client without re-serializing. */
+  text: string;
+  json: unknown;
+  /** Present on error answers. */
+  errorCode: string | undefined;
+}
+
+export class NodeClient {
+  constructor(
+    private readonly pools: NodePools,
+    private readonly breakers: Breakers,
+    private readonly topology: Topology,
+  ) {}
+
+  async query(url: string, payload: string, attemptTimeoutMs: number): Promise<NodeAnswer> {
+    const view = this.topology.view(url);
+    if (view !== undefined) view.inflight++;
+    try {
+      return await this.breakers.run(url, () => this.send(url, payload, attemptTimeoutMs));
+    } finally {
+      if (view !== undefined) view.inflight--;
+    }
+  }
+
+  private async send(url: string, payload: string, timeoutMs: number): Promise<NodeAnswer> {
+    let status: number;
+    let text: string;
+    try {
+      const response = await this.pools.get(url).request({
+        path: '/v1/query',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: payload,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      const timeout = error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError;
+      if (!timeout) this.topology.markDown(url);
+      throw new NodeFailure(`${url}: ${error instanceof Error ? error.message : String(error)}`, timeout ? 'timeout' : 'connect');
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new NodeFailure(`${url}: answered ${status} with a body that is not JSON`, 'server');
+    }
+    const errorCode = status === 200 ? undefined : errorCodeOf(json);
+    if (status >= 500 && (errorCode === undefined || errorCode === 'INTERNAL')) throw new NodeFailure(`${url}: answered ${status}`, 'server');
+    return { url, status, text, json, errorCode };
+  }
+}
+
+export function errorCodeOf(body: unknown): string | undefined {
+  const error = (body as { error?: { code?: unknown } } | null)?.error;
+  return typeof error?.code === 'string' ? error.code : undefined;
+}
+
+export function errorField(body: unknown, field: string): unknown {
+  const error = (body as { error?: Record<string, unknown> } | null)?.error;
+  return error?.[field];
+}

@@ -1,0 +1,359 @@
+/**
+ * What the gateway does with one statement: classify it (parse cached by
+ * text), answer session settings itself, send writes to the leader (held
+ * through elections, resent with the same request_id), and route reads
+ * through the candidate pipeline with the session's lag bound and causal
+ * index, falling back to the next candidate and, if allowed, the degraded
+ * result cache.
+ */
+import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { classify, parse } from '../shared/gql/index.js';
+import type { SessionSetStatement, StatementKind } from '../shared/gql/ast.js';
+import { ErrorCode, GeodeError } from '../shared/protocol/errors.js';
+import { BreakerOpen, NodeFailure } from './breakers/breakers.js';
+import type { Breakers } from './breakers/breakers.js';
+import type { Consistency, GatewayConfig } from './config.js';
+import type { GatewayMetrics, RouteTarget } from './api/metrics.js';
+import type { NodeAnswer, NodeClient } from './node-client.js';
+import { errorField } from './node-client.js';
+import { locate, nearestRegion } from './routing/geo.js';
+import type { GeoPoint, RegionPoint } from './routing/geo.js';
+import { planRead } from './routing/pipeline.js';
+import type { Candidate } from './routing/pipeline.js';
+import { applySessionSetting } from './session/settings.js';
+import type { Session } from './session/token.js';
+import { lagOf } from './topology/node-view.js';
+import type { Topology } from './topology/topology.js';
+
+export interface QueryBody {
+  query: string;
+  params?: Record<string, unknown>;
+  timeout_ms?: number;
+  request_id?: string;
+  consistency?: Consistency;
+  max_lag_ms?: number;
+  after_index?: number;
+}
+
+export interface QueryOutcome {
+  status: number;
+  /** JSON text to send as is. */
+  body: string;
+  session: Session;
+  kind: StatementKind;
+  target: RouteTarget;
+  /** The error code when status is not 200. */
+  outcome: string;
+}
+
+interface StatementPlan {
+  kind: StatementKind;
+  setting: SessionSetStatement | undefined;
+}
+
+/** Longer texts are parsed every time rather than pinned in the cache. */
+const MAX_CACHED_TEXT = 16 * 1024;
+/** A replica that is slower than this on a read, while others could answer, is skipped. */
+const READ_ATTEMPT_MS = 2000;
+/** Pause between write attempts that made no progress (e.g. NOT_LEADER ping-pong mid-election). */
+const RETRY_PAUSE_MS = 25;
+
+/** Node answers that are about the node's state, not the request: try elsewhere / wait for a leader. */
+const RETRYABLE_ON_LEADER = new Set<string>([ErrorCode.NOT_LEADER, ErrorCode.NO_QUORUM, ErrorCode.OVERLOADED]);
+const RETRYABLE_ON_REPLICA = new Set<string>([ErrorCode.REPLICA_LAGGING, ErrorCode.NOT_LEADER, ErrorCode.NO_QUORUM, ErrorCode.OVERLOADED]);
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface CachedRead {
+  text: string;
+  index: number;
+}
+
+export interface QueryServiceOptions {
+  config: GatewayConfig;
+  topology: Topology;
+  breakers: Breakers;
+  client: NodeClient;
+  metrics: GatewayMetrics;
+}
+
+export class QueryService {
+  private readonly plans = new LRUCache<string, StatementPlan>({ max: 5000 });
+  private readonly results: LRUCache<string, CachedRead> | undefined;
+  private readonly regionPoints: RegionPoint[];
+  private turn = 0;
+  private heldWrites = 0;
+
+  constructor(private readonly options: QueryServiceOptions) {
+    const { queryCache, regions } = options.config;
+    this.results = queryCache.enabled ? new LRUCache({ max: queryCache.maxEntries, ttl: queryCache.ttlMs }) : undefined;
+    this.regionPoints = regions.map((r) => ({ name: r.name, lat: r.lat, lon: r.lon }));
+  }
+
+  get writesWaiting(): number {
+    return this.heldWrites;
+  }
+
+  /** Parses (or recalls) the statement; query errors are thrown, never cached. */
+  classify(query: string): StatementPlan {
+    const cached = this.plans.get(query);
+    if (cached !== undefined) return cached;
+    const statement = parse(query);
+    const plan: StatementPlan = { kind: classify(statement), setting: statement.kind === 'SessionSet' ? statement : undefined };
+    if (query.length <= MAX_CACHED_TEXT) this.plans.set(query, plan);
+    return plan;
+  }
+
+  /** The default session of a client that sent no token. */
+  defaultSession(): Session {
+    const { config } = this.options;
+    return { readPreference: config.readPreference, maxLagMs: config.maxReplicationLagMs, consistency: config.consistency, causalIndex: 0 };
+  }
+
+  answerSessionSetting(session: Session, setting: SessionSetStatement): QueryOutcome {
+    const next = applySessionSetting(session, setting);
+    const body = {
+      columns: ['setting', 'value'],
+      rows: [{ setting: setting.setting, value: setting.value }],
+      stats: emptyStats(),
+      meta: { node: 'gateway', role: 'gateway', term: this.options.topology.term, index: next.causalIndex, applied_index: next.causalIndex },
+    };
+    return { status: 200, body: JSON.stringify(body), session: next, kind: 'session', target: 'gateway', outcome: 'ok' };
+  }
+
+  /** `kind` comes from `classify`; session statements go to `answerSessionSetting`. */
+  async execute(body: QueryBody, kind: StatementKind, session: Session, clientAddress: string | undefined): Promise<QueryOutcome> {
+    const timeoutMs = body.timeout_ms ?? this.options.config.defaultTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    if (kind === 'write' || kind === 'schema' || kind === 'cluster') {
+      const payload = JSON.stringify({ ...body, request_id: body.request_id ?? randomUUID(), timeout_ms: timeoutMs });
+      const answer = await this.toLeader(payload, deadline, true);
+      return this.finish(answer, kind, 'leader', session, 'index');
+    }
+    const consistency = body.consistency ?? session.consistency;
+    const afterIndex = Math.max(body.after_index ?? 0, session.causalIndex);
+    const request: QueryBody = { query: body.query, consistency };
+    if (body.params !== undefined) request.params = body.params;
+    if (afterIndex > 0) request.after_index = afterIndex;
+    if (consistency === 'linearizable' || consistency === 'leader') {
+      request.timeout_ms = timeoutMs;
+      const answer = await this.toLeader(JSON.stringify(request), deadline, false);
+      return this.finish(answer, kind, 'leader', session, 'applied_index');
+    }
+    const lagBoundMs = consistency === 'bounded' ? (body.max_lag_ms ?? session.maxLagMs) : undefined;
+    if (lagBoundMs !== undefined) request.max_lag_ms = lagBoundMs;
+    return this.readFromReplicas(request, kind, session, lagBoundMs, deadline, clientAddress);
+  }
+
+  // ---- leader path ------------------------------------------------------------
+
+  /**
+   * Sends to the leader. While none can take it (election, leader down, NOT_LEADER
+   * without a usable hint, NO_QUORUM), the request is held, up to write_hold_ms
+   * from the first failure, and resent unchanged (same request_id).
+   */
+  private async toLeader(payload: string, deadline: number, isWrite: boolean): Promise<NodeAnswer> {
+    const { config, topology, client, metrics } = this.options;
+    let holdStartedAt: number | undefined;
+    let held = false;
+    let hint: string | undefined;
+    let lastError: GeodeError | undefined;
+    const startHold = (): void => {
+      holdStartedAt ??= Date.now();
+    };
+    const holdLeft = (): number => (holdStartedAt === undefined ? config.writeHoldMs : holdStartedAt + config.writeHoldMs - Date.now());
+    try {
+      for (;;) {
+        const target = hint ?? topology.availableLeader()?.url;
+        hint = undefined;
+        if (target === undefined || holdStartedAt !== undefined) {
+          if (holdLeft() <= 0) throw lastError ?? new GeodeError(ErrorCode.NO_QUORUM, `no leader could take the request within ${config.writeHoldMs} ms`, { detail: 'NoLeader' });
+          if (!held && isWrite) {
+            if (this.heldWrites >= config.writeQueue) throw new GeodeError(ErrorCode.OVERLOADED, 'too many writes are waiting for a leader', { detail: 'WriteQueueFull' });
+            this.heldWrites++;
+            held = true;
+            metrics.writesHeld.inc();
+          }
+        }
+        if (target === undefined) {
+          startHold();
+          await topology.waitForLeader(Math.max(0, Math.min(holdLeft(), deadline - Date.now())));
+          if (Date.now() >= deadline) throw lastError ?? new GeodeError(ErrorCode.TIMEOUT, 'no leader within the request timeout');
+          continue;
+        }
+        let answer: NodeAnswer;
+        try {
+          answer = await client.query(target, payload, Math.max(1, deadline - Date.now()));
+        } catch (error) {
+          lastError = this.unavailable(error);
+          if (error instanceof NodeFailure && error.reason === 'timeout' && Date.now() >= deadline) throw new GeodeError(ErrorCode.TIMEOUT, 'the leader did not answer within the request timeout');
+          startHold();
+          await sleep(RETRY_PAUSE_MS);
+          continue;
+        }
+        if (answer.status === 200) {
+          this.observe(answer);
+          return answer;
+        }
+        if (answer.errorCode === undefined || !RETRYABLE_ON_LEADER.has(answer.errorCode)) return answer;
+        lastError = fromAnswer(answer);
+        startHold();
+        if (answer.errorCode === ErrorCode.NOT_LEADER) {
+          const leaderUrl = errorField(answer.json, 'leader_url');
+          topology.refresh();
+          if (typeof leaderUrl === 'string' && leaderUrl !== '') {
+            const known = topology.ensure(leaderUrl, 'unassigned');
+            if (known !== undefined && known.view.url !== target && known.view.healthy) {
+              hint = known.view.url;
+              continue;
+            }
+          }
+        }
+        await sleep(RETRY_PAUSE_MS);
+      }
+    } finally {
+      if (held) {
+        this.heldWrites--;
+        if (holdStartedAt !== undefined) metrics.writeHoldSeconds.observe((Date.now() - holdStartedAt) / 1000);
+      }
+    }
+  }
+
+  // ---- replica path -------------------------------------------------------------
+
+  candidates(): Candidate[] {
+    const { topology, breakers } = this.options;
+    const leader = topology.leader()?.url;
+    return topology
+      .views()
+      .filter((v) => v.role !== 'candidate' && (v.role !== 'unknown' || v.url === leader))
+      .map((v) => ({
+        url: v.url,
+        region: v.region,
+        leader: v.url === leader,
+        healthy: v.healthy,
+        lagMs: lagOf(v),
+        breaker: breakers.state(v.url),
+        inflight: v.inflight,
+        rttMs: v.rttMs,
+      }));
+  }
+
+  /** The client's location and home region for `nearest`; the gateway's region otherwise. */
+  private whereIs(session: Session, clientAddress: string | undefined): { origin: GeoPoint | undefined; home: string | undefined } {
+    const own = this.options.config.region;
+    if (session.readPreference !== 'nearest') return { origin: undefined, home: own };
+    const origin = locate(clientAddress);
+    if (origin === undefined) {
+      const region = this.regionPoints.find((r) => r.name === own);
+      return { origin: region, home: own };
+    }
+    return { origin, home: nearestRegion(origin, this.regionPoints)?.name ?? own };
+  }
+
+  private async readFromReplicas(request: QueryBody, kind: StatementKind, session: Session, lagBoundMs: number | undefined, deadline: number, clientAddress: string | undefined): Promise<QueryOutcome> {
+    const { metrics } = this.options;
+    const { origin, home } = this.whereIs(session, clientAddress);
+    const plan = planRead(this.candidates(), { policy: session.readPreference, lagBoundMs, homeRegion: home, origin, regions: this.regionPoints, turn: this.turn++ });
+    let lastError: GeodeError | undefined;
+    /** The last failure was a node's answer (relayed as is) rather than a connection failure. */
+    let lastAnswer: NodeAnswer | undefined;
+    for (let i = 0; i < plan.length; i++) {
+      const candidate = plan[i] as Candidate;
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const attempt = i < plan.length - 1 ? Math.min(left, READ_ATTEMPT_MS) : left;
+      let answer: NodeAnswer;
+      try {
+        answer = await this.options.client.query(candidate.url, JSON.stringify({ ...request, timeout_ms: attempt }), attempt + 100);
+      } catch (error) {
+        lastError = this.unavailable(error);
+        lastAnswer = undefined;
+        metrics.readRetries.inc();
+        continue;
+      }
+      if (answer.status === 200) {
+        this.observe(answer);
+        this.remember(request, answer);
+        return this.finish(answer, kind, candidate.leader ? 'leader' : 'replica', session, 'applied_index');
+      }
+      const retry = answer.errorCode !== undefined && (RETRYABLE_ON_REPLICA.has(answer.errorCode) || (answer.errorCode === ErrorCode.TIMEOUT && i < plan.length - 1));
+      if (!retry) return this.finish(answer, kind, candidate.leader ? 'leader' : 'replica', session, 'applied_index');
+      lastAnswer = answer;
+      lastError = undefined;
+      metrics.readRetries.inc();
+    }
+    const cached = this.cachedRead(request, session);
+    if (cached !== undefined) return { status: 200, body: cached, session, kind, target: 'cache', outcome: 'ok' };
+    if (lastAnswer !== undefined) return this.finish(lastAnswer, kind, 'replica', session, 'applied_index');
+    throw lastError ?? new GeodeError(ErrorCode.OVERLOADED, 'no replica within the session lag bound can serve the read', { detail: 'NoReplica' });
+  }
+
+  private cacheKey(request: QueryBody): string {
+    return `${request.query}\u0000${JSON.stringify(request.params ?? {})}`;
+  }
+
+  private remember(request: QueryBody, answer: NodeAnswer): void {
+    if (this.results === undefined) return;
+    const index = metaNumber(answer.json, 'applied_index') ?? 0;
+    this.results.set(this.cacheKey(request), { text: answer.text, index });
+  }
+
+  /** Only when the session accepts stale reads, and never older than what the session has seen. */
+  private cachedRead(request: QueryBody, session: Session): string | undefined {
+    if (this.results === undefined || (request.consistency !== 'any' && request.consistency !== 'bounded')) return undefined;
+    const hit = this.results.get(this.cacheKey(request));
+    if (hit === undefined || hit.index < session.causalIndex) return undefined;
+    const body = JSON.parse(hit.text) as Record<string, unknown>;
+    return JSON.stringify({ ...body, degraded: true });
+  }
+
+  // ---- shared -------------------------------------------------------------------
+
+  private observe(answer: NodeAnswer): void {
+    const meta = (answer.json as { meta?: Record<string, unknown> } | null)?.meta;
+    if (meta !== undefined) this.options.topology.observeMeta(answer.url, meta);
+  }
+
+  /** A node failure as the client would see it if nothing else can serve. */
+  private unavailable(error: unknown): GeodeError {
+    if (error instanceof BreakerOpen) return new GeodeError(ErrorCode.OVERLOADED, error.message, { detail: 'BreakerOpen' });
+    if (error instanceof NodeFailure) return new GeodeError(ErrorCode.NO_QUORUM, `node unavailable: ${error.message}`, { detail: 'NodeUnavailable' });
+    throw error;
+  }
+
+  private finish(answer: NodeAnswer, kind: StatementKind, target: RouteTarget, session: Session, advanceBy: 'index' | 'applied_index'): QueryOutcome {
+    let next = session;
+    if (answer.status === 200) {
+      const index = metaNumber(answer.json, advanceBy);
+      if (index !== undefined && index > session.causalIndex) next = { ...session, causalIndex: index };
+    }
+    return { status: answer.status, body: answer.text, session: next, kind, target, outcome: answer.errorCode ?? 'ok' };
+  }
+}
+
+/** A node's error answer as a GeodeError (used when it is the last thing we have to say). */
+function fromAnswer(answer: NodeAnswer): GeodeError {
+  const message = errorField(answer.json, 'message');
+  return new GeodeError((answer.errorCode ?? ErrorCode.INTERNAL) as ErrorCode, typeof message === 'string' ? message : `node answered ${answer.status}`);
+}
+
+function metaNumber(body: unknown, key: string): number | undefined {
+  const value = (body as { meta?: Record<string, unknown> } | null)?.meta?.[key];
+  return typeof value === 'number' ? value : undefined;
+}
+
+function emptyStats(): Record<string, number> {
+  return {
+    nodes_created: 0,
+    nodes_deleted: 0,
+    relationships_created: 0,
+    relationships_deleted: 0,
+    properties_set: 0,
+    labels_added: 0,
+    labels_removed: 0,
+    indexes_added: 0,
+    indexes_removed: 0,
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Session state that travels with the client: `base64url(JSON).base64url(HMAC-SHA256)`
+ * in the `geode-session` header. Any gateway holding the same secret accepts
+ * it, so gateways keep no session state; a token whose signature or shape is
+ * wrong is refused (401 UNAUTHORIZED), never silently reset.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { CONSISTENCY_LEVELS, READ_PREFERENCES } from '../config.js';
+import type { Consistency, ReadPreference } from '../config.js';
+import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
+
+export const SESSION_HEADER = 'geode-session';
+export const SESSION_VERSION = 1;
+/** Tokens are small; anything longer is not ours. */
+const MAX_TOKEN_LENGTH = 1024;
+
+export interface Session {
+  readPreference: ReadPreference;
+  /** Lag bound for replica reads (ms). */
+  maxLagMs: number;
+  consistency: Consistency;
+  /** Reads wait until the serving node applied at least this index (read-your-writes, monotonic reads). */
+  causalIndex: number;
+}
+
+interface WireSession {
+  read_preference: ReadPreference;
+  max_lag_ms: number;
+  consistency: Consistency;
+  causal_index: number;
+  v: number;
+}
+
+export class SessionCodec {
+  private readonly key: Buffer;
+
+  constructor(secret: string) {
+    this.key = Buffer.from(secret, 'utf8');
+  }
+
+  private sign(payload: string): Buffer {
+    return createHmac('sha256', this.key).update(payload).digest();
+  }
+
+  encode(session: Session): string {
+    const wire: WireSession = {
+      read_preference: session.readPreference,
+      max_lag_ms: session.maxLagMs,
+      consistency: session.consistency,
+      causal_index: session.causalIndex,
+      v: SESSION_VERSION,
+    };
+    const payload = Buffer.from(JSON.stringify(wire)).toString('base64url');
+    return `${payload}.${this.sign(payload).toString('base64url')}`;
+  }
+
+  /** Throws UNAUTHORIZED when the token is forged, tampered with or malformed. */
+  decode(token: string): Session {
+    const refuse = (why: string): GeodeError => new GeodeError(ErrorCode.UNAUTHORIZED, `invalid ${SESSION_HEADER} token: ${why}`, { detail: 'InvalidSessionToken' });
+    if (token.length > MAX_TOKEN_LENGTH) throw refuse('too long');
+    const dot = token.indexOf('.');
+    if (dot <= 0 || dot !== token.lastIndexOf('.')) throw refuse('malformed');
+    const payload = token.slice(0, dot);
+    const given = Buffer.from(token.slice(dot + 1), 'base64url');
+    const expected = this.sign(payload);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw refuse('signature does not match');
+    let wire: unknown;
+    try {
+      wire = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    } catch {
+      throw refuse('malformed payload');
+    }
+    const w = wire as Partial<Record<keyof WireSession, unknown>>;
+    if (typeof wire !== 'object' || wire === null || w.v !== SESSION_VERSION) throw refuse('unknown version');
+    if (!READ_PREFERENCES.includes(w.read_preference as ReadPreference)) throw refuse('bad read_preference');
+    if (!CONSISTENCY_LEVELS.includes(w.consistency as Consistency)) throw refuse('bad consistency');
+    if (!isNonNegativeInt(w.max_lag_ms) || !isNonNegativeInt(w.causal_index)) throw refuse('bad numbers');
+    return {
+      readPreference: w.read_preference as ReadPreference,
+      consistency: w.consistency as Consistency,
+      maxLagMs: w.max_lag_ms,
+      causalIndex: w.causal_index,
+    };
+  }
+}
+
+function isNonNegativeInt(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}

@@ -1,0 +1,124 @@
+/**
+ * Real processes: read routing policies through the gateway over a 3-node
+ * loopback cluster (round_robin, nearest with trusted X-Forwarded-For,
+ * a SIGSTOPped replica under MAX REPLICATION LAG 100).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { launchCluster } from '../../cli/launcher.js';
+import { parseGatewayConfig } from '../../gateway/config.js';
+import { startGateway } from '../../gateway/gateway.js';
+import type { RunningGateway } from '../../gateway/gateway.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function query(gw: RunningGateway, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+  const res = await fetch(`${gw.url}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
+  const json = (await res.json()) as { meta?: { node?: string }; error?: { code: string } };
+  return { status: res.status, token: res.headers.get('geode-session') ?? '', node: json.meta?.node, body: json };
+}
+
+t.test('read routing over a real cluster', async (t) => {
+  const cluster = await launchCluster({ nodes: 3, dataDir: mkdtempSync(join(tmpdir(), 'geode-gw-routing-')) });
+  t.teardown(() => cluster.stop());
+  const leader = await cluster.waitForLeader({ timeoutMs: 60_000 });
+  const [fa, fb] = cluster.nodes.filter((n) => n !== leader) as [typeof leader, typeof leader];
+  const gw = await startGateway(
+    parseGatewayConfig(
+      {
+        listen: '127.0.0.1:0',
+        session_secret: 'routing-secret-routing-secret',
+        trusted_proxies: ['127.0.0.1', '::1'],
+        region: 'us-east',
+        health_interval_ms: 250,
+        regions: {
+          'us-east': { lat: 39.0, lon: -77.5, role: 'primary', nodes: [leader.url, fa.url] },
+          'eu-west': { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [fb.url] },
+        },
+      },
+      'test',
+      {},
+    ),
+  );
+  t.teardown(() => gw.close());
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && gw.app.gateway.service.candidates().filter((c) => !c.leader).length < 2) await sleep(50);
+  t.equal((await query(gw, { query: 'CREATE (:R {v: 1})' })).status, 200);
+
+  await t.test('reads are served by the home-region tier before other regions', async (t) => {
+    const set = await query(gw, { query: 'SET SESSION READ PREFERENCE round_robin' });
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 200; i++) {
+      const r = await query(gw, { query: 'MATCH (n:R) RETURN count(n) AS c', consistency: 'any' }, { 'geode-session': set.token });
+      counts.set(r.node ?? '?', (counts.get(r.node ?? '?') ?? 0) + 1);
+    }
+    t.comment(JSON.stringify([...counts]));
+    t.equal(counts.get(fa.name), 200, 'the home-region tier is served first');
+  });
+
+  await t.test('nearest picks the node of the client region via trusted X-Forwarded-For', async (t) => {
+    const set = await query(gw, { query: 'SET SESSION READ PREFERENCE nearest' });
+    const us = await query(gw, { query: 'MATCH (n:R) RETURN count(n) AS c' }, { 'geode-session': set.token, 'x-forwarded-for': '8.8.8.8' });
+    const eu = await query(gw, { query: 'MATCH (n:R) RETURN count(n) AS c' }, { 'geode-session': set.token, 'x-forwarded-for': '81.2.69.142' });
+    t.equal(us.node, fa.name, 'a US address reads from the us-east follower');
+    t.equal(eu.node, fb.name, 'a GB address reads from the eu-west follower');
+  });
+
+  await t.test('a paused replica leaves rotation under MAX REPLICATION LAG 100 and returns after SIGCONT', async (t) => {
+    const set = await query(gw, { query: 'SET SESSION MAX REPLICATION LAG 100' });
+    fa.pause();
+    let sawPaused = 0;
+    let i = 0;
+    const until = Date.now() + 4000;
+    while (Date.now() < until) {
+      await query(gw, { query: 'CREATE (:P {i: $i})', params: { i: i++ } });
+      const r = await query(gw, { query: 'MATCH (n:R) RETURN count(n) AS c' }, { 'geode-session': set.token });
+      t.equal(r.status, 200);
+      if (r.node === fa.name) sawPaused++;
+    }
+    t.equal(sawPaused, 0, 'no read reached the paused replica');
+    fa.resume();
+    let back = false;
+    const bound = Date.now() + 30_000;
+    while (!back && Date.now() < bound) {
+      const r = await query(gw, { query: 'MATCH (n:R) RETURN count(n) AS c' }, { 'geode-session': set.token });
+      back = r.node === fa.name;
+      if (!back) await sleep(100);
+    }
+    t.ok(back, 'the replica serves reads again after catching up');
+  });
+
+  await t.test('round_robin over a flat region spreads within 10%; least_connections prefers the idle node', async (t) => {
+    const flat = await startGateway(
+      parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'routing-secret-routing-secret', region: 'one', regions: { one: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } } }, 'test', {}),
+    );
+    t.teardown(() => flat.close());
+    const d = Date.now() + 30_000;
+    while (Date.now() < d && flat.app.gateway.service.candidates().filter((c) => !c.leader && c.healthy).length < 2) await sleep(50);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 200; i++) {
+      const r = await query(flat, { query: 'MATCH (n:R) RETURN count(n) AS c', consistency: 'any' });
+      counts.set(r.node ?? '?', (counts.get(r.node ?? '?') ?? 0) + 1);
+    }
+    t.comment(JSON.stringify([...counts]));
+    for (const follower of [fa, fb]) {
+      const n = counts.get(follower.name) ?? 0;
+      t.ok(n >= 90 && n <= 110, `${follower.name} served ${n} of 200`);
+    }
+    const lc = await query(flat, { query: 'SET SESSION READ PREFERENCE least_connections' });
+    // One follower gets a slow read in flight; quick reads meanwhile must go to the other.
+    const slowQuery = 'UNWIND range(1, 3000000) AS x WITH x WHERE x % 7 = 0 RETURN count(x) AS c';
+    const slow = query(flat, { query: slowQuery, consistency: 'any' }, { 'geode-session': lc.token });
+    await sleep(100);
+    const busy = flat.app.gateway.topology.views().find((v) => v.inflight > 0);
+    const quick: (string | undefined)[] = [];
+    for (let i = 0; i < 5 && busy !== undefined && busy.inflight > 0; i++) quick.push((await query(flat, { query: 'RETURN 1 AS one', consistency: 'any' }, { 'geode-session': lc.token })).node);
+    const slowAnswer = await slow;
+    t.ok(busy !== undefined, 'the slow read was in flight');
+    t.ok(quick.length > 0, 'quick reads ran while it was');
+    t.notOk(quick.includes(busy?.name), `quick reads avoided the busy node ${busy?.name ?? '?'}: ${quick.join(',')}`);
+    t.ok(slowAnswer.status === 200 || slowAnswer.body.error !== undefined);
+  });
+});
