@@ -685,6 +685,7 @@ export class StorageNode extends EventEmitter {
   }
 
   clusterStatus(): ClusterStatus {
+    if (!this.running) throw new GeodeError(ErrorCode.OVERLOADED, 'node is starting');
     const s = this.status_;
     const now = Date.now();
     const leader = s.role === 'leader';

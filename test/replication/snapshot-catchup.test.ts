@@ -9,7 +9,7 @@ import { getJson, postJson, until } from '../helpers/http.js';
 t.test('a follower restarted after the log was compacted past it installs a snapshot and converges', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'geode-snap-'));
   // Snapshot every 300 entries; the leader keeps 1,000 behind each snapshot, so 2,500 missed entries force a snapshot.
-  const cluster = await launchCluster({ nodes: 3, dataDir, snapshotEntries: 300 });
+  const cluster = await launchCluster({ nodes: 3, dataDir, snapshotEntries: 300, logLevel: 'info' });
   t.teardown(async () => {
     await cluster.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -27,7 +27,7 @@ t.test('a follower restarted after the log was compacted past it installs a snap
   const status = (await getJson(`${leader.url}/api/v1/cluster/status`)).body as { commit_index: number };
   await follower.start();
   const res = await postJson(`${follower.url}/v1/query`, { query: 'MATCH (i:Item) RETURN count(i) AS c', after_index: status.commit_index, timeout_ms: 60_000 }, {}, 65_000);
-  t.equal(res.status, 200, 'the restarted follower answers once caught up');
+  t.equal(res.status, 200, `the restarted follower answers once caught up (${res.status === 200 ? 'ok' : JSON.stringify(res.body)})`);
   t.same(res.body['rows'], [{ c: 2500 }], 'it holds every write it missed');
   await until('the snapshot install to be logged', () => (/installing snapshot from leader/.test(follower.output()) ? true : undefined), 10_000);
   t.pass('caught up by snapshot, not by replaying the log');
