@@ -5,29 +5,7 @@
 import { Type } from 'typebox';
 import type { Static } from 'typebox';
 
-export const ConsistencyLevel = Type.Union([
-  Type.Literal('linearizable'),
-  Type.Literal('leader'),
-  Type.Literal('bounded'),
-  Type.Literal('any'),
-]);
-
-/** Upper bound on `timeout_ms`: ten minutes; longer work belongs in a background job. */
-export const MAX_TIMEOUT_MS = 600_000;
-
-export const QueryRequest = Type.Object(
-  {
-    query: Type.String({ minLength: 1 }),
-    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMEOUT_MS })),
-    request_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-    consistency: Type.Optional(ConsistencyLevel),
-    max_lag_ms: Type.Optional(Type.Integer({ minimum: 0 })),
-    after_index: Type.Optional(Type.Integer({ minimum: 0 })),
-  },
-  { additionalProperties: false },
-);
-export type QueryRequest = Static<typeof QueryRequest>;
+export { ConsistencyLevel, MAX_TIMEOUT_MS, QueryRequest } from '../../shared/protocol/query.js';
 
 export const QueryStatsBody = Type.Object({
   nodes_created: Type.Integer(),
