@@ -274,7 +274,9 @@ export class StorageNode extends EventEmitter {
       random: new Prng(randomBytes(4).readUInt32LE(0)),
       voters,
       learners,
-      applied: Math.min(this.applied, this.log.lastIndex()),
+      // The commit index on disk may trail what was applied (commit-only changes are not fsynced); entries
+      // between them are handed out again once the leader repeats the commit, and the state machine skips them.
+      applied: Math.min(this.applied, this.log.lastIndex(), this.log.hardState().commit),
       preVote: true,
       checkQuorum: true,
       maxInflight: 256,
@@ -359,16 +361,15 @@ export class StorageNode extends EventEmitter {
   }
 
   private handleReady(rd: Ready): void {
+    // A leader's appends and heartbeats may go out before its own disk write (Raft thesis 10.2.1): the
+    // leader counts itself toward commit only once persisted, so followers' fsyncs overlap the leader's.
+    const early = rd.messages.filter((m) => LEADER_MESSAGES.has(m.type));
+    if (early.length > 0) this.sendMessages(early);
     this.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     // Raft uses the latest configuration in the log, committed or not, so learn a new member's address on append.
     for (const e of rd.entries) if (e.type === 'confChange') this.learnMember(e);
     if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot.data, rd.snapshot.meta.index);
-    if (rd.messages.length > 0) {
-      const isLeader = this.raft.raft.role === 'leader';
-      const now = Date.now();
-      if (isLeader) for (const m of rd.messages) if (m.type === 'app' || m.type === 'heartbeat') m.leaderTime = now;
-      this.transport?.send(rd.messages);
-    }
+    if (early.length < rd.messages.length) this.sendMessages(early.length === 0 ? rd.messages : rd.messages.filter((m) => !LEADER_MESSAGES.has(m.type)));
     if (rd.committedEntries.length > 0) {
       const entries = rd.committedEntries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data }));
       this.applyWorker.call<AppliedBatch>('apply', { entries }).then(
@@ -383,6 +384,12 @@ export class StorageNode extends EventEmitter {
       clearTimeout(waiter.timer);
       waiter.resolve(rs.index);
     }
+  }
+
+  private sendMessages(messages: readonly Message[]): void {
+    const now = Date.now();
+    for (const m of messages) if (m.type === 'app' || m.type === 'heartbeat') m.leaderTime = now;
+    this.transport?.send(messages);
   }
 
   private installSnapshot(data: Uint8Array, index: number): void {
@@ -920,6 +927,9 @@ export class StorageNode extends EventEmitter {
     this.log.close();
   }
 }
+
+/** Messages only a leader sends; none of them vouches for the sender's own durable state. */
+const LEADER_MESSAGES: ReadonlySet<Message['type']> = new Set(['app', 'heartbeat', 'snap', 'timeoutNow']);
 
 function sameMembers(a: Status, b: Status): boolean {
   return a.confState.voters.join(',') === b.confState.voters.join(',') && a.confState.learners.join(',') === b.confState.learners.join(',');

@@ -81,6 +81,8 @@ function toSnapshot(row: SnapshotRow): Snapshot {
 
 export class DurableLog implements Storage {
   private readonly memory = new MemoryStorage();
+  /** The mirror's commit index is ahead of the one on disk (see persist()). */
+  private commitUnsaved = false;
   private readonly insertEntry: Statement<[number, number, number, Uint8Array, number]>;
   private readonly deleteFrom: Statement<[number]>;
   private readonly deleteUpTo: Statement<[number]>;
@@ -138,6 +140,17 @@ export class DurableLog implements Storage {
   /** Makes one Ready's snapshot, entries and hard state durable with a single commit (one fsync). */
   persist(batch: PersistBatch): void {
     if (batch.entries.length === 0 && batch.hardState === undefined && batch.snapshot === undefined) return;
+    const hs = batch.hardState;
+    const durable = this.memory.hardStateNow();
+    if (batch.entries.length === 0 && batch.snapshot === undefined && hs !== undefined && hs.term === durable.term && hs.vote === durable.vote) {
+      // Only the commit index moved. Raft never needs it durable (a restarted node relearns it from the
+      // leader), so it waits for the next batch that writes anyway instead of costing an fsync of its own.
+      this.memory.setHardState(hs);
+      this.commitUnsaved = true;
+      return;
+    }
+    if (hs === undefined && this.commitUnsaved) batch = { ...batch, hardState: durable };
+    this.commitUnsaved = false;
     this.persistTx(batch);
     if (batch.snapshot !== undefined) this.memory.applySnapshot(batch.snapshot);
     if (batch.entries.length > 0) this.memory.append(batch.entries);
