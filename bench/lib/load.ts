@@ -1,0 +1,65 @@
+/**
+ * Closed-loop load: N clients, each issuing its next operation as soon as
+ * the previous one finished, for a warm-up then a measured window.
+ */
+import { LatencyRecorder, round } from './stats.js';
+
+export interface LoadOptions {
+  concurrency: number;
+  warmupMs: number;
+  durationMs: number;
+  /** One operation; it must bound its own time (request timeouts), the loop only checks the clock between operations. */
+  op: (client: number, seq: number) => Promise<void>;
+  /** Pause after a failed operation so a down target is not spun against. */
+  errorBackoffMs?: number;
+}
+
+export interface LoadResult {
+  writes_per_s: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  /** Operations completed inside the measured window. */
+  ops: number;
+  errors: number;
+  /** First few distinct error messages, for diagnosis. */
+  error_samples?: string[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
+  const latencies = new LatencyRecorder();
+  const start = performance.now();
+  const measureFrom = start + options.warmupMs;
+  const measureTo = measureFrom + options.durationMs;
+  let errors = 0;
+  const samples = new Set<string>();
+  const backoff = options.errorBackoffMs ?? 10;
+
+  const client = async (id: number): Promise<void> => {
+    for (let seq = 0; performance.now() < measureTo; seq++) {
+      const began = performance.now();
+      try {
+        await options.op(id, seq);
+        const ended = performance.now();
+        // Only operations wholly inside the window count, so warm-up and the tail do not skew the rate.
+        if (began >= measureFrom && ended <= measureTo) latencies.record(ended - began);
+      } catch (error) {
+        if (began >= measureFrom) errors++;
+        if (samples.size < 5) samples.add(error instanceof Error ? error.message : String(error));
+        await sleep(backoff);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, (_, i) => client(i)));
+  const [p50, p99] = latencies.percentiles(50, 99);
+  const result: LoadResult = {
+    writes_per_s: round(latencies.count / (options.durationMs / 1000), 1),
+    p50_ms: round(p50 ?? Number.NaN),
+    p99_ms: round(p99 ?? Number.NaN),
+    ops: latencies.count,
+    errors,
+  };
+  if (samples.size > 0) result.error_samples = [...samples];
+  return result;
+}
