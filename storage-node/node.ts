@@ -82,6 +82,8 @@ export interface ReadRequest {
   maxLagMs?: number | undefined;
   afterIndex?: number | undefined;
   timeoutMs: number;
+  /** The statement reads the `system.*` views, which this node fills from its view of the cluster. */
+  systemView?: boolean;
 }
 
 export interface ResultMeta {
@@ -608,6 +610,7 @@ export class StorageNode extends EventEmitter {
     if (request.afterIndex !== undefined && request.afterIndex > this.applied) await this.waitApplied(request.afterIndex, deadline);
     const worker = this.pickReadWorker();
     const call: ReadCall = { query: request.query, params: request.params, now: Date.now(), seed: randomBytes(8).toString('hex'), deadline };
+    if (request.systemView === true) call.views = this.systemViews();
     try {
       const result = await worker.call<WireResult>('read', call);
       return { result, meta: this.meta(this.status_.commit) };
@@ -737,6 +740,34 @@ export class StorageNode extends EventEmitter {
       commit_index: s.commit,
       applied_index: this.applied,
       replication: { mode: this.settings.mode, quorum_size: this.settings.quorumSize, sync_replicas: this.settings.syncReplicas },
+    };
+  }
+
+  /**
+   * Rows of `system.replication_status` (one per member: lag, indexes) and
+   * `system.cluster_nodes` (one per member: role, health, address), from
+   * this node's view; the leader's view is the complete one.
+   */
+  systemViews(): Record<string, Record<string, unknown>[]> {
+    const status = this.clusterStatus();
+    return {
+      replication_status: status.nodes.map((n) => ({
+        node_id: n.id,
+        role: n.role,
+        replication_lag_ms: n.replication_lag < 0 ? null : n.replication_lag,
+        applied_index: n.applied_index,
+        match_index: n.match_index,
+        status: n.status,
+      })),
+      cluster_nodes: status.nodes.map((n) => ({
+        node_id: n.id,
+        role: n.role,
+        status: n.status,
+        url: n.url,
+        region: n.region,
+        voter: n.voter,
+        is_leader: n.id === status.leader,
+      })),
     };
   }
 

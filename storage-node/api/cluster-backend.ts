@@ -79,6 +79,7 @@ export class ClusterBackend implements QueryBackend {
           maxLagMs: request.maxLagMs,
           afterIndex: request.afterIndex,
           timeoutMs: request.timeoutMs,
+          systemView: plan.kind === 'admin',
         });
         break;
     }

@@ -20,21 +20,32 @@ export interface ReadCall {
   now: number;
   seed: string;
   deadline: number;
+  /** Rows of the `system.*` views for this call, as JSON (the node fills them from its cluster view). */
+  views?: Record<string, Record<string, unknown>[]>;
 }
 
 const { graphPath } = workerData as ReadWorkerData;
-let engine = GraphEngine.open(graphPath);
+let views: Record<string, ValueMap[]> = {};
+const openEngine = (): GraphEngine => GraphEngine.open(graphPath, { systemViews: () => views });
+let engine = openEngine();
+
+function toViews(json: Record<string, Record<string, unknown>[]> | undefined): Record<string, ValueMap[]> {
+  const out: Record<string, ValueMap[]> = {};
+  for (const [name, rows] of Object.entries(json ?? {})) out[name] = rows.map((row) => fromJson(row) as ValueMap);
+  return out;
+}
 
 serveCalls({
   read: (call: ReadCall): WireResult => {
     const params: ValueMap = Object.create(null) as ValueMap;
     for (const [name, json] of Object.entries(call.params)) params[name] = fromJson(json);
+    views = toViews(call.views);
     const result = engine.execute(call.query, params, { now: call.now, seed: call.seed }, { readOnly: true, deadline: call.deadline });
     return { columns: result.columns, rows: toWireRows(result.columns, result.rows), stats: result.stats, kind: result.kind };
   },
   refresh: () => engine.refreshSchema(),
   reopen: () => {
     engine.close();
-    engine = GraphEngine.open(graphPath);
+    engine = openEngine();
   },
 });
