@@ -2,6 +2,7 @@
  * The `geode` command. Each subcommand parses its own options; usage errors
  * exit 2, runtime failures exit 1, long-running commands exit 0 on SIGINT/SIGTERM.
  */
+import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
@@ -13,10 +14,11 @@ import { ShutdownOnSignals } from './signals.js';
 const USAGE = `Usage: geode <command> [options]
 
 Commands:
-  dev [--data-dir DIR] [--nodes N] [--base-port P] [--front-port P]
+  dev [--data-dir DIR] [--nodes N] [--gateways G] [--base-port P] [--front-port P]
                                       run a 3-node cluster on 127.0.0.1:3151-3153 (data in ./data)
-                                      and a leader-forwarding front on 127.0.0.1:3141
+                                      and the gateway on 127.0.0.1:3141 (G gateways: 3141, 3142, ...)
   node --config FILE [--id NODE]      run one storage node from a YAML config
+  gateway --config FILE [--workers N] run one gateway from a YAML config (N processes sharing the port)
   cluster <sub> [--url URL] [--json] [--token T] [--data-dir DIR]
       status                          cluster table (or JSON)
       health                          exit 0 while the quorum holds, 1 otherwise
@@ -32,7 +34,9 @@ Common options:
   -h, --help                          show this text
 
 On start, long-running commands print one JSON line to stdout:
-  {"nodes":[{"id":"node1","url":"http://127.0.0.1:3151"}, ...]}
+  node:    {"nodes":[{"id":"node1","url":"http://127.0.0.1:3151"}]}
+  dev:     {"nodes":[...],"gateway":"http://127.0.0.1:3141"} (with --gateways 2, also "gateways":[url1,url2])
+  gateway: {"gateway":"http://127.0.0.1:3141"}
 `;
 
 /** A usage mistake: report it with the usage text, exit 2. */
@@ -43,6 +47,7 @@ type Command = (args: string[]) => Promise<number | 'running'>;
 const commands: Readonly<Record<string, Command>> = {
   dev: runDev,
   node: runNode,
+  gateway: runGatewayCommand,
   cluster: runCluster,
   help: async () => printUsage(),
 };
@@ -112,13 +117,14 @@ function parseCount(text: string, option: string, minimum: number): number {
   return value;
 }
 
-/** `geode dev`: a local cluster of child processes and the dev front (see dev.ts). */
+/** `geode dev`: a local cluster of child processes and its gateways (see dev.ts). */
 async function runDev(args: string[]): Promise<number | 'running'> {
   const values = parseOptions(args, {
     'data-dir': { type: 'string', default: 'data' },
     nodes: { type: 'string', default: '3' },
     'base-port': { type: 'string', default: '3151' },
     'front-port': { type: 'string', default: '3141' },
+    gateways: { type: 'string', default: '1' },
   });
   if (values.help) return printUsage();
   const options = {
@@ -126,6 +132,7 @@ async function runDev(args: string[]): Promise<number | 'running'> {
     nodes: parseCount(values.nodes, '--nodes', 1),
     basePort: parsePort(values['base-port'], '--base-port'),
     frontPort: parsePort(values['front-port'], '--front-port'),
+    gateways: parseCount(values.gateways, '--gateways', 1),
     logLevel: checkLogLevel(values['log-level']),
   };
   const dev = await import('./dev.js');
@@ -165,6 +172,22 @@ function stopWithParent(): void {
     }
   }, 500);
   timer.unref();
+}
+
+/** `geode gateway --config FILE`: one gateway (see gateway.ts); prints {"gateway": url} once listening. */
+async function runGatewayCommand(args: string[]): Promise<number | 'running'> {
+  const values = parseOptions(args, { config: { type: 'string' }, workers: { type: 'string', default: '1' } });
+  if (values.help) return printUsage();
+  if (values.config === undefined) throw new UsageError('gateway: --config FILE is required');
+  const workers = parseCount(values.workers, '--workers', 1);
+  const logLevel = checkLogLevel(values['log-level']);
+  if (cluster.isPrimary) stopWithParent();
+  const gateway = await import('./gateway.js');
+  const running = await gateway.runGateway(values.config, workers, logLevel, () => shutdown.stop());
+  shutdown.add(() => running.close());
+  // A node:cluster worker reports to its primary instead; only the primary announces.
+  if (cluster.isPrimary) process.stdout.write(`${JSON.stringify({ gateway: running.url })}\n`);
+  return 'running';
 }
 
 async function runCluster(args: string[]): Promise<number> {

@@ -28,6 +28,11 @@ export class ShutdownOnSignals {
     process.on('SIGTERM', this.onSignal);
   }
 
+  /** Shuts down as on SIGTERM, unless a shutdown is already under way (then nothing happens). */
+  stop(): void {
+    if (this.shuttingDown === undefined) this.onSignal('SIGTERM');
+  }
+
   add(close: () => Promise<void>): void {
     this.closers.push(close);
   }

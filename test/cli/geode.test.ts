@@ -8,16 +8,23 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Test } from 'tap';
-import { freePort } from '../../cli/launcher.js';
+import { freePort, launchCluster } from '../../cli/launcher.js';
 
 const GEODE = fileURLToPath(new URL('../../bin/geode.js', import.meta.url));
 /** Generous bound: starting tsx and opening SQLite on a loaded 2-core machine. */
 const START_TIMEOUT_MS = 60_000;
 
+interface Announcement {
+  nodes?: { id: string; url: string }[];
+  gateway?: string;
+  gateways?: string[];
+}
+
 interface Started {
   child: ChildProcess;
   nodes: { id: string; url: string }[];
   gateway: string | undefined;
+  gateways: string[] | undefined;
   stderr: () => string;
 }
 
@@ -29,7 +36,7 @@ function run(args: string[], env: Record<string, string> = {}): { child: ChildPr
   return { child, exit };
 }
 
-/** Spawns `geode ...args` and waits for its `{"nodes": [...]}` startup line. */
+/** Spawns `geode ...args` and waits for its JSON startup line (`{"nodes": [...]}`, `{"gateway": url}`). */
 async function start(t: Test, args: string[], env: Record<string, string> = {}): Promise<Started & { exit: ReturnType<typeof run>['exit'] }> {
   const { child, exit } = run(args, env);
   let stderr = '';
@@ -40,12 +47,12 @@ async function start(t: Test, args: string[], env: Record<string, string> = {}):
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   const lines = createInterface({ input: child.stdout! });
-  const announced = await new Promise<{ nodes: Started['nodes']; gateway?: string }>((resolve, reject) => {
+  const announced = await new Promise<Announcement>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no startup line; stderr:\n${stderr}`)), START_TIMEOUT_MS);
     lines.on('line', (line) => {
       clearTimeout(timer);
       try {
-        resolve(JSON.parse(line) as { nodes: Started['nodes']; gateway?: string });
+        resolve(JSON.parse(line) as Announcement);
       } catch {
         reject(new Error(`startup line is not JSON: ${line}`));
       }
@@ -55,16 +62,21 @@ async function start(t: Test, args: string[], env: Record<string, string> = {}):
       reject(new Error(`exited with ${code} before starting; stderr:\n${stderr}`));
     });
   });
-  return { child, nodes: announced.nodes, gateway: announced.gateway, stderr: () => stderr, exit };
+  return { child, nodes: announced.nodes ?? [], gateway: announced.gateway, gateways: announced.gateways, stderr: () => stderr, exit };
 }
 
-async function query(url: string, query: string, params?: Record<string, unknown>) {
+/** POST /v1/query; `session` is the gateway's `geode-session` token, sent back for read-your-writes. */
+async function query(url: string, query: string, params?: Record<string, unknown>, session?: string) {
   const response = await fetch(`${url}/v1/query`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(session === undefined ? {} : { 'geode-session': session }) },
     body: JSON.stringify(params === undefined ? { query } : { query, params }),
   });
-  return { status: response.status, body: (await response.json()) as { rows: Record<string, unknown>[] } };
+  return {
+    status: response.status,
+    session: response.headers.get('geode-session') ?? undefined,
+    body: (await response.json()) as { rows: Record<string, unknown>[]; meta?: { node?: string } },
+  };
 }
 
 function tempDir(t: Test): string {
@@ -170,22 +182,35 @@ t.test("the seed's three-node YAML on loopback, started as three geode node proc
   for (const s of started) t.same(await s.exit, { code: 0, signal: null }, s.stderr());
 });
 
-t.test('geode dev runs a cluster and a front; geode cluster commands work against it; SIGINT stops it all', async (t) => {
+t.test('geode dev runs a cluster and two gateways; geode cluster commands work against it; SIGINT stops it all', async (t) => {
   const dataDir = join(tempDir(t), 'data');
   const basePort = await freeRun(3);
-  const { child, nodes, gateway, exit, stderr } = await start(t, ['dev', '--data-dir', dataDir, '--base-port', String(basePort), '--front-port', '0', '--log-level', 'warn']);
+  let frontPort = await freeRun(2);
+  // The two runs are only probed, not held: keep them apart.
+  while (Math.abs(frontPort - basePort) < 3) frontPort = await freeRun(2);
+  const { child, nodes, gateway, gateways, exit, stderr } = await start(t, [
+    'dev', '--data-dir', dataDir, '--base-port', String(basePort), '--front-port', String(frontPort), '--gateways', '2', '--log-level', 'warn',
+  ]);
   t.same(
     nodes,
     [1, 2, 3].map((i) => ({ id: `node${i}`, url: `http://127.0.0.1:${basePort + i - 1}` })),
   );
-  t.match(gateway, /^http:\/\/127\.0\.0\.1:\d+$/);
-  const devState = JSON.parse(readFileSync(join(dataDir, 'dev.json'), 'utf8')) as { nodes: { name: string; pid: number; config: string }[] };
+  t.equal(gateway, `http://127.0.0.1:${frontPort}`, 'the first gateway is on --front-port');
+  t.same(gateways, [`http://127.0.0.1:${frontPort}`, `http://127.0.0.1:${frontPort + 1}`], 'the second gateway is on the next port');
+  const devState = JSON.parse(readFileSync(join(dataDir, 'dev.json'), 'utf8')) as { gateway: string; nodes: { name: string; pid: number; config: string }[] };
   t.same(devState.nodes.map((n) => n.name), ['node1', 'node2', 'node3']);
+  t.equal(devState.gateway, gateway);
   t.ok(devState.nodes.every((n) => existsSync(n.config) && n.pid > 0), 'dev.json has configs and pids');
+  const health = (await (await fetch(`${gateway!}/healthz`)).json()) as { gateway?: boolean };
+  t.equal(health.gateway, true, 'the real gateway answers on the front port');
 
-  // The README's curl, through the front.
-  t.equal((await query(gateway!, 'CREATE (n:Node {id: $id})', { id: 1 })).status, 200);
-  t.same((await query(gateway!, 'MATCH (n:Node) RETURN COUNT(n) AS total')).body.rows, [{ total: 1 }]);
+  // The README's curl, through the first gateway; the read goes through the second with the session token.
+  const created = await query(gateway!, 'CREATE (n:Node {id: $id})', { id: 1 });
+  t.equal(created.status, 200);
+  t.type(created.session, 'string', 'the gateway returns a session token');
+  const counted = await query(gateways![1]!, 'MATCH (n:Node) RETURN COUNT(n) AS total', undefined, created.session);
+  t.equal(counted.status, 200, 'the second gateway accepts the first one\'s token (same secret)');
+  t.same(counted.body.rows, [{ total: 1 }], 'read-your-writes across the two gateways');
 
   const cluster = (args: string[]) => runToEnd(['cluster', ...args, '--data-dir', dataDir]);
   const primary = await cluster(['primary']);
@@ -198,8 +223,8 @@ t.test('geode dev runs a cluster and a front; geode cluster commands work agains
   t.equal(body.nodes.length, 3);
   const table = await cluster(['status']);
   t.match(table.stdout, /NODE\s+ROLE[\s\S]*node1[\s\S]*node2[\s\S]*node3/);
-  const health = await cluster(['health']);
-  t.equal(health.code, 0, health.stdout);
+  const healthy = await cluster(['health']);
+  t.equal(healthy.code, 0, healthy.stdout);
   const verify = await cluster(['verify-data']);
   t.equal(verify.code, 0, verify.stdout + verify.stderr);
   t.match(verify.stdout, /data consistent on 3 nodes/);
@@ -208,6 +233,45 @@ t.test('geode dev runs a cluster and a front; geode cluster commands work agains
   t.same(await exit, { code: 0, signal: null }, stderr());
   t.notOk(existsSync(join(dataDir, 'dev.json')), 'dev.json removed on a clean stop');
   for (const n of devState.nodes) t.throws(() => process.kill(n.pid, 0), 'node process is gone');
+});
+
+t.test('geode gateway --config serves writes and reads in front of a launched cluster, alone and with workers', async (t) => {
+  const dir = tempDir(t);
+  const launched = await launchCluster({ nodes: 3, dataDir: join(dir, 'cluster') });
+  t.teardown(() => launched.stop());
+  await launched.waitForLeader({ timeoutMs: START_TIMEOUT_MS });
+  const config = join(dir, 'gateway.yaml');
+  writeFileSync(
+    config,
+    [
+      'listen: 127.0.0.1:0',
+      'region: here',
+      'session_secret: a-gateway-test-secret-0123456789',
+      'regions:',
+      `  here: {lat: 0, lon: 0, role: primary, nodes: [${launched.nodes.map((n) => n.url).join(', ')}]}`,
+      '',
+    ].join('\n'),
+  );
+
+  for (const [label, extra, id] of [['one process', [], 1], ['two workers', ['--workers', '2'], 2]] as const) {
+    const { child, nodes, gateway, exit, stderr } = await start(t, ['gateway', '--config', config, '--log-level', 'warn', ...extra]);
+    t.same(nodes, [], `${label}: the startup line has no nodes`);
+    t.match(gateway, /^http:\/\/127\.0\.0\.1:\d+$/, `${label}: the startup line is {"gateway": url}`);
+    // The topology learns the leader shortly after listening; a write in that window is held, not failed.
+    const created = await query(gateway!, 'CREATE (n:Gw {id: $id})', { id });
+    t.equal(created.status, 200, `${label}: write through the gateway; ${JSON.stringify(created.body)}`);
+    const read = await query(gateway!, 'MATCH (n:Gw {id: $id}) RETURN n.id AS id', { id }, created.session);
+    t.equal(read.status, 200, `${label}: read through the gateway`);
+    t.same(read.body.rows, [{ id }], `${label}: the read sees the write`);
+    child.kill('SIGTERM');
+    t.same(await exit, { code: 0, signal: null }, `${label}: SIGTERM exits 0; ${stderr()}`);
+  }
+  const missing = await runToEnd(['gateway']);
+  t.equal(missing.code, 2, 'gateway without --config is a usage error');
+  writeFileSync(config, 'listen: 127.0.0.1:0\nregions: {}\n');
+  const bad = await runToEnd(['gateway', '--config', config]);
+  t.equal(bad.code, 2, 'a bad gateway config exits 2');
+  t.match(bad.stderr, /regions: required/);
 });
 
 t.test('geode node --config runs a lone node on a free port and exits 0 on SIGTERM', async (t) => {

@@ -1,0 +1,352 @@
+/**
+ * What the gateway costs on the read path: one storage node with 10k indexed
+ * :User nodes, and autocannon (same connections, same duration) sending
+ * `POST /v1/query` with an indexed point read (a) straight to the node, (b)
+ * through `geode gateway`, (c) through HAProxy 2.6 in http mode with
+ * keep-alive to the node and as many threads as the gateway has workers.
+ * Then, at a fixed 1,000 requests/s, the gateway's added p50 over the direct path.
+ *
+ *   npm run bench:gateway -- [--json] [--duration S] [--warmup S] [--connections N]
+ *                             [--users N] [--rate R] [--rate-duration S] [--rate-connections N] [--workers N]
+ *
+ * Targets: ratio_vs_haproxy = gateway rps / haproxy rps >= 1.0; gateway_added_p50_ms <= 0.5.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import type { EventEmitter } from 'node:events';
+import { freePort, GEODE_BIN, launchCluster } from '../cli/launcher.js';
+import { findBinary, loadAverage, runBench, sleep, waitFor } from './lib/run.js';
+import { LatencyRecorder, round } from './lib/stats.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '32' },
+    users: { type: 'string', default: '10000' },
+    rate: { type: 'string', default: '1000' },
+    'rate-duration': { type: 'string', default: '10' },
+    'rate-connections': { type: 'string', default: '10' },
+    workers: { type: 'string', default: '1' },
+  },
+});
+const DURATION_S = Number(flags.duration);
+const WARMUP_S = Number(flags.warmup);
+const CONNECTIONS = Number(flags.connections);
+const USERS = Number(flags.users);
+const RATE = Number(flags.rate);
+const RATE_DURATION_S = Number(flags['rate-duration']);
+const WORKERS = Number(flags.workers);
+const RATE_CONNECTIONS = Number(flags['rate-connections']);
+const positiveInt = (n: number): boolean => Number.isInteger(n) && n > 0;
+if (![DURATION_S, CONNECTIONS, USERS, RATE, RATE_DURATION_S, RATE_CONNECTIONS, WORKERS].every(positiveInt) || !Number.isInteger(WARMUP_S) || WARMUP_S < 0) {
+  process.stderr.write(
+    'usage: bench/gateway.ts [--json] [--duration S] [--warmup S] [--connections N] [--users N] [--rate R] [--rate-duration S] [--rate-connections N] [--workers N]\n',
+  );
+  process.exit(64);
+}
+
+const HAPROXY_HINT = 'apt-get update && apt-get install -y haproxy';
+// Debian installs it in /usr/sbin, which is not on every user's PATH.
+const HAPROXY = findBinary('haproxy') ?? (existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : undefined);
+if (HAPROXY === undefined) {
+  process.stderr.write(`haproxy not found; it is this benchmark's peer (HAProxy 2.6 from Debian). Install it with:\n  ${HAPROXY_HINT}\n`);
+  process.exit(2);
+}
+
+// autocannon ships no types: the part of its API used here.
+interface AutocannonOptions {
+  url: string;
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string;
+  connections: number;
+  duration: number;
+  timeout: number;
+  overallRate?: number;
+}
+interface AutocannonResult {
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  duration: number;
+}
+type AutocannonRun = EventEmitter & PromiseLike<AutocannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as (options: AutocannonOptions) => AutocannonRun;
+
+const POINT_READ = 'MATCH (u:User {email: $e}) RETURN u.name';
+const PROBE_ID = Math.floor(USERS / 2);
+const BODY = JSON.stringify({ query: POINT_READ, params: { e: `user${PROBE_ID}@example.com` } });
+const EXPECTED_NAME = `User ${PROBE_ID}`;
+const BATCH = 2_000;
+
+interface Measured {
+  requests_per_s: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  requests: number;
+  non_2xx: number;
+  errors: number;
+  /** CPU time (user + system) per answered request: the storage node's and the proxy's (gateway or haproxy). */
+  cpu_ms_per_request?: { node: number | null; proxy?: number | null };
+}
+
+const CLOCK_TICK_MS = 10;
+
+/** A process and its descendants (node:cluster workers), from /proc. */
+function processTree(pid: number): number[] {
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${all[i]}/task`)) {
+        const children = readFileSync(`/proc/${all[i]}/task/${task}/children`, 'utf8').trim();
+        if (children !== '') all.push(...children.split(/\s+/).map(Number));
+      }
+    } catch {
+      // Gone, or no /proc: counted as nothing.
+    }
+  }
+  return all;
+}
+
+/** CPU ms (user + system, all threads) used so far by a process tree; 0 without /proc. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      // Fields after the parenthesized command name: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return ticks * CLOCK_TICK_MS;
+}
+
+/** One autocannon run; latencies of 2xx answers recorded at full precision (autocannon's histogram keeps whole ms). */
+async function load(url: string, seconds: number, connections: number, overallRate?: number, into = new LatencyRecorder()): Promise<{ latencies: LatencyRecorder; result: AutocannonResult }> {
+  const run = autocannon({
+    url: `${url}/v1/query`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: BODY,
+    connections,
+    duration: seconds,
+    timeout: 10,
+    ...(overallRate === undefined ? {} : { overallRate }),
+  });
+  run.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+    if (status >= 200 && status < 300) into.record(ms);
+  });
+  const result = await run;
+  return { latencies: into, result };
+}
+
+function summarize(latencies: LatencyRecorder, results: AutocannonResult[], seconds: number): Measured {
+  const [p50, p99] = latencies.percentiles(50, 99);
+  return {
+    requests_per_s: round(latencies.count / seconds, 1),
+    p50_ms: round(p50 ?? Number.NaN, 3),
+    p99_ms: round(p99 ?? Number.NaN, 3),
+    requests: latencies.count,
+    non_2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: results.reduce((sum, r) => sum + r.errors + r.timeouts, 0),
+  };
+}
+
+async function post(url: string, query: string, params: Record<string, unknown> = {}): Promise<{ status: number; body: { rows?: Record<string, unknown>[] } }> {
+  const response = await fetch(`${url}/v1/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, params }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  return { status: response.status, body: (await response.json()) as { rows?: Record<string, unknown>[] } };
+}
+
+/** The point read answers the expected row through `url` (so every target serves the same work). */
+async function probe(url: string): Promise<boolean> {
+  try {
+    const answer = await post(url, POINT_READ, { e: `user${PROBE_ID}@example.com` });
+    return answer.status === 200 && answer.body.rows?.[0]?.['u.name'] === EXPECTED_NAME;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops a child: SIGTERM, SIGKILL after 5 s. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function haproxyVersion(binary: string): string {
+  const out = spawnSync(binary, ['-v'], { encoding: 'utf8' }).stdout;
+  return /version (\S+)/i.exec(out)?.[1] ?? 'unknown';
+}
+
+await runBench('gateway', flags.json, async (ctx) => {
+  const loadBefore = loadAverage();
+
+  ctx.progress('starting one storage node');
+  const cluster = await launchCluster({ nodes: 1, dataDir: join(ctx.tempDir, 'cluster'), logLevel: 'warn' });
+  ctx.onCleanup(() => cluster.stop());
+  const node = await cluster.waitForLeader({ timeoutMs: 60_000 });
+
+  ctx.progress(`indexing :User(email), loading ${USERS} users`);
+  const indexed = await post(node.url, 'CREATE INDEX ON :User(email)');
+  if (indexed.status !== 200) throw new Error(`CREATE INDEX answered ${indexed.status}: ${JSON.stringify(indexed.body)}`);
+  for (let first = 0; first < USERS; first += BATCH) {
+    const rows = [];
+    for (let id = first; id < Math.min(USERS, first + BATCH); id++) rows.push({ id, email: `user${id}@example.com`, name: `User ${id}` });
+    const loaded = await post(node.url, 'UNWIND $rows AS r CREATE (:User {id: r.id, email: r.email, name: r.name})', { rows });
+    if (loaded.status !== 200) throw new Error(`load answered ${loaded.status}: ${JSON.stringify(loaded.body)}`);
+  }
+  if (!(await probe(node.url))) throw new Error('the point read does not find its user on the node');
+
+  ctx.progress(`starting geode gateway (${WORKERS} worker${WORKERS === 1 ? '' : 's'})`);
+  const gatewayConfig = join(ctx.tempDir, 'gateway.yaml');
+  writeFileSync(
+    gatewayConfig,
+    [
+      'listen: 127.0.0.1:0',
+      'region: local',
+      `session_secret: ${randomBytes(24).toString('hex')}`,
+      `read_concurrency: ${Math.max(512, CONNECTIONS * 2)}`,
+      'regions:',
+      `  local: {lat: 0, lon: 0, role: primary, nodes: [${node.url}]}`,
+      '',
+    ].join('\n'),
+  );
+  const gatewayChild = spawn(process.execPath, [GEODE_BIN, 'gateway', '--config', gatewayConfig, '--workers', String(WORKERS), '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, GEODE_PARENT_PID: String(process.pid) },
+  });
+  ctx.onCleanup(() => stopChild(gatewayChild));
+  let gatewayStderr = '';
+  gatewayChild.stderr?.on('data', (chunk: Buffer) => (gatewayStderr = (gatewayStderr + chunk.toString()).slice(-8192)));
+  const gatewayUrl = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`geode gateway did not start within 60 s\n${gatewayStderr}`)), 60_000);
+    createInterface({ input: gatewayChild.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        resolve((JSON.parse(line) as { gateway: string }).gateway);
+      } catch {
+        reject(new Error(`geode gateway printed ${line}`));
+      }
+    });
+    gatewayChild.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`geode gateway exited with ${String(code)}\n${gatewayStderr}`));
+    });
+  });
+  await waitFor('the gateway to serve the point read', 30_000, async () => ((await probe(gatewayUrl)) ? true : undefined), 100);
+
+  ctx.progress(`starting haproxy (nbthread ${WORKERS})`);
+  const haproxyPort = await freePort('127.0.0.1');
+  const haproxyConfig = join(ctx.tempDir, 'haproxy.cfg');
+  writeFileSync(
+    haproxyConfig,
+    [
+      'global',
+      `  nbthread ${WORKERS}`,
+      '  maxconn 4096',
+      'defaults',
+      '  mode http',
+      '  option http-keep-alive',
+      '  http-reuse always',
+      '  timeout connect 5s',
+      '  timeout client 30s',
+      '  timeout server 30s',
+      'frontend bench',
+      `  bind 127.0.0.1:${haproxyPort}`,
+      '  default_backend node',
+      'backend node',
+      `  server ${node.name} 127.0.0.1:${node.port}`,
+      '',
+    ].join('\n'),
+  );
+  const haproxyChild = spawn(HAPROXY, ['-f', haproxyConfig, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  ctx.onCleanup(() => stopChild(haproxyChild));
+  let haproxyStderr = '';
+  haproxyChild.stderr?.on('data', (chunk: Buffer) => (haproxyStderr = (haproxyStderr + chunk.toString()).slice(-8192)));
+  const haproxyUrl = `http://127.0.0.1:${haproxyPort}`;
+  await waitFor('haproxy to serve the point read', 30_000, async () => {
+    if (haproxyChild.exitCode !== null) throw new Error(`haproxy exited with ${haproxyChild.exitCode}\n${haproxyStderr}`);
+    return (await probe(haproxyUrl)) ? true : undefined;
+  }, 100);
+
+  const targets = { direct: node.url, gateway: gatewayUrl, haproxy: haproxyUrl } as const;
+  const proxyPid = { direct: undefined, gateway: gatewayChild.pid, haproxy: haproxyChild.pid } as const;
+  const saturated: Record<string, Measured> = {};
+  for (const [name, url] of Object.entries(targets) as [keyof typeof targets, string][]) {
+    if (WARMUP_S > 0) {
+      ctx.progress(`${name}: warm-up ${WARMUP_S} s`);
+      await load(url, WARMUP_S, CONNECTIONS);
+    }
+    ctx.progress(`${name}: ${CONNECTIONS} connections for ${DURATION_S} s`);
+    const nodeCpu = cpuMs(node.pid);
+    const proxyCpu = cpuMs(proxyPid[name]);
+    const { latencies, result } = await load(url, DURATION_S, CONNECTIONS);
+    const measured = summarize(latencies, [result], result.duration > 0 ? result.duration : DURATION_S);
+    const perRequest = (ms: number): number | null => (latencies.count > 0 ? round(ms / latencies.count, 4) : null);
+    measured.cpu_ms_per_request = { node: perRequest(cpuMs(node.pid) - nodeCpu) };
+    if (name !== 'direct') measured.cpu_ms_per_request.proxy = perRequest(cpuMs(proxyPid[name]) - proxyCpu);
+    saturated[name] = measured;
+    await sleep(500);
+  }
+
+  // Fixed rate, alternating halves so drifting machine load touches both paths alike.
+  // autocannon paces each connection by its own timer: N connections arrive as bursts of up to N requests.
+  const rateConnections = Math.min(RATE_CONNECTIONS, RATE);
+  const half = Math.max(1, Math.round(RATE_DURATION_S / 2));
+  const paced = { direct: { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0 }, gateway: { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0 } };
+  for (let slice = 0; slice < 2; slice++) {
+    for (const name of ['direct', 'gateway'] as const) {
+      ctx.progress(`${name}: ${RATE} requests/s for ${half} s (slice ${slice + 1}/2)`);
+      const { result } = await load(targets[name], half, rateConnections, RATE, paced[name].latencies);
+      paced[name].results.push(result);
+      paced[name].seconds += result.duration > 0 ? result.duration : half;
+    }
+  }
+  const atRate = {
+    direct: summarize(paced.direct.latencies, paced.direct.results, paced.direct.seconds),
+    gateway: summarize(paced.gateway.latencies, paced.gateway.results, paced.gateway.seconds),
+  };
+
+  const gatewayRps = saturated['gateway']?.requests_per_s ?? null;
+  const haproxyRps = saturated['haproxy']?.requests_per_s ?? null;
+  const addedP50 = atRate.gateway.p50_ms !== null && atRate.direct.p50_ms !== null ? atRate.gateway.p50_ms - atRate.direct.p50_ms : Number.NaN;
+  return {
+    query: POINT_READ,
+    users: USERS,
+    connections: CONNECTIONS,
+    duration_s: DURATION_S,
+    gateway_workers: WORKERS,
+    haproxy_nbthread: WORKERS,
+    haproxy_version: haproxyVersion(HAPROXY),
+    direct: saturated['direct'],
+    gateway: saturated['gateway'],
+    haproxy: saturated['haproxy'],
+    ratio_vs_haproxy: gatewayRps !== null && haproxyRps !== null && haproxyRps > 0 ? round(gatewayRps / haproxyRps, 3) : null,
+    fixed_rate: { requests_per_s: RATE, connections: rateConnections, duration_s: half * 2, direct: atRate.direct, gateway: atRate.gateway },
+    gateway_added_p50_ms: round(addedP50, 3),
+    targets: { ratio_vs_haproxy: '>= 1.0', gateway_added_p50_ms: '<= 0.5' },
+    load_avg_before: loadBefore,
+    load_avg_after: loadAverage(),
+  };
+});
