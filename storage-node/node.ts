@@ -293,6 +293,11 @@ export class StorageNode extends EventEmitter {
       peers,
       logger: this.options.logger,
       onMessage: (m) => this.receive(m),
+      // A leader whose process died is replaced at once, not after a full election timeout.
+      onPeerDown: (id) => {
+        this.raft.reportLeaderDown(id);
+        this.scheduleDrain();
+      },
     });
     this.tickTimer = setInterval(() => {
       this.raft.tick();

@@ -294,6 +294,20 @@ export class Raft {
     }
   }
 
+  /**
+   * The host saw the leader's process go away (its connection closed and a
+   * reconnect was refused). Instead of waiting out the election timeout, this
+   * member forgets the leader, dropping its lease, and campaigns within one
+   * or two ticks (jittered, so two members who both noticed rarely split the
+   * vote). Pre-vote keeps this safe: a member that still hears the leader
+   * refuses, so a false alarm costs no term change.
+   */
+  reportLeaderDown(id: NodeId): void {
+    if (this.role === 'leader' || this.lead !== id || id === NO_NODE) return;
+    this.lead = NO_NODE;
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - 1 - this.random.int(2));
+  }
+
   /** Starts an election now (as if the election timeout fired). */
   campaign(): void {
     this.hup(false);

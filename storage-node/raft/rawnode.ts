@@ -50,6 +50,11 @@ export class RawNode {
     this.raft.campaign();
   }
 
+  /** See Raft.reportLeaderDown: the host's failure detector saw `id`'s process go away. */
+  reportLeaderDown(id: NodeId): void {
+    this.raft.reportLeaderDown(id);
+  }
+
   step(m: Message): void {
     this.raft.step(m);
   }

@@ -37,6 +37,12 @@ export interface TransportOptions {
   /** Peer id -> base URL of its node API (`http://host:port`); the stream path is appended. */
   peers: ReadonlyMap<NodeId, string>;
   onMessage: (message: Message) => void;
+  /**
+   * Called when an open link to a peer closed and the next connection attempt
+   * was refused outright: the peer's process is gone (on a live host, a
+   * refused connection means nothing listens on the port any more).
+   */
+  onPeerDown?: (id: NodeId) => void;
   logger: TransportLogger;
   /** Backoff bounds for reconnects, in ms. */
   minBackoffMs?: number;
@@ -75,6 +81,8 @@ class PeerLink {
   private backoffMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The link was up and went down; the first refused reconnect after that reports the peer down. */
+  private lostSinceUp = false;
   dropped = 0;
 
   constructor(
@@ -135,16 +143,24 @@ class PeerLink {
         clearTimeout(guard);
         stage = 'open';
         this.ready = true;
+        this.lostSinceUp = false;
         this.backoffMs = this.transport.minBackoffMs;
         this.transport.logger.info({ peer: this.peerId }, 'raft link up');
       }
     });
-    socket.on('error', () => {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
       // 'close' follows and schedules the reconnect.
+      if (this.lostSinceUp && err.code === 'ECONNREFUSED') {
+        this.lostSinceUp = false;
+        this.transport.peerDown(this.peerId);
+      }
     });
     socket.on('close', () => {
       clearTimeout(guard);
-      if (this.ready) this.transport.logger.info({ peer: this.peerId }, 'raft link down');
+      if (this.ready) {
+        this.transport.logger.info({ peer: this.peerId }, 'raft link down');
+        this.lostSinceUp = true;
+      }
       this.ready = false;
       if (this.socket === socket) this.socket = undefined;
       this.scheduleReconnect();
@@ -173,6 +189,7 @@ export class Transport {
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly server = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
   private readonly onMessage: (message: Message) => void;
+  private readonly onPeerDown: ((id: NodeId) => void) | undefined;
   private readonly inbound = new Set<WebSocket>();
 
   constructor(options: TransportOptions) {
@@ -180,6 +197,7 @@ export class Transport {
     this.secret = options.secret;
     this.logger = options.logger;
     this.onMessage = options.onMessage;
+    this.onPeerDown = options.onPeerDown;
     this.minBackoffMs = options.minBackoffMs ?? 20;
     this.maxBackoffMs = options.maxBackoffMs ?? 1000;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 32 * 1024 * 1024;
@@ -198,6 +216,12 @@ export class Transport {
   removePeer(id: NodeId): void {
     this.links.get(id)?.close();
     this.links.delete(id);
+  }
+
+  /** A link's report that its peer's process is gone (see TransportOptions.onPeerDown). */
+  peerDown(id: NodeId): void {
+    this.logger.info({ peer: id }, 'raft peer refused reconnection: process down');
+    this.onPeerDown?.(id);
   }
 
   /** Whether the outgoing link to `id` is authenticated and open. */

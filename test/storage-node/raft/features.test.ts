@@ -264,3 +264,27 @@ t.test('restart: a node recovers term, vote, log and configuration from storage'
   net.propose(1, 'b');
   t.same(net.appliedText(2), ['a', 'b'], 'applies only new entries after restart');
 });
+
+t.test('a leader reported down is replaced within a few ticks, not an election timeout', async (t) => {
+  const net = new TestNetwork([1, 2, 3], { checkQuorum: true, preVote: true, electionTick: 10, heartbeatTick: 2 });
+  net.campaign(1);
+  const term = net.raft(1).term;
+  net.isolate(1);
+  net.host(2).raw.reportLeaderDown(1);
+  net.host(3).raw.reportLeaderDown(1);
+  net.tick(3);
+  const lead = net.leader();
+  t.ok(lead === 2 || lead === 3, `a new leader after 3 ticks (election timeout is 10): ${String(lead)}`);
+  t.ok(net.raft(2).term > term);
+});
+
+t.test('a false "leader down" report from one follower changes no term', async (t) => {
+  const net = new TestNetwork([1, 2, 3], { checkQuorum: true, preVote: true, electionTick: 10, heartbeatTick: 2 });
+  net.campaign(1);
+  const term = net.raft(1).term;
+  net.host(2).raw.reportLeaderDown(1);
+  net.tick(5);
+  t.equal(net.raft(1).role, 'leader', 'the live leader keeps leading');
+  t.equal(net.raft(1).term, term, 'the pre-vote was refused under the lease, so no term was spent');
+  t.equal(net.raft(2).lead, 1, 'the follower follows the leader again after its next heartbeat');
+});
