@@ -78,7 +78,9 @@ export async function registerRoutes(app: FastifyInstance, core: GatewayCore, tr
   app.post<{ Body: QueryBody }>('/v1/query', { schema: { body: QueryRequest } }, async (request, reply) => {
     const header = request.headers[SESSION_HEADER];
     const session = core.sessionFrom(Array.isArray(header) ? header[0] : header);
-    const answer = await core.run(request.body, session, requestClientAddress(request, trusted));
+    // Only `nearest` needs the client's address; parsing it (and X-Forwarded-For) costs on every request.
+    const address = session.readPreference === 'nearest' ? requestClientAddress(request, trusted) : undefined;
+    const answer = await core.run(request.body, session, address);
     return sendAnswer(reply, core, answer);
   });
 

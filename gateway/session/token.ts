@@ -5,6 +5,7 @@
  * wrong is refused (401 UNAUTHORIZED), never silently reset.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { CONSISTENCY_LEVELS, READ_PREFERENCES } from '../config.js';
 import type { Consistency, ReadPreference } from '../config.js';
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
@@ -31,8 +32,15 @@ interface WireSession {
   v: number;
 }
 
+/** Tokens remembered per direction: most clients hold a session that changes only after a write. */
+const TOKEN_CACHE_ENTRIES = 4096;
+
 export class SessionCodec {
   private readonly key: Buffer;
+  // Keyed by the whole session (encode) or the whole signed token (decode), so a cache hit is exactly
+  // what the HMAC would have given: a tampered token never matches an entry.
+  private readonly encoded = new LRUCache<string, string>({ max: TOKEN_CACHE_ENTRIES });
+  private readonly decoded = new LRUCache<string, Session>({ max: TOKEN_CACHE_ENTRIES });
 
   constructor(secret: string) {
     this.key = Buffer.from(secret, 'utf8');
@@ -43,6 +51,15 @@ export class SessionCodec {
   }
 
   encode(session: Session): string {
+    const cacheKey = `${session.readPreference}|${session.maxLagMs}|${session.consistency}|${session.causalIndex}`;
+    const hit = this.encoded.get(cacheKey);
+    if (hit !== undefined) return hit;
+    const token = this.encodeFresh(session);
+    this.encoded.set(cacheKey, token);
+    return token;
+  }
+
+  private encodeFresh(session: Session): string {
     const wire: WireSession = {
       read_preference: session.readPreference,
       max_lag_ms: session.maxLagMs,
@@ -56,6 +73,14 @@ export class SessionCodec {
 
   /** Throws UNAUTHORIZED when the token is forged, tampered with or malformed. */
   decode(token: string): Session {
+    const hit = this.decoded.get(token);
+    if (hit !== undefined) return { ...hit };
+    const session = this.decodeFresh(token);
+    this.decoded.set(token, { ...session });
+    return session;
+  }
+
+  private decodeFresh(token: string): Session {
     const refuse = (why: string): GeodeError => new GeodeError(ErrorCode.UNAUTHORIZED, `invalid ${SESSION_HEADER} token: ${why}`, { detail: 'InvalidSessionToken' });
     if (token.length > MAX_TOKEN_LENGTH) throw refuse('too long');
     const dot = token.indexOf('.');
