@@ -58,7 +58,7 @@ export class NodeClient {
     }
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = status === 200 ? parseSuccess(text) : JSON.parse(text);
     } catch {
       throw new NodeFailure(`${url}: answered ${status} with a body that is not JSON`, 'server');
     }
@@ -66,6 +66,24 @@ export class NodeClient {
     if (status >= 500 && (errorCode === undefined || errorCode === 'INTERNAL')) throw new NodeFailure(`${url}: answered ${status}`, 'server');
     return { url, status, text, json, errorCode };
   }
+}
+
+/**
+ * A node's 200 answer is relayed to the client as it came; the gateway itself
+ * needs only its trailing `meta` (index, term). The node serializes `meta`
+ * last (its response schema orders columns, rows, stats, meta), so parse
+ * just that tail instead of the whole result; fall back to a full parse.
+ */
+export function parseSuccess(text: string): unknown {
+  const at = text.lastIndexOf(',"meta":{');
+  if (at > 0 && text.endsWith('}')) {
+    try {
+      return { meta: JSON.parse(text.slice(at + 8, -1)) as unknown };
+    } catch {
+      // not the layout we expected: parse it all
+    }
+  }
+  return JSON.parse(text);
 }
 
 export function errorCodeOf(body: unknown): string | undefined {

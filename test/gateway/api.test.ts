@@ -51,7 +51,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function setup(t: { teardown(fn: () => Promise<void>): void }, extra: Record<string, unknown> = {}) {
   const node = await fakeNode();
   const config = parseGatewayConfig({ session_secret: 'k'.repeat(32), regions: { here: { lat: 0, lon: 0, role: 'primary', nodes: [node.url] } }, health_interval_ms: 200, ...extra }, 'test', {});
-  const app = await build({ config, breakers: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 500 } });
+  const app = await build({ config, breakers: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 3000 } });
   t.teardown(async () => {
     await app.close();
     await node.close();
