@@ -14,7 +14,7 @@ import {
 } from '../../../shared/gql/values.js';
 import { AGGREGATE_FUNCTIONS } from './aggregates.js';
 import type { EvalContext } from './index.js';
-import { argumentError, checkInt, deletedEntity, formatFloat, INT64_MAX, INT64_MIN } from './ops.js';
+import { argumentError, checkInt, deletedEntity, formatFloat, INT64_MAX, INT64_MIN, scalarToString } from './ops.js';
 import { TEMPORAL_FUNCTIONS } from './temporal.js';
 
 export type ScalarFunction = (args: readonly Value[], ctx: EvalContext) => Value;
@@ -125,19 +125,8 @@ function toBooleanOrNull(v: Value, strict: boolean): Value {
 
 function toStringOrNull(v: Value, strict: boolean): Value {
   if (v === null) return null;
-  switch (typeof v) {
-    case 'string':
-      return v;
-    case 'bigint':
-      return v.toString();
-    case 'number':
-      return formatFloat(v);
-    case 'boolean':
-      return v ? 'true' : 'false';
-    default:
-      break;
-  }
-  if (v instanceof TemporalValue) return v.iso;
+  const text = scalarToString(v);
+  if (text !== null) return text;
   if (strict) throw invalidArg('toString', v, 'InvalidArgumentValue');
   return null;
 }
