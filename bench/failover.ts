@@ -19,7 +19,9 @@ import { parseArgs } from 'node:util';
 import { GEODE_BIN, launchCluster } from '../cli/launcher.js';
 import type { LaunchedCluster, LaunchedNode } from '../cli/launcher.js';
 import { GeodeClient } from './lib/geode-client.js';
+import { KV_VALUE, KV_WRITE } from './lib/geode-client.js';
 import { loadAverage, runBench, sleep, waitFor } from './lib/run.js';
+import { requireGeodeBin } from './lib/run.js';
 import { median, round } from './lib/stats.js';
 
 const { values: flags } = parseArgs({
@@ -42,13 +44,10 @@ if (!Number.isInteger(KILLS) || KILLS < 1 || !Number.isInteger(CLIENTS) || CLIEN
   process.stderr.write('usage: bench/failover.ts [--json] [--kills K] [--clients N] [--steady S]\n');
   process.exit(64);
 }
-if (!existsSync(GEODE_BIN)) {
-  process.stderr.write(`geode entry point ${GEODE_BIN} is missing; run from a full checkout after \`npm ci\`\n`);
-  process.exit(2);
-}
+requireGeodeBin(GEODE_BIN);
 
-const WRITE = 'CREATE (:Kv {k: $k, v: $v})';
-const VALUE = 'v'.repeat(100);
+const WRITE = KV_WRITE;
+const VALUE = KV_VALUE;
 /** One write keeps retrying (same request_id) this long before it is reported as of unknown outcome. */
 const WRITE_DEADLINE_MS = 30_000;
 /** Each HTTP attempt; a paused or partitioned node must not hold a writer long. */

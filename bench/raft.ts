@@ -15,6 +15,7 @@ import { Pool } from 'undici';
 import { launchCluster } from '../cli/launcher.js';
 import { launchEtcd } from './lib/etcd.js';
 import { GeodeClient } from './lib/geode-client.js';
+import { KV_VALUE, KV_WRITE } from './lib/geode-client.js';
 import { closedLoop } from './lib/load.js';
 import type { LoadResult } from './lib/load.js';
 import { loadAverage, requireBinary, runBench } from './lib/run.js';
@@ -42,8 +43,8 @@ if (!(durationMs > 0) || !(warmupMs >= 0) || levels.length === 0 || (!runGeode &
 const etcdBinary = requireBinary('etcd', 'apt-get update && apt-get install -y etcd-server');
 
 /** A ~100-byte value, the same bytes for both systems. */
-const VALUE = 'v'.repeat(100);
-const WRITE = 'CREATE (:Kv {k: $k, v: $v})';
+const VALUE = KV_VALUE;
+const WRITE = KV_WRITE;
 const OP_TIMEOUT_MS = 15_000;
 
 type Levels = Record<string, LoadResult & { load_avg: number[] }>;

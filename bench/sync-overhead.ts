@@ -8,13 +8,14 @@
  *
  * Target: overhead_p50_ms = sync3_p50_ms - single_p50_ms <= 5.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GEODE_BIN, launchCluster } from '../cli/launcher.js';
 import type { LaunchedCluster } from '../cli/launcher.js';
 import { GeodeClient } from './lib/geode-client.js';
+import { KV_VALUE, KV_WRITE } from './lib/geode-client.js';
 import { loadAverage, runBench } from './lib/run.js';
+import { requireGeodeBin } from './lib/run.js';
 import { LatencyRecorder, round } from './lib/stats.js';
 
 const { values: flags } = parseArgs({
@@ -32,13 +33,10 @@ if (!(DURATION_MS > 0) || !(WARMUP_MS >= 0) || !Number.isInteger(SLICES) || SLIC
   process.stderr.write('usage: bench/sync-overhead.ts [--json] [--duration S per cluster] [--warmup S] [--slices N]\n');
   process.exit(64);
 }
-if (!existsSync(GEODE_BIN)) {
-  process.stderr.write(`geode entry point ${GEODE_BIN} is missing; run from a full checkout after \`npm ci\`\n`);
-  process.exit(2);
-}
+requireGeodeBin(GEODE_BIN);
 
-const WRITE = 'CREATE (:Kv {k: $k, v: $v})';
-const VALUE = 'v'.repeat(100);
+const WRITE = KV_WRITE;
+const VALUE = KV_VALUE;
 const OP_TIMEOUT_MS = 10_000;
 
 interface Target {

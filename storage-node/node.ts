@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DurableLog } from './log/durable-log.js';
+import { emptyStats } from './graph/transaction.js';
 import { RawNode, Prng, NO_NODE, decodeConfChange } from './raft/index.js';
 import type { Entry, Message, Ready, Status } from './raft/index.js';
 import type { IncomingMessage } from 'node:http';
@@ -142,22 +143,7 @@ interface IndexWaiter {
   timer: NodeJS.Timeout;
 }
 
-const emptyResult = (): WireResult => ({
-  columns: [],
-  rows: [],
-  stats: {
-    nodesCreated: 0,
-    nodesDeleted: 0,
-    relationshipsCreated: 0,
-    relationshipsDeleted: 0,
-    propertiesSet: 0,
-    labelsAdded: 0,
-    labelsRemoved: 0,
-    indexesAdded: 0,
-    indexesRemoved: 0,
-  },
-  kind: 'write',
-});
+const emptyResult = (): WireResult => ({ columns: [], rows: [], stats: emptyStats(), kind: 'write' });
 
 function geodeErrorFrom(body: ErrorBody['error']): GeodeError {
   const { code, message, position, detail, phase, ...extra } = body;

@@ -7,6 +7,10 @@
 import { Pool } from 'undici';
 import { sleep } from './run.js';
 
+/** The write every replication benchmark issues: one small node with a ~100-byte value. */
+export const KV_WRITE = 'CREATE (:Kv {k: $k, v: $v})';
+export const KV_VALUE = 'v'.repeat(100);
+
 export interface QueryBody {
   query: string;
   params?: Record<string, unknown>;

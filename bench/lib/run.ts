@@ -3,7 +3,7 @@
  * run on success, failure and Ctrl-C, a peer-binary check, and one JSON
  * object on stdout.
  */
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -41,6 +41,13 @@ export function requireBinary(name: string, installHint: string): string {
 }
 
 /** The 1-minute load average, noted beside results because the machine may be shared. */
+/** Exits 2 with a hint when the `geode` entry point is not there (not a full checkout). */
+export function requireGeodeBin(bin: string): void {
+  if (existsSync(bin)) return;
+  process.stderr.write(`geode entry point ${bin} is missing; run from a full checkout after \`npm ci\`\n`);
+  process.exit(2);
+}
+
 export function loadAverage(): number[] {
   try {
     return readFileSync('/proc/loadavg', 'utf8').trim().split(/\s+/).slice(0, 3).map(Number);
