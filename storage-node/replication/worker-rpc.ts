@@ -7,14 +7,15 @@
  * time, so the main thread can pipeline apply batches without waiting.
  */
 import { Worker } from 'node:worker_threads';
+import type { WorkerOptions } from 'node:worker_threads';
 import { parentPort } from 'node:worker_threads';
 
 const TSX_API_URL = import.meta.resolve('tsx/esm/api');
 
 /** Starts a worker running a TypeScript module; each worker registers tsx itself, as workers do not inherit loaders. */
-export function startTsWorker(moduleUrl: URL, workerData: unknown): Worker {
+export function startTsWorker(moduleUrl: URL, workerData: unknown, options: Omit<WorkerOptions, 'eval' | 'workerData'> = {}): Worker {
   const boot = `import(${JSON.stringify(TSX_API_URL)}).then((m) => { m.register(); return import(${JSON.stringify(moduleUrl.href)}); })`;
-  return new Worker(boot, { eval: true, workerData });
+  return new Worker(boot, { ...options, eval: true, workerData });
 }
 
 interface Call {

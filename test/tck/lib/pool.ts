@@ -3,7 +3,8 @@
  * runs past the hang limit has its worker terminated and replaced, so a
  * non-terminating query fails that scenario instead of stalling the run.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startTsWorker } from '../../../storage-node/replication/worker-rpc.js';
 import type { TckScenario } from './features.js';
 import type { ScenarioResult } from './runner.js';
 import type { FromWorker, ToWorker } from './worker.js';
@@ -15,10 +16,7 @@ export interface PoolOptions {
   onResult?: (result: ScenarioResult) => void;
 }
 
-const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
-const TSX_API_URL = import.meta.resolve('tsx/esm/api');
-// Workers do not reliably inherit the parent's TypeScript loader, so each registers tsx itself.
-const WORKER_BOOT = `import(${JSON.stringify(TSX_API_URL)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL)}); })`;
+const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
 export class PoolStartError extends Error {}
 
@@ -69,7 +67,7 @@ export function runInPool(scenarios: TckScenario[], options: PoolOptions): Promi
 
     const spawn = (): void => {
       // Engine output goes to stderr so that stdout stays clean for --json.
-      const worker = new Worker(WORKER_BOOT, { eval: true, stdout: true });
+      const worker = startTsWorker(WORKER_URL, null, { stdout: true });
       worker.stdout.pipe(process.stderr, { end: false });
       const slot: Slot = { worker, ready: false, current: undefined, startedAt: 0 };
       live.add(slot);
