@@ -71,6 +71,9 @@ export class GraphStore {
   readonly db: SqlDatabase;
   nextNodeId = 1;
   nextRelId = 1;
+  /** The counters' values as last read from or written to the database, so a save writes only what moved. */
+  private savedNodeId = 1;
+  private savedRelId = 1;
 
   readonly begin: SqlStatement;
   readonly commit: SqlStatement;
@@ -176,11 +179,13 @@ export class GraphStore {
       if (name === 'node') this.nextNodeId = value;
       if (name === 'rel') this.nextRelId = value;
     }
+    this.savedNodeId = this.nextNodeId;
+    this.savedRelId = this.nextRelId;
   }
 
   saveCounters(): void {
-    this.saveCounter.run('node', this.nextNodeId);
-    this.saveCounter.run('rel', this.nextRelId);
+    if (this.nextNodeId !== this.savedNodeId) this.saveCounter.run('node', (this.savedNodeId = this.nextNodeId));
+    if (this.nextRelId !== this.savedRelId) this.saveCounter.run('rel', (this.savedRelId = this.nextRelId));
   }
 
   loadIndexes(): IndexDef[] {

@@ -3,15 +3,21 @@
  * makes applying the Raft log exactly-once.
  *
  * - `raft_applied`: the last applied log index, written in the SAME SQLite
- *   transaction as the statement it applies (through the engine's
- *   `beforeCommit` hook), so a crash can neither apply an entry twice nor
- *   skip one. A statement that fails deterministically wrote nothing, so its
- *   index is recorded in a transaction of its own.
+ *   transaction as the statements it covers: a batch of committed entries is
+ *   one transaction (each statement a savepoint in it, its result recorded
+ *   through the engine's `beforeCommit` hook), and the index is written once
+ *   at the batch's end, so a crash can neither apply an entry twice nor skip
+ *   one. A statement that fails deterministically rolls back to its savepoint
+ *   and its failure is recorded like a result.
  * - `request_results`: the first result of every request id, kept for
  *   REQUEST_TTL_MS of leader time, so a write retried after a failover (the
  *   same request id proposed again) returns its first result instead of
- *   applying twice. Expiry uses the entry's own `now`, never the local clock,
- *   so every replica expires the same rows at the same index.
+ *   applying twice. Expiry is logical and uses the entry's own `now`, never
+ *   the local clock: a row counts only while `expires_at >= now` of the entry
+ *   that looks it up, so every replica gives the same answer at the same
+ *   index. Expired rows are deleted physically in bounded slices once per
+ *   batch; batch boundaries differ between replicas, which changes only when
+ *   dead rows disappear, never an outcome.
  *
  * Runs inside the apply worker (apply-worker.ts); nothing here may run on the
  * thread that drives Raft.
@@ -73,7 +79,7 @@ export function errorOf(err: unknown): ErrorBody['error'] {
 
 interface BookkeepingStatements {
   setApplied: Statement<[number, number]>;
-  findRequest: Statement<[string], { outcome: string }>;
+  findRequest: Statement<[string, number], { outcome: string }>;
   expireRequests: Statement<[number, number]>;
   recordRequest: Statement<[string, number, number, string]>;
 }
@@ -108,9 +114,10 @@ export class GraphStateMachine {
     this.applied = row?.idx ?? 0;
     this.sql = {
       setApplied: db.prepare('INSERT OR REPLACE INTO raft_applied (id, idx, term) VALUES (1, ?, ?)'),
-      findRequest: db.prepare('SELECT outcome FROM request_results WHERE request_id = ?'),
+      findRequest: db.prepare('SELECT outcome FROM request_results WHERE request_id = ? AND expires_at >= ?'),
       expireRequests: db.prepare('DELETE FROM request_results WHERE rowid IN (SELECT rowid FROM request_results WHERE expires_at < ? ORDER BY expires_at LIMIT ?)'),
-      recordRequest: db.prepare('INSERT INTO request_results (request_id, idx, expires_at, outcome) VALUES (?, ?, ?, ?)'),
+      // REPLACE: a logically expired row of the same id may still be there.
+      recordRequest: db.prepare('INSERT OR REPLACE INTO request_results (request_id, idx, expires_at, outcome) VALUES (?, ?, ?, ?)'),
     };
     return engine;
   }
@@ -142,56 +149,56 @@ export class GraphStateMachine {
     const start = this.applied;
     try {
       this.engine.database.transaction(() => {
+        let last: EntryToApply | undefined;
+        let latestNow = -Infinity;
         for (const entry of entries) {
           if (entry.index <= this.applied) continue;
-          outcomes.push(this.applyOne(entry));
+          const { outcome, now } = this.applyOne(entry);
+          outcomes.push(outcome);
+          if (now > latestNow) latestNow = now;
+          last = entry;
         }
+        if (last === undefined) return;
+        if (latestNow > -Infinity) this.sql.expireRequests.run(latestNow, EXPIRE_BATCH * outcomes.length);
+        this.sql.setApplied.run(last.index, last.term);
       })();
     } catch (err) {
       this.applied = start;
+      // The batch rolled back: id counters and schema caches must match the database again.
+      this.engine.refreshSchema();
       throw err;
     }
     return outcomes;
   }
 
-  private recordApplied(entry: EntryToApply): void {
-    this.sql.setApplied.run(entry.index, entry.term);
-  }
-
-  private applyOne(entry: EntryToApply): ApplyOutcome {
+  /** Applies one entry inside the batch's transaction; `now` is its leader time (-Infinity for a no-op). */
+  private applyOne(entry: EntryToApply): { outcome: ApplyOutcome; now: number } {
     const command = entry.type === 'normal' ? decodeCommand(entry.data) : { kind: 'noop' as const };
-    const db = this.engine.database;
+    this.applied = entry.index;
     if (command.kind === 'noop') {
-      this.recordApplied(entry);
-      this.applied = entry.index;
-      return { index: entry.index, term: entry.term, requestId: null, ok: true, result: null, duplicate: false };
+      return { outcome: { index: entry.index, term: entry.term, requestId: null, ok: true, result: null, duplicate: false }, now: -Infinity };
     }
-    const previous = this.sql.findRequest.get(command.requestId);
+    const previous = this.sql.findRequest.get(command.requestId, command.now);
     if (previous !== undefined) {
       // A retry of a request already applied: answer with the first outcome, change nothing else.
-      this.recordApplied(entry);
-      this.applied = entry.index;
       const first = JSON.parse(previous.outcome) as { ok: true; result: WireResult } | { ok: false; error: ErrorBody['error'] };
-      return first.ok
+      const outcome: ApplyOutcome = first.ok
         ? { index: entry.index, term: entry.term, requestId: command.requestId, ok: true, result: first.result, duplicate: true }
         : { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error: first.error };
+      return { outcome, now: command.now };
     }
-    let outcome: ApplyOutcome;
     const record = (stored: string): void => {
-      this.sql.expireRequests.run(command.now, EXPIRE_BATCH);
       this.sql.recordRequest.run(command.requestId, entry.index, command.now + REQUEST_TTL_MS, stored);
-      this.recordApplied(entry);
     };
     try {
       const result = this.execute(command, record);
-      outcome = { index: entry.index, term: entry.term, requestId: command.requestId, ok: true, result, duplicate: false };
+      return { outcome: { index: entry.index, term: entry.term, requestId: command.requestId, ok: true, result, duplicate: false }, now: command.now };
     } catch (err) {
+      // The statement's savepoint rolled back; its failure is remembered like a result.
       const error = errorOf(err);
-      db.transaction(() => record(JSON.stringify({ ok: false, error })))();
-      outcome = { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error };
+      record(JSON.stringify({ ok: false, error }));
+      return { outcome: { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error }, now: command.now };
     }
-    this.applied = entry.index;
-    return outcome;
   }
 
   private execute(command: QueryCommand, record: (stored: string) => void): WireResult {

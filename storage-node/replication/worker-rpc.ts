@@ -11,10 +11,13 @@ import type { WorkerOptions } from 'node:worker_threads';
 import { parentPort } from 'node:worker_threads';
 
 const TSX_API_URL = import.meta.resolve('tsx/esm/api');
+const CPU_PROFILE_URL = new URL('../../bin/cpu-profile.js', import.meta.url).href;
 
 /** Starts a worker running a TypeScript module; each worker registers tsx itself, as workers do not inherit loaders. */
 export function startTsWorker(moduleUrl: URL, workerData: unknown, options: Omit<WorkerOptions, 'eval' | 'workerData'> = {}): Worker {
-  const boot = `import(${JSON.stringify(TSX_API_URL)}).then((m) => { m.register(); return import(${JSON.stringify(moduleUrl.href)}); })`;
+  // GEODE_CPU_PROFILE (diagnostics, see bin/cpu-profile.js) profiles workers too.
+  const profile = process.env.GEODE_CPU_PROFILE ? `await import(${JSON.stringify(CPU_PROFILE_URL)}).then((p) => p.maybeStartCpuProfile());` : '';
+  const boot = `(async () => { ${profile} const m = await import(${JSON.stringify(TSX_API_URL)}); m.register(); await import(${JSON.stringify(moduleUrl.href)}); })()`;
   return new Worker(boot, { ...options, eval: true, workerData });
 }
 

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GraphStateMachine } from '../../../storage-node/replication/state-machine.js';
+import { GraphStateMachine, REQUEST_TTL_MS } from '../../../storage-node/replication/state-machine.js';
 import type { EntryToApply } from '../../../storage-node/replication/state-machine.js';
 import { encodeCommand } from '../../../storage-node/replication/command.js';
 
@@ -57,6 +57,31 @@ t.test('a retried request id applies once and returns the first result', async (
   }
   t.equal(sm.appliedIndex, 2);
   sm.close();
+});
+
+t.test('a request id is remembered for REQUEST_TTL_MS of leader time, the same in any batching', async (t) => {
+  const dir = tempDir(t);
+  const at = (index: number, now: number, requestId: string): EntryToApply => ({
+    index,
+    term: 1,
+    type: 'normal',
+    data: encodeCommand({ kind: 'query', query: 'CREATE (:Order)', params: {}, now, seed: `s${index}`, requestId }),
+  });
+  const t0 = 1_800_000_000_000;
+  const history = [at(1, t0, 'a'), at(2, t0 + REQUEST_TTL_MS, 'a'), at(3, t0 + REQUEST_TTL_MS + 1, 'a'), at(4, t0 + REQUEST_TTL_MS + 2, 'a')];
+  // One replica applies it as one batch, another entry by entry: outcomes and graphs must agree.
+  const together = new GraphStateMachine(join(dir, 'one.db'));
+  const apart = new GraphStateMachine(join(dir, 'many.db'));
+  const a = together.apply(history);
+  const b = history.flatMap((e) => apart.apply([e]));
+  const dup = (o: (typeof a)[number] | undefined): boolean | undefined => (o?.ok === true && o.result !== null ? o.duplicate : undefined);
+  t.same(a.map(dup), [false, true, false, true], 'a retry at exactly the TTL is a duplicate; one after it applies again and is remembered anew');
+  t.same(b.map(dup), a.map(dup));
+  t.equal(count(together), 2n);
+  t.equal(count(apart), 2n);
+  t.equal(together.checksum(), apart.checksum());
+  together.close();
+  apart.close();
 });
 
 t.test('a failing statement changes nothing but still advances the applied index', async (t) => {
