@@ -2,12 +2,17 @@
  * A storage node: the host loop around the pure Raft core.
  *
  * Every tick (and whenever a message, proposal or read arrives) the loop
- * drains Raft's Ready batches: persist hard state and entries in one fsync
- * (group commit: everything proposed while the disk was busy rides in the same
- * batch), send messages, hand committed entries to the apply worker, resolve
- * ReadIndex reads, then advance. The loop never runs a query: applying is
- * done in order by the apply worker, reads by a pool of read workers, so a
- * long statement never delays a heartbeat.
+ * drains Raft's Ready batches: send the leader's appends and heartbeats, hand
+ * committed entries to the apply worker, resolve ReadIndex reads, and start
+ * the write of hard state and entries on the log's writer thread (one fsync);
+ * when that write is durable, send the messages that vouch for it (append and
+ * vote responses) and advance. While a write is in flight the loop keeps
+ * serving: messages and proposals that arrive meanwhile wait in the core and
+ * form the next batch (group commit at the disk's pace), and appends and
+ * heartbeats still go out. The Raft thread thus never waits on a disk and
+ * never runs a query: applying is done in order by the apply worker, reads by
+ * a pool of read workers, so neither a long statement nor a slow fsync
+ * delays a heartbeat.
  *
  * A client's write is acknowledged according to the replication mode
  * (replication/modes.ts); its result comes from the leader's apply. A write
@@ -180,6 +185,8 @@ export class StorageNode extends EventEmitter {
   private tickTimer: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
   private drainScheduled = false;
+  /** A Ready's log write is in flight on the writer thread; the next Ready waits for it. */
+  private persisting = false;
   private running = false;
   private stopped = false;
 
@@ -218,7 +225,12 @@ export class StorageNode extends EventEmitter {
     this.members = new MemberDirectory([...options.members, ...this.loadAddedMembers()]);
     if (this.members.named(options.name) === undefined) throw new Error(`node ${options.name} is not among the members`);
     this.graphPath = join(options.dataDir, 'graph.db');
-    this.log = DurableLog.open(join(options.dataDir, 'raft.db'), { sync: options.sync ?? 'full', onTornEntry: (index) => options.logger.warn({ index }, 'raft log: dropped torn entry') });
+    this.log = DurableLog.open(join(options.dataDir, 'raft.db'), {
+      sync: options.sync ?? 'full',
+      writer: 'thread',
+      onTornEntry: (index) => options.logger.warn({ index }, 'raft log: dropped torn entry'),
+      onWriterExit: (err) => this.fatal('raft log writer thread died', err),
+    });
     this.tickMs = options.tickMs ?? 50;
     this.electionTimeoutMs = this.tickMs * (options.electionTicks ?? 6);
     this.baseSettings = { ...DEFAULT_REPLICATION, ...options.replication };
@@ -344,32 +356,53 @@ export class StorageNode extends EventEmitter {
 
   private drain(): void {
     if (this.stopped) return;
+    if (this.persisting) {
+      // The previous Ready's disk write is in flight on the log's writer thread: appends and heartbeats
+      // still go out at once, everything else waits for the write and joins the next batch.
+      const early = this.raft.takeMessages(LEADER_MESSAGES);
+      if (early.length > 0) this.sendMessages(early);
+      return;
+    }
     while (this.raft.hasReady()) {
       const rd = this.raft.ready();
-      this.handleReady(rd);
+      const written = this.beforePersist(rd);
+      if (written !== undefined) {
+        this.persisting = true;
+        written.then(
+          () => {
+            this.persisting = false;
+            if (this.stopped) return;
+            this.afterPersist(rd);
+            this.raft.advance(rd);
+            this.drain();
+          },
+          (err: unknown) => this.fatal('raft log write failed', err),
+        );
+        break;
+      }
+      this.afterPersist(rd);
       this.raft.advance(rd);
     }
     this.refreshStatus();
     this.checkAcks();
   }
 
-  private handleReady(rd: Ready): void {
-    // A leader's appends and heartbeats may go out before its own disk write (Raft thesis 10.2.1): the
-    // leader counts itself toward commit only once persisted, so followers' fsyncs overlap the leader's.
+  /**
+   * The part of a Ready that need not wait for its disk write: leader messages
+   * (a leader counts itself toward commit only once persisted, so followers'
+   * fsyncs overlap its own; Raft thesis 10.2.1), addresses of new members,
+   * committed entries (durable on a majority already; the state machine skips
+   * what it applied before should this node crash and replay) and read
+   * states. Then it starts the write; the promise is undefined when the
+   * write is already done or nothing needed the disk.
+   */
+  private beforePersist(rd: Ready): Promise<void> | undefined {
     const early = rd.messages.filter((m) => LEADER_MESSAGES.has(m.type));
     if (early.length > 0) this.sendMessages(early);
-    this.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     // Raft uses the latest configuration in the log, committed or not, so learn a new member's address on append.
     for (const e of rd.entries) if (e.type === 'confChange') this.learnMember(e);
-    if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot.data, rd.snapshot.meta.index);
-    if (early.length < rd.messages.length) this.sendMessages(early.length === 0 ? rd.messages : rd.messages.filter((m) => !LEADER_MESSAGES.has(m.type)));
-    if (rd.committedEntries.length > 0) {
-      const entries = rd.committedEntries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data }));
-      this.applyWorker.call<AppliedBatch>('apply', { entries }).then(
-        (batch) => this.onApplied(batch),
-        (err: unknown) => this.options.logger.error({ err: String(err) }, 'apply failed'),
-      );
-    }
+    // With a snapshot to install, entries after it must reach the apply worker after the restore.
+    if (rd.snapshot === undefined) this.dispatchCommitted(rd);
     for (const rs of rd.readStates) {
       const waiter = this.readIndexWaiters.get(rs.ctx);
       if (waiter === undefined) continue;
@@ -377,6 +410,34 @@ export class StorageNode extends EventEmitter {
       clearTimeout(waiter.timer);
       waiter.resolve(rs.index);
     }
+    return this.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+  }
+
+  /** What must follow the disk write: messages that vouch for our durable state, and a received snapshot. */
+  private afterPersist(rd: Ready): void {
+    if (rd.snapshot !== undefined) {
+      this.installSnapshot(rd.snapshot.data, rd.snapshot.meta.index);
+      this.dispatchCommitted(rd);
+    }
+    const late = rd.messages.filter((m) => !LEADER_MESSAGES.has(m.type));
+    if (late.length > 0) this.sendMessages(late);
+  }
+
+  private dispatchCommitted(rd: Ready): void {
+    if (rd.committedEntries.length === 0) return;
+    const entries = rd.committedEntries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data }));
+    this.applyWorker.call<AppliedBatch>('apply', { entries }).then(
+      (batch) => this.onApplied(batch),
+      (err: unknown) => this.options.logger.error({ err: String(err) }, 'apply failed'),
+    );
+  }
+
+  /** The node cannot go on safely (its log cannot be written): stop, and let the supervisor restart it. */
+  private fatal(what: string, err: unknown): void {
+    if (this.stopped) return;
+    this.options.logger.error({ err: err instanceof Error ? err.message : String(err) }, `${what}; stopping the node`);
+    process.exitCode = 1;
+    void this.stop({ transfer: false });
   }
 
   private sendMessages(messages: readonly Message[]): void {
@@ -818,7 +879,7 @@ export class StorageNode extends EventEmitter {
       if (index <= this.log.snapshot().meta.index || index > this.log.lastIndex()) return { index: this.log.snapshot().meta.index, bytes: 0 };
       const data = readFileSync(path);
       rmSync(path, { force: true });
-      this.log.snapshotAndCompact(index, this.status_.confState, new Uint8Array(data), this.options.keepEntries ?? 1000);
+      await this.log.snapshotAndCompact(index, this.status_.confState, new Uint8Array(data), this.options.keepEntries ?? 1000);
       this.options.logger.info({ index, bytes: data.byteLength }, 'snapshot taken; log compacted');
       return { index, bytes: data.byteLength };
     } finally {
@@ -945,8 +1006,7 @@ export class StorageNode extends EventEmitter {
     this.appliedWaiters = [];
     this.failReadIndexWaiters();
     this.transport?.close();
-    await Promise.all([this.applyWorker?.terminate(), ...this.readWorkers.map((w) => w.terminate())]);
-    this.log.close();
+    await Promise.all([this.applyWorker?.terminate(), ...this.readWorkers.map((w) => w.terminate()), this.log.close()]);
   }
 }
 

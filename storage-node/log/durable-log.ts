@@ -9,6 +9,16 @@
  * (snapshot, entries, hard state) and writes it in ONE transaction, which is
  * one fsync however many entries the batch holds.
  *
+ * Writer thread: opened with `writer: 'thread'` (what a storage node does),
+ * the SQLite writes and their fsync run on a worker thread of their own
+ * (log-worker.ts), so the thread that drives Raft never waits on the disk:
+ * `persist()` then returns a promise, and the host sends the messages that
+ * must follow the write and calls `advance()` only when it resolves.
+ * Everything proposed or received meanwhile waits in the core's unstable tail
+ * and goes into the next batch, which is group commit at the disk's own pace.
+ * The mirror learns a batch only once it is durable. Without it (tests, the
+ * simulation) the same writes run synchronously on the caller's thread.
+ *
  * Torn tails: SQLite's WAL frames are checksummed, so a write torn by a
  * crash is discarded by SQLite itself on the next open. On top of that every
  * entry row carries a CRC-32 of (index, term, type, data); on open the log is
@@ -23,12 +33,22 @@ import { crc32 } from 'node:zlib';
 import type { ConfState, Entry, EntryType, HardState, Snapshot } from '../raft/messages.js';
 import { MemoryStorage } from '../raft/storage.js';
 import type { InitialState, Storage } from '../raft/storage.js';
+import { startTsWorker, WorkerClient } from '../replication/worker-rpc.js';
 
 export interface DurableLogOptions {
   /** `full` (default) fsyncs every commit; `off` is for tests that do not test durability. */
   sync?: 'full' | 'off';
   /** Called once per entry dropped on open because it failed its checksum. */
   onTornEntry?: (index: number) => void;
+  /** `thread`: writes and fsyncs run on a worker thread and persist() returns a promise (see above). */
+  writer?: 'caller' | 'thread';
+  /** The writer thread died: the log can no longer make anything durable. */
+  onWriterExit?: (error: Error) => void;
+}
+
+export interface LogWorkerData {
+  path: string;
+  sync: 'full' | 'off';
 }
 
 /** What one Ready asks the host to make durable before it sends messages. */
@@ -79,20 +99,23 @@ function toSnapshot(row: SnapshotRow): Snapshot {
   };
 }
 
-export class DurableLog implements Storage {
-  private readonly memory = new MemoryStorage();
-  /** The mirror's commit index is ahead of the one on disk (see persist()). */
-  private commitUnsaved = false;
+/**
+ * The SQLite side of the log: the file, its statements and the writes. Used
+ * by DurableLog on the caller's thread, or by the log worker on its own.
+ */
+export class LogFile {
   private readonly insertEntry: Statement<[number, number, number, Uint8Array, number]>;
   private readonly deleteFrom: Statement<[number]>;
   private readonly deleteUpTo: Statement<[number]>;
   private readonly writeMeta: Statement<[string, string]>;
   private readonly writeSnapshot: Statement<[number, number, string, Uint8Array]>;
-  private readonly persistTx: (batch: PersistBatch) => void;
+  private readonly writeTx: (batch: PersistBatch) => void;
+  private readonly compactTx: (snapshot: Snapshot, compactTo: number, compactTerm: number) => void;
 
-  private constructor(private readonly db: SqliteDatabase, options: DurableLogOptions) {
+  constructor(path: string, sync: 'full' | 'off' = 'full') {
+    const db = (this.db = new Database(path));
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${options.sync === 'off' ? 'OFF' : 'FULL'}`);
+    db.pragma(`synchronous = ${sync === 'off' ? 'OFF' : 'FULL'}`);
     db.exec(`
       CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -103,12 +126,120 @@ export class DurableLog implements Storage {
     this.deleteUpTo = db.prepare('DELETE FROM entries WHERE idx <= ?');
     this.writeMeta = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
     this.writeSnapshot = db.prepare('INSERT OR REPLACE INTO snapshot (id, idx, term, conf, data) VALUES (1, ?, ?, ?, ?)');
-    this.persistTx = db.transaction((batch: PersistBatch) => this.writeBatch(batch));
-    this.load(options);
+    this.writeTx = db.transaction((batch: PersistBatch) => this.writeBatch(batch));
+    this.compactTx = db.transaction((snap: Snapshot, compactTo: number, compactTerm: number) => {
+      this.writeSnapshot.run(snap.meta.index, snap.meta.term, JSON.stringify(snap.meta.confState), snap.data);
+      this.deleteUpTo.run(compactTo);
+      this.writeMeta.run('compacted', JSON.stringify({ index: compactTo, term: compactTerm }));
+    });
   }
 
+  private readonly db: SqliteDatabase;
+
+  /** One transaction, one fsync. */
+  write(batch: PersistBatch): void {
+    this.writeTx(batch);
+  }
+
+  /** Records `snapshot` and drops the entries up to `compactTo` in one transaction. */
+  compact(snapshot: Snapshot, compactTo: number, compactTerm: number): void {
+    this.compactTx(snapshot, compactTo, compactTerm);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private writeBatch(batch: PersistBatch): void {
+    if (batch.snapshot !== undefined) {
+      const meta = batch.snapshot.meta;
+      this.writeSnapshot.run(meta.index, meta.term, JSON.stringify(meta.confState), batch.snapshot.data);
+      // An installed snapshot replaces the whole log.
+      this.deleteFrom.run(0);
+      this.writeMeta.run('compacted', JSON.stringify({ index: meta.index, term: meta.term }));
+    }
+    const first = batch.entries[0];
+    if (first !== undefined) {
+      // A new entry at `first.index` invalidates any conflicting tail from there on.
+      this.deleteFrom.run(first.index);
+      for (const e of batch.entries) {
+        const code = TYPE_CODE[e.type];
+        this.insertEntry.run(e.index, e.term, code, e.data, entryChecksum(e.index, e.term, code, e.data));
+      }
+    }
+    if (batch.hardState !== undefined) this.writeMeta.run('hard_state', JSON.stringify(batch.hardState));
+  }
+
+  /**
+   * Reads the log back into `memory`: the snapshot, the entries after the
+   * compaction point up to the first torn or misplaced one (the rest is
+   * deleted), and the hard state.
+   */
+  load(memory: MemoryStorage, onTornEntry?: (index: number) => void): void {
+    const snapRow = this.db.prepare('SELECT idx, term, conf, data FROM snapshot WHERE id = 1').get() as SnapshotRow | undefined;
+    const compacted = this.readMeta<{ index: number; term: number }>('compacted') ?? { index: 0, term: 0 };
+    // The mirror starts right after the compaction point, which may lie before the snapshot (kept tail).
+    const snapshot = snapRow === undefined ? undefined : toSnapshot(snapRow);
+    if (snapshot !== undefined && snapshot.meta.index === compacted.index) {
+      memory.applySnapshot(snapshot);
+    } else if (compacted.index > 0) {
+      // A placeholder that only fixes where the mirror starts; the real snapshot is recorded below.
+      memory.applySnapshot({ meta: { index: compacted.index, term: compacted.term, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) });
+    }
+    const rows = this.db.prepare('SELECT idx, term, type, data, crc FROM entries WHERE idx > ? ORDER BY idx').all(compacted.index) as EntryRow[];
+    const good: Entry[] = [];
+    let expected = memory.firstIndex();
+    for (const row of rows) {
+      if (row.idx !== expected || entryChecksum(row.idx, row.term, row.type, row.data) !== row.crc) break;
+      good.push({ index: row.idx, term: row.term, type: typeOf(row.type), data: new Uint8Array(row.data) });
+      expected++;
+    }
+    if (good.length < rows.length) {
+      for (const row of rows.slice(good.length)) onTornEntry?.(row.idx);
+      this.deleteFrom.run(expected);
+    }
+    memory.append(good);
+    if (snapshot !== undefined && snapshot.meta.index > compacted.index) {
+      memory.createSnapshot(snapshot.meta.index, snapshot.meta.confState, snapshot.data);
+    }
+    const hs = this.readMeta<HardState>('hard_state');
+    if (hs !== undefined) {
+      // A commit index past a dropped tail would claim entries that no longer exist here.
+      memory.setHardState({ ...hs, commit: Math.min(hs.commit, memory.lastIndex()) });
+    }
+  }
+
+  private readMeta<T>(key: string): T | undefined {
+    const row = this.db.prepare('SELECT key, value FROM meta WHERE key = ?').get(key) as MetaRow | undefined;
+    return row === undefined ? undefined : (JSON.parse(row.value) as T);
+  }
+}
+
+export class DurableLog implements Storage {
+  /** The mirror's commit index is ahead of the one on disk (see persist()). */
+  private commitUnsaved = false;
+  /** Writes in flight on the writer thread (at most one persist at a time by contract). */
+  private busy = false;
+
+  private constructor(
+    private readonly memory: MemoryStorage,
+    private readonly file: LogFile | undefined,
+    private readonly writer: WorkerClient | undefined,
+  ) {}
+
+  /**
+   * Opens (creating if needed) the log at `path` and reads it into memory.
+   * With `writer: 'thread'` later writes run on a worker thread.
+   */
   static open(path: string, options: DurableLogOptions = {}): DurableLog {
-    return new DurableLog(new Database(path), options);
+    const file = new LogFile(path, options.sync);
+    const memory = new MemoryStorage();
+    file.load(memory, options.onTornEntry);
+    if (options.writer !== 'thread') return new DurableLog(memory, file, undefined);
+    file.close();
+    const worker = startTsWorker(new URL('./log-worker.ts', import.meta.url), { path, sync: options.sync ?? 'full' } satisfies LogWorkerData);
+    const client = new WorkerClient(worker, (err) => options.onWriterExit?.(err));
+    return new DurableLog(memory, undefined, client);
   }
 
   // ---- Storage (reads come from the mirror) ----------------------------------
@@ -137,9 +268,16 @@ export class DurableLog implements Storage {
 
   // ---- writes ---------------------------------------------------------------
 
-  /** Makes one Ready's snapshot, entries and hard state durable with a single commit (one fsync). */
-  persist(batch: PersistBatch): void {
-    if (batch.entries.length === 0 && batch.hardState === undefined && batch.snapshot === undefined) return;
+  /**
+   * Makes one Ready's snapshot, entries and hard state durable with a single
+   * commit (one fsync). Returns undefined when the batch is durable on return
+   * (written on this thread, or nothing needed the disk), else a promise that
+   * resolves once the writer thread has committed it; the next persist may
+   * only start after that.
+   */
+  persist(batch: PersistBatch): Promise<void> | undefined {
+    if (batch.entries.length === 0 && batch.hardState === undefined && batch.snapshot === undefined) return undefined;
+    if (this.busy) throw new Error('DurableLog.persist() called while a write is in flight');
     const hs = batch.hardState;
     const durable = this.memory.hardStateNow();
     if (batch.entries.length === 0 && batch.snapshot === undefined && hs !== undefined && hs.term === durable.term && hs.vote === durable.vote) {
@@ -147,11 +285,25 @@ export class DurableLog implements Storage {
       // leader), so it waits for the next batch that writes anyway instead of costing an fsync of its own.
       this.memory.setHardState(hs);
       this.commitUnsaved = true;
-      return;
+      return undefined;
     }
     if (hs === undefined && this.commitUnsaved) batch = { ...batch, hardState: durable };
     this.commitUnsaved = false;
-    this.persistTx(batch);
+    if (this.writer === undefined) {
+      (this.file as LogFile).write(batch);
+      this.learn(batch);
+      return undefined;
+    }
+    this.busy = true;
+    const toWrite: PersistBatch = batch;
+    return this.writer.call<null>('write', toWrite).then(() => {
+      this.busy = false;
+      this.learn(toWrite);
+    });
+  }
+
+  /** The mirror takes a batch once it is durable. */
+  private learn(batch: PersistBatch): void {
     if (batch.snapshot !== undefined) this.memory.applySnapshot(batch.snapshot);
     if (batch.entries.length > 0) this.memory.append(batch.entries);
     if (batch.hardState !== undefined) this.memory.setHardState(batch.hardState);
@@ -162,82 +314,26 @@ export class DurableLog implements Storage {
    * entries it covers except the last `keepEntries`, so slightly lagging
    * followers still catch up from the log instead of a snapshot.
    */
-  snapshotAndCompact(index: number, confState: ConfState, data: Uint8Array, keepEntries = 0): Snapshot {
+  async snapshotAndCompact(index: number, confState: ConfState, data: Uint8Array, keepEntries = 0): Promise<Snapshot> {
     const term = this.memory.term(index);
     if (term === undefined) throw new RangeError(`snapshot index ${index} is not in the log`);
     const snap: Snapshot = { meta: { index, term, confState }, data };
     const compactTo = Math.max(this.memory.firstIndex() - 1, index - keepEntries);
     const compactTerm = this.memory.term(compactTo) ?? 0;
-    this.db.transaction(() => {
-      this.writeSnapshot.run(index, term, JSON.stringify(confState), data);
-      this.deleteUpTo.run(compactTo);
-      this.writeMeta.run('compacted', JSON.stringify({ index: compactTo, term: compactTerm }));
-    })();
-    this.memory.createSnapshot(index, confState, data);
-    this.memory.compact(compactTo);
+    if (this.writer === undefined) (this.file as LogFile).compact(snap, compactTo, compactTerm);
+    else await this.writer.call('compact', { snapshot: snap, compactTo, compactTerm });
+    // The log may have moved on meanwhile (a snapshot installed from the leader): never go backwards.
+    if (this.memory.snapshot().meta.index < index) this.memory.createSnapshot(index, confState, data);
+    if (this.memory.firstIndex() - 1 < compactTo && compactTo <= this.memory.lastIndex()) this.memory.compact(compactTo);
     return snap;
   }
 
-  close(): void {
-    this.db.close();
-  }
-
-  private writeBatch(batch: PersistBatch): void {
-    if (batch.snapshot !== undefined) {
-      const meta = batch.snapshot.meta;
-      this.writeSnapshot.run(meta.index, meta.term, JSON.stringify(meta.confState), batch.snapshot.data);
-      // An installed snapshot replaces the whole log.
-      this.deleteFrom.run(0);
-      this.writeMeta.run('compacted', JSON.stringify({ index: meta.index, term: meta.term }));
+  async close(): Promise<void> {
+    if (this.writer === undefined) {
+      this.file?.close();
+      return;
     }
-    const first = batch.entries[0];
-    if (first !== undefined) {
-      // A new entry at `first.index` invalidates any conflicting tail from there on.
-      this.deleteFrom.run(first.index);
-      for (const e of batch.entries) {
-        const code = TYPE_CODE[e.type];
-        this.insertEntry.run(e.index, e.term, code, e.data, entryChecksum(e.index, e.term, code, e.data));
-      }
-    }
-    if (batch.hardState !== undefined) this.writeMeta.run('hard_state', JSON.stringify(batch.hardState));
-  }
-
-  private load(options: DurableLogOptions): void {
-    const snapRow = this.db.prepare('SELECT idx, term, conf, data FROM snapshot WHERE id = 1').get() as SnapshotRow | undefined;
-    const compacted = this.readMeta<{ index: number; term: number }>('compacted') ?? { index: 0, term: 0 };
-    // The mirror starts right after the compaction point, which may lie before the snapshot (kept tail).
-    const snapshot = snapRow === undefined ? undefined : toSnapshot(snapRow);
-    if (snapshot !== undefined && snapshot.meta.index === compacted.index) {
-      this.memory.applySnapshot(snapshot);
-    } else if (compacted.index > 0) {
-      // A placeholder that only fixes where the mirror starts; the real snapshot is recorded below.
-      this.memory.applySnapshot({ meta: { index: compacted.index, term: compacted.term, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) });
-    }
-    const rows = this.db.prepare('SELECT idx, term, type, data, crc FROM entries WHERE idx > ? ORDER BY idx').all(compacted.index) as EntryRow[];
-    const good: Entry[] = [];
-    let expected = this.memory.firstIndex();
-    for (const row of rows) {
-      if (row.idx !== expected || entryChecksum(row.idx, row.term, row.type, row.data) !== row.crc) break;
-      good.push({ index: row.idx, term: row.term, type: typeOf(row.type), data: new Uint8Array(row.data) });
-      expected++;
-    }
-    if (good.length < rows.length) {
-      for (const row of rows.slice(good.length)) options.onTornEntry?.(row.idx);
-      this.deleteFrom.run(expected);
-    }
-    this.memory.append(good);
-    if (snapshot !== undefined && snapshot.meta.index > compacted.index) {
-      this.memory.createSnapshot(snapshot.meta.index, snapshot.meta.confState, snapshot.data);
-    }
-    const hs = this.readMeta<HardState>('hard_state');
-    if (hs !== undefined) {
-      // A commit index past a dropped tail would claim entries that no longer exist here.
-      this.memory.setHardState({ ...hs, commit: Math.min(hs.commit, this.memory.lastIndex()) });
-    }
-  }
-
-  private readMeta<T>(key: string): T | undefined {
-    const row = this.db.prepare('SELECT key, value FROM meta WHERE key = ?').get(key) as MetaRow | undefined;
-    return row === undefined ? undefined : (JSON.parse(row.value) as T);
+    await this.writer.call('close').catch(() => undefined);
+    await this.writer.terminate();
   }
 }

@@ -140,6 +140,24 @@ export class RawNode {
     return rd;
   }
 
+  /**
+   * Removes and returns the queued outgoing messages of the given types
+   * without producing a Ready. A leader may send appends and heartbeats before
+   * its own log write is durable (Raft thesis 10.2.1), so a host whose disk
+   * write of the previous Ready is still in flight sends those at once
+   * instead of holding heartbeats behind the disk.
+   */
+  takeMessages(types: ReadonlySet<Message['type']>): Message[] {
+    const r = this.raft;
+    r.flush();
+    if (r.msgs.length === 0) return [];
+    const out: Message[] = [];
+    const keep: Message[] = [];
+    for (const m of r.msgs) (types.has(m.type) ? out : keep).push(m);
+    r.msgs = keep;
+    return out;
+  }
+
   /** The host has persisted and applied `rd`. */
   advance(rd: Ready): void {
     const r = this.raft;

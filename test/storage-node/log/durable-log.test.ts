@@ -93,7 +93,7 @@ t.test('snapshot and compaction keep the requested tail and survive a reopen', a
   const path = tempPath(t);
   const log = DurableLog.open(path);
   log.persist({ entries: [1, 2, 3, 4, 5, 6].map((i) => entry(i, i < 4 ? 1 : 2)) });
-  log.snapshotAndCompact(5, { voters: [1, 2, 3], learners: [] }, bytes('image@5'), 2);
+  await log.snapshotAndCompact(5, { voters: [1, 2, 3], learners: [] }, bytes('image@5'), 2);
   t.equal(log.firstIndex(), 4);
   t.equal(log.term(3), 1, 'the term just before the first entry is still known');
   log.close();
@@ -125,5 +125,27 @@ t.test('an installed snapshot replaces the whole log', async (t) => {
   t.equal(again.lastIndex(), 11);
   t.equal(again.term(10), 3);
   t.same(again.initialState().confState, { voters: [1, 2, 3], learners: [4] });
+  again.close();
+});
+
+t.test('on the writer thread a batch reaches the mirror only once durable, and in order', async (t) => {
+  const path = tempPath(t);
+  const log = DurableLog.open(path, { writer: 'thread' });
+  const first = log.persist({ entries: [entry(1, 1), entry(2, 1)], hardState: { term: 1, vote: 1, commit: 0 } });
+  t.ok(first instanceof Promise, 'a batch with entries goes to the writer thread');
+  t.equal(log.lastIndex(), 0, 'not in the mirror before the write is durable');
+  t.throws(() => log.persist({ entries: [entry(3, 1)] }), /in flight/, 'one write at a time');
+  await first;
+  t.equal(log.lastIndex(), 2);
+  t.equal(log.persist({ entries: [], hardState: { term: 1, vote: 1, commit: 2 } }), undefined, 'a commit-only change needs no disk write');
+  t.equal(log.hardState().commit, 2);
+  await log.persist({ entries: [entry(3, 2, 'new3')], hardState: { term: 2, vote: 1, commit: 2 } });
+  await log.snapshotAndCompact(2, { voters: [1], learners: [] }, bytes('image@2'), 0);
+  t.equal(log.firstIndex(), 3);
+  await log.close();
+  const again = DurableLog.open(path);
+  t.same(again.entries(3, 4, Infinity).map(decode), ['new3']);
+  t.equal(again.snapshot().meta.index, 2);
+  t.same(again.initialState().hardState, { term: 2, vote: 1, commit: 2 }, 'the deferred commit index is saved with the next write');
   again.close();
 });
