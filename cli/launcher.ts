@@ -4,6 +4,10 @@
  * config at `<dataDir>/<name>.yaml` and its data in `<dataDir>/<name>/`;
  * nodes can be killed, paused and restarted with the same config.
  *
+ * `addNode()` starts one more node beside a launched cluster, configured to
+ * join it as a learner; the membership change itself goes through the
+ * leader's admin routes (see `addNode`).
+ *
  * Children never outlive the parent: they are SIGKILLed on the parent's
  * exit, and each child also watches its parent pid (GEODE_PARENT_PID) and
  * stops itself when the parent disappears (e.g. after a SIGKILL).
@@ -71,7 +75,18 @@ export interface LaunchedNode {
   output(): string;
 }
 
+export interface AddNodeOptions {
+  /** The new member's name; default `node<N+1>` (N: nodes launched so far). */
+  name?: string;
+  /**
+   * Members the new node knows at start (its `cluster_peers`); default every
+   * node launched so far. Leave out members already removed from the cluster.
+   */
+  peers?: string[];
+}
+
 export interface LaunchedCluster {
+  /** Every node launched so far, including those added with `addNode()`. */
   readonly nodes: LaunchedNode[];
   readonly adminToken: string;
   readonly clusterSecret: string;
@@ -79,6 +94,17 @@ export interface LaunchedCluster {
   node(name: string): LaunchedNode;
   /** Polls /api/v1/cluster/status of running nodes until a majority of voters agree on a running leader not in `exclude`. */
   waitForLeader(options?: { timeoutMs?: number; exclude?: string[] }): Promise<LaunchedNode>;
+  /**
+   * Writes a config for one more node and starts it (same secret, token, timing,
+   * replication settings and stdio as the others; port `basePort + N` or a free
+   * one). The config makes it a learner (`role: learner`) whose `cluster_peers`
+   * are `peers`; it never campaigns and waits for the leader to replicate to it.
+   * This does not change the Raft membership: ask the leader for that,
+   * `POST /api/v1/admin/members {name, url, role: 'learner'}`, then, once it has
+   * caught up, `POST /api/v1/admin/members/<name>/promote`. `waitForLeader()`
+   * keeps counting the majority of the voters launched by `launchCluster`.
+   */
+  addNode(options?: AddNodeOptions): Promise<LaunchedNode>;
   /** SIGTERM all, wait, SIGKILL stragglers after 5 s. */
   stop(): Promise<void>;
 }
@@ -126,6 +152,15 @@ export function freePort(host: string): Promise<number> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** How every node of a launched cluster is run. */
+interface NodeSettings {
+  dataDir: string;
+  logLevel: string;
+  env: Record<string, string>;
+  stdio: NonNullable<LaunchOptions['stdio']>;
+  startTimeoutMs: number;
+}
+
 interface NodePlan {
   name: string;
   port: number;
@@ -143,7 +178,7 @@ class ChildNode implements LaunchedNode {
     readonly url: string,
     readonly port: number,
     readonly configPath: string,
-    private readonly settings: { dataDir: string; logLevel: string; env: Record<string, string>; stdio: NonNullable<LaunchOptions['stdio']>; startTimeoutMs: number },
+    private readonly settings: NodeSettings,
   ) {}
 
   get pid(): number | undefined {
@@ -279,6 +314,14 @@ async function leaderSeenBy(node: LaunchedNode): Promise<string | null> {
   }
 }
 
+/** What `launchCluster` decided once, reused by `addNode()`. */
+interface LaunchContext {
+  options: LaunchOptions;
+  host: string;
+  settings: NodeSettings;
+  plans: NodePlan[];
+}
+
 class Cluster implements LaunchedCluster {
   constructor(
     readonly nodes: ChildNode[],
@@ -286,7 +329,28 @@ class Cluster implements LaunchedCluster {
     readonly adminToken: string,
     readonly clusterSecret: string,
     readonly dataDir: string,
+    private readonly context: LaunchContext,
   ) {}
+
+  async addNode(options: AddNodeOptions = {}): Promise<LaunchedNode> {
+    const { options: launch, host, settings, plans } = this.context;
+    const name = options.name ?? `node${plans.length + 1}`;
+    if (plans.some((p) => p.name === name)) throw new Error(`addNode: a node named ${name} was already launched`);
+    const peerNames = options.peers ?? plans.map((p) => p.name);
+    const peers = peerNames.map((peer) => {
+      const plan = plans.find((p) => p.name === peer);
+      if (plan === undefined) throw new Error(`addNode: unknown peer ${peer} (launched: ${plans.map((p) => p.name).join(', ')})`);
+      return plan;
+    });
+    if (peers.length === 0) throw new Error('addNode: the new node needs at least one peer');
+    const port = launch.basePort !== undefined && launch.basePort > 0 ? launch.basePort + plans.length : await freePort(host);
+    const plan: NodePlan = { name, port, learner: true };
+    plans.push(plan);
+    const node = await writeNodeConfig(plan, [plan, ...peers], launch, host, this.clusterSecret, this.adminToken, this.dataDir, settings);
+    this.nodes.push(node);
+    await node.start();
+    return node;
+  }
 
   node(name: string): LaunchedNode {
     const found = this.nodes.find((n) => n.name === name);
@@ -345,6 +409,15 @@ function yamlConfig(plan: NodePlan, all: NodePlan[], peerPorts: Map<string, numb
   return `# Written by geode's launcher; node ${plan.name} of a loopback cluster.\n${stringify({ [plan.name]: entry })}`;
 }
 
+/** Writes `<dataDir>/<name>.yaml` for `plan` (a member of `all`), asking `peerPort` for each outgoing link; the node is not started. */
+async function writeNodeConfig(plan: NodePlan, all: NodePlan[], options: LaunchOptions, host: string, secret: string, token: string, dataDir: string, settings: NodeSettings): Promise<ChildNode> {
+  const peerPorts = new Map<string, number>();
+  if (options.peerPort !== undefined) for (const p of all) if (p !== plan) peerPorts.set(p.name, await options.peerPort(plan.name, p.name, p.port));
+  const configPath = join(dataDir, `${plan.name}.yaml`);
+  writeFileSync(configPath, yamlConfig(plan, all, peerPorts, options, host, secret, token, dataDir));
+  return new ChildNode(plan.name, `http://${hostPort(host, plan.port)}`, plan.port, configPath, settings);
+}
+
 /** Writes the configs and starts every node; resolves once all answer /healthz (not yet once a leader exists). */
 export async function launchCluster(options: LaunchOptions): Promise<LaunchedCluster> {
   if (!Number.isInteger(options.nodes) || options.nodes < 1) throw new Error('launchCluster: nodes must be an integer >= 1');
@@ -361,22 +434,16 @@ export async function launchCluster(options: LaunchOptions): Promise<LaunchedClu
     plans.push({ name: `node${i}`, port, learner: i > options.nodes });
   }
   installParentHooks();
-  const settings = {
+  const settings: NodeSettings = {
     dataDir,
     logLevel: options.logLevel ?? 'warn',
     env: options.env ?? {},
     stdio: options.stdio ?? 'pipe',
     startTimeoutMs: options.startTimeoutMs ?? 60_000,
-  } as const;
+  };
   const nodes: ChildNode[] = [];
-  for (const plan of plans) {
-    const peerPorts = new Map<string, number>();
-    if (options.peerPort !== undefined) for (const p of plans) if (p !== plan) peerPorts.set(p.name, await options.peerPort(plan.name, p.name, p.port));
-    const configPath = join(dataDir, `${plan.name}.yaml`);
-    writeFileSync(configPath, yamlConfig(plan, plans, peerPorts, options, host, secret, token, dataDir));
-    nodes.push(new ChildNode(plan.name, `http://${hostPort(host, plan.port)}`, plan.port, configPath, settings));
-  }
-  const cluster = new Cluster(nodes, options.nodes, token, secret, dataDir);
+  for (const plan of plans) nodes.push(await writeNodeConfig(plan, plans, options, host, secret, token, dataDir, settings));
+  const cluster = new Cluster(nodes, options.nodes, token, secret, dataDir, { options, host, settings, plans });
   try {
     await Promise.all(nodes.map((n) => n.start()));
   } catch (error) {

@@ -25,6 +25,12 @@ export async function getJson(url: string, headers: Record<string, string> = {},
   return { status: res.statusCode, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>), headers: res.headers };
 }
 
+export async function deleteJson(url: string, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<JsonResponse> {
+  const res = await request(url, { method: 'DELETE', headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const text = await res.body.text();
+  return { status: res.statusCode, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>), headers: res.headers };
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs` naming `what`. */
