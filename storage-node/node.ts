@@ -265,7 +265,12 @@ export class StorageNode extends EventEmitter {
 
     const voters: number[] = [];
     const learners: number[] = [];
-    for (const m of this.members.all()) (m.learner === true ? learners : voters).push(raftIdOf(m.name));
+    // Only voters bootstrap the membership. A learner, whether listed in every node's config (the seed's
+    // async_replicas) or joining a running cluster, starts with an empty log and takes the membership from
+    // the leader's: bootstrapping its own view would commit entries that disagree with the cluster's log.
+    if (this.members.named(this.name)?.learner !== true) {
+      for (const m of this.members.all()) (m.learner === true ? learners : voters).push(raftIdOf(m.name));
+    }
     this.raft = new RawNode({
       id: this.id,
       storage: this.log,
