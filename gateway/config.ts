@@ -69,6 +69,12 @@ export interface GatewayConfig {
   pollIntervalMs: number;
   /** Per-request timeout towards a node when the client gives none. */
   defaultTimeoutMs: number;
+  /**
+   * Send reads over each node's multiplexed query stream (`GET /v1/stream`)
+   * instead of one HTTP exchange each; HTTP stays the fallback while a
+   * stream is down. Writes always use HTTP. Default true.
+   */
+  queryStream: boolean;
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -86,6 +92,7 @@ export const GATEWAY_DEFAULTS = {
   healthIntervalMs: 1000,
   pollIntervalMs: 2000,
   defaultTimeoutMs: 30_000,
+  queryStream: true,
 } as const;
 
 const MIN_SESSION_SECRET = 16;
@@ -94,6 +101,7 @@ const KNOWN_KEYS = new Set([
   'listen', 'regions', 'region', 'session_secret', 'admin_token', 'trusted_proxies', 'max_replication_lag_ms',
   'write_hold_ms', 'write_queue', 'read_concurrency', 'write_concurrency', 'body_limit', 'max_query_bytes',
   'read_preference', 'consistency', 'query_cache', 'health_interval_ms', 'poll_interval_ms', 'default_timeout_ms',
+  'query_stream',
 ]);
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -269,7 +277,10 @@ export function parseGatewayConfig(raw: unknown, source = '<gateway config>', en
     healthIntervalMs: r.int(raw, 'health_interval_ms', 'health_interval_ms', GATEWAY_DEFAULTS.healthIntervalMs, 10),
     pollIntervalMs: r.int(raw, 'poll_interval_ms', 'poll_interval_ms', GATEWAY_DEFAULTS.pollIntervalMs, 10),
     defaultTimeoutMs: r.int(raw, 'default_timeout_ms', 'default_timeout_ms', GATEWAY_DEFAULTS.defaultTimeoutMs, 1),
+    queryStream: typeof raw['query_stream'] === 'boolean' ? raw['query_stream'] : GATEWAY_DEFAULTS.queryStream,
   };
+  const queryStream = raw['query_stream'];
+  if (queryStream !== undefined && typeof queryStream !== 'boolean') r.issues.push('query_stream: expected true or false');
   if (r.issues.length > 0) throw new ConfigError(r.issues, source);
   return config;
 }

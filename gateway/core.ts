@@ -13,6 +13,7 @@ import type { BreakerOptions } from './breakers/breakers.js';
 import type { GatewayConfig } from './config.js';
 import { NodeClient } from './node-client.js';
 import { NodePools } from './pools.js';
+import { NodeStreams } from './node-stream.js';
 import { QueryService } from './query-service.js';
 import type { QueryBody } from './query-service.js';
 import { SessionCodec } from './session/token.js';
@@ -33,6 +34,7 @@ export interface GatewayCoreOptions {
 
 export class GatewayCore {
   readonly pools = new NodePools();
+  readonly streams: NodeStreams | undefined;
   readonly topology: Topology;
   readonly breakers: Breakers;
   readonly client: NodeClient;
@@ -48,7 +50,8 @@ export class GatewayCore {
   ) {
     this.topology = new Topology({ regions: config.regions, pools: this.pools, healthIntervalMs: config.healthIntervalMs, pollIntervalMs: config.pollIntervalMs });
     this.breakers = new Breakers(options.breakers);
-    this.client = new NodeClient(this.pools, this.breakers, this.topology);
+    this.streams = config.queryStream ? new NodeStreams() : undefined;
+    this.client = new NodeClient(this.pools, this.breakers, this.topology, this.streams);
     this.metrics = new GatewayMetrics(this.topology, this.breakers);
     this.service = new QueryService({ config, topology: this.topology, breakers: this.breakers, client: this.client, metrics: this.metrics });
     this.codec = new SessionCodec(config.sessionSecret);
@@ -61,6 +64,7 @@ export class GatewayCore {
   async close(): Promise<void> {
     this.topology.close();
     this.breakers.close();
+    this.streams?.close();
     await this.pools.close();
   }
 

@@ -1,6 +1,8 @@
 /**
- * One call to a storage node's `POST /v1/query` over its keep-alive pool,
- * through the node's circuit breaker, counted in its in-flight gauge.
+ * One call to a storage node's `POST /v1/query` over its keep-alive pool, or
+ * for reads over the node's query stream when that is open (node-stream.ts;
+ * same request, same answer), through the node's circuit breaker, counted in
+ * its in-flight gauge.
  * Connection failures, attempt timeouts and 5xx INTERNAL throw NodeFailure
  * (they count against the breaker); every other answer is returned as is.
  */
@@ -8,6 +10,8 @@ import { errors } from 'undici';
 import { NodeFailure } from './breakers/breakers.js';
 import type { Breakers } from './breakers/breakers.js';
 import type { NodePools } from './pools.js';
+import { StreamFailure } from './node-stream.js';
+import type { NodeStreams } from './node-stream.js';
 import type { Topology } from './topology/topology.js';
 
 export interface NodeAnswer {
@@ -25,34 +29,33 @@ export class NodeClient {
     private readonly pools: NodePools,
     private readonly breakers: Breakers,
     private readonly topology: Topology,
+    /** Query streams for reads; without them every call is HTTP. */
+    private readonly streams?: NodeStreams,
   ) {}
 
-  async query(url: string, payload: string, attemptTimeoutMs: number): Promise<NodeAnswer> {
+  /** `read`: the request changes nothing, so it may take the node's query stream. */
+  async query(url: string, payload: string, attemptTimeoutMs: number, read = false): Promise<NodeAnswer> {
     const view = this.topology.view(url);
     if (view !== undefined) view.inflight++;
     try {
-      return await this.breakers.run(url, () => this.send(url, payload, attemptTimeoutMs));
+      return await this.breakers.run(url, () => this.send(url, payload, attemptTimeoutMs, read));
     } finally {
       if (view !== undefined) view.inflight--;
     }
   }
 
-  private async send(url: string, payload: string, timeoutMs: number): Promise<NodeAnswer> {
+  private async send(url: string, payload: string, timeoutMs: number, read: boolean): Promise<NodeAnswer> {
     let status: number;
     let text: string;
+    const stream = read ? this.streams?.get(url) : undefined;
     try {
-      const response = await this.pools.get(url).request({
-        path: '/v1/query',
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: payload,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      status = response.statusCode;
-      text = await response.body.text();
+      if (stream?.ready === true) {
+        ({ status, text } = await stream.request(payload, timeoutMs));
+      } else {
+        ({ status, text } = await this.http(url, payload, timeoutMs));
+      }
     } catch (error) {
-      const timeout = error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError;
+      const timeout = error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError || (error instanceof StreamFailure && error.reason === 'timeout');
       if (!timeout) this.topology.markDown(url);
       throw new NodeFailure(`${url}: ${error instanceof Error ? error.message : String(error)}`, timeout ? 'timeout' : 'connect');
     }
@@ -65,6 +68,18 @@ export class NodeClient {
     const errorCode = status === 200 ? undefined : errorCodeOf(json);
     if (status >= 500 && (errorCode === undefined || errorCode === 'INTERNAL')) throw new NodeFailure(`${url}: answered ${status}`, 'server');
     return { url, status, text, json, errorCode };
+  }
+
+  private async http(url: string, payload: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+    const response = await this.pools.get(url).request({
+      path: '/v1/query',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: payload,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    return { status: response.statusCode, text: await response.body.text() };
   }
 }
 

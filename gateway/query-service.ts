@@ -184,7 +184,7 @@ export class QueryService {
         }
         let answer: NodeAnswer;
         try {
-          answer = await client.query(target, payload, Math.max(1, deadline - Date.now()));
+          answer = await client.query(target, payload, Math.max(1, deadline - Date.now()), !isWrite);
         } catch (error) {
           lastError = this.unavailable(error);
           if (error instanceof NodeFailure && error.reason === 'timeout' && Date.now() >= deadline) throw new GeodeError(ErrorCode.TIMEOUT, 'the leader did not answer within the request timeout');
@@ -266,7 +266,7 @@ export class QueryService {
       const attempt = i < plan.length - 1 ? Math.min(left, READ_ATTEMPT_MS) : left;
       let answer: NodeAnswer;
       try {
-        answer = await this.options.client.query(candidate.url, JSON.stringify({ ...request, timeout_ms: attempt }), attempt + 100);
+        answer = await this.options.client.query(candidate.url, JSON.stringify({ ...request, timeout_ms: attempt }), attempt + 100, true);
       } catch (error) {
         lastError = this.unavailable(error);
         lastAnswer = undefined;

@@ -24,7 +24,10 @@ import { NodeState } from './node-state.js';
 import type { ApiEngine } from './node-state.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { healthRoutes } from './routes/health.js';
-import { queryRoutes } from './routes/query.js';
+import { createQueryRunner, queryRoutes } from './routes/query.js';
+import type { QueryRunner } from './routes/query.js';
+import { QueryStreamServer } from './query-stream.js';
+import { QUERY_STREAM_PATH } from '../../shared/protocol/query-stream.js';
 import { ClusterWatch, WATCH_PATH } from './watch.js';
 
 export type { ApiEngine } from './node-state.js';
@@ -84,6 +87,10 @@ export function build(options: BuildOptions): FastifyInstance {
   installErrorHandlers(app);
 
   let backend: QueryBackend;
+  // The query route and the query stream run queries through one runner, made once the backend exists.
+  let run: QueryRunner | undefined;
+  const runQuery: QueryRunner = (body) => (run as QueryRunner)(body);
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   if (options.engine !== undefined) {
     const engine = options.engine;
     const background = new BackgroundWork({
@@ -112,17 +119,20 @@ export function build(options: BuildOptions): FastifyInstance {
       }
       const path = (request.url ?? '').split('?')[0];
       if (path === WATCH_PATH) watch.accept(node, request, socket, head);
+      else if (path === QUERY_STREAM_PATH) stream.accept(request, socket, head);
       else socket.destroy();
     });
-    app.addHook('onClose', async () => watch.close());
+    const stream = new QueryStreamServer({ run: runQuery, bodyLimit, onError: (error) => app.log.warn({ err: error }, 'query stream failed') });
+    app.addHook('onClose', async () => {
+      watch.close();
+      stream.close();
+    });
   }
 
+  const queryOptions = { backend, metrics, defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS };
+  run = createQueryRunner(queryOptions);
   void app.register(healthRoutes, { backend, state });
-  void app.register(queryRoutes, {
-    backend,
-    metrics,
-    defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
-  });
+  void app.register(queryRoutes, { ...queryOptions, run: runQuery });
   registerMetricsRoute(app, metrics);
   return app;
 }

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ErrorCode, isGeodeError } from '../../../shared/protocol/errors.js';
-import type { QueryBackend } from '../backend.js';
+import type { BackendAnswer, QueryBackend } from '../backend.js';
 import type { NodeMetrics, QueryKindLabel } from '../metrics.js';
 import { QueryRequest, QueryResponse, errorResponses } from '../schemas.js';
 
@@ -15,37 +15,54 @@ export interface QueryRouteOptions {
   defaultTimeoutMs: number;
 }
 
-export const queryRoutes: FastifyPluginAsyncTypebox<QueryRouteOptions> = async (app, options) => {
+/** The wire answer of a successful query: `{columns, rows, stats, meta}`, meta last. */
+export type QueryAnswerBody = Pick<BackendAnswer, 'columns' | 'rows' | 'stats' | 'meta'>;
+
+/** Runs one validated query body; the HTTP route and the query stream share it. Throws the query's error. */
+export type QueryRunner = (body: QueryRequest) => Promise<QueryAnswerBody>;
+
+export function createQueryRunner(options: QueryRouteOptions): QueryRunner {
   const { backend, metrics, defaultTimeoutMs } = options;
+  return async (body) => {
+    const started = performance.now();
+    let kind: QueryKindLabel = 'unknown';
+    try {
+      const answer = await backend.execute({
+        query: body.query,
+        params: body.params ?? {},
+        timeoutMs: body.timeout_ms ?? defaultTimeoutMs,
+        requestId: body.request_id,
+        // A lag bound alone asks for a bounded read; no level at all reads local state.
+        consistency: body.consistency ?? (body.max_lag_ms !== undefined ? 'bounded' : 'any'),
+        maxLagMs: body.max_lag_ms,
+        afterIndex: body.after_index,
+      });
+      kind = answer.kind;
+      metrics.queriesTotal.inc({ kind, outcome: 'ok' });
+      return { columns: answer.columns, rows: answer.rows, stats: answer.stats, meta: answer.meta };
+    } catch (error) {
+      kind = backend.kindOf(body.query);
+      metrics.queriesTotal.inc({ kind, outcome: isGeodeError(error) ? error.code : ErrorCode.INTERNAL });
+      throw error;
+    } finally {
+      metrics.queryDurationSeconds.observe({ kind }, (performance.now() - started) / 1000);
+    }
+  };
+}
+
+export const queryRoutes: FastifyPluginAsyncTypebox<QueryRouteOptions & { run: QueryRunner }> = async (app, options) => {
+  const { run } = options;
 
   app.post(
     '/v1/query',
     { schema: { body: QueryRequest, response: { 200: QueryResponse, ...errorResponses } } },
     async (request) => {
-      const started = performance.now();
       const body = request.body;
-      let kind: QueryKindLabel = 'unknown';
       try {
-        const answer = await backend.execute({
-          query: body.query,
-          params: body.params ?? {},
-          timeoutMs: body.timeout_ms ?? defaultTimeoutMs,
-          requestId: body.request_id,
-          // A lag bound alone asks for a bounded read; no level at all reads local state.
-          consistency: body.consistency ?? (body.max_lag_ms !== undefined ? 'bounded' : 'any'),
-          maxLagMs: body.max_lag_ms,
-          afterIndex: body.after_index,
-        });
-        kind = answer.kind;
-        metrics.queriesTotal.inc({ kind, outcome: 'ok' });
-        return { columns: answer.columns, rows: answer.rows, stats: answer.stats, meta: answer.meta };
+        return await run(body);
       } catch (error) {
-        kind = backend.kindOf(body.query);
-        metrics.queriesTotal.inc({ kind, outcome: isGeodeError(error) ? error.code : ErrorCode.INTERNAL });
         if (body.request_id !== undefined) request.log.info({ request_id: body.request_id }, 'query failed');
         throw error;
-      } finally {
-        metrics.queryDurationSeconds.observe({ kind }, (performance.now() - started) / 1000);
       }
     },
   );
