@@ -182,6 +182,11 @@ export class NodeStreams {
     return stream;
   }
 
+  /** Whether the stream to `url` is open (false when none was ever opened). */
+  isOpen(url: string): boolean {
+    return this.streams.get(url)?.ready ?? false;
+  }
+
   close(): void {
     for (const stream of this.streams.values()) stream.close();
     this.streams.clear();

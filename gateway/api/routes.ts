@@ -54,6 +54,8 @@ export function mergedStatus(core: GatewayCore): Record<string, unknown> {
       rtt_ms: v.rttMs === undefined ? null : Math.round(v.rttMs * 100) / 100,
       inflight: v.inflight,
       watching: v.watching,
+      // Reads travel over the node's multiplexed query stream when it is open (else HTTP).
+      query_stream: core.streams?.isOpen(v.url) ?? false,
     };
   };
   const configured = new Set(config.regions.flatMap((r) => r.nodes));

@@ -63,11 +63,23 @@ function describeFastifyError(error: FastifyError): string {
   }
 }
 
-/** `body.params: must be object` style, one clause per violation, so the client sees which field. */
 function describeValidation(error: FastifyError): string {
   const issues = error.validation ?? [];
   if (issues.length === 0) return error.message;
-  const context = error.validationContext ?? 'body';
+  return describeIssues(issues, error.validationContext ?? 'body');
+}
+
+/** One schema violation as TypeBox (and ajv) report it. */
+export interface ValidationIssue {
+  keyword: string;
+  instancePath: string;
+  schemaPath: string;
+  params: unknown;
+  message?: string | undefined;
+}
+
+/** `body.params: must be object` style, one clause per violation, so the client sees which field. */
+export function describeIssues(issues: readonly ValidationIssue[], context: string): string {
   return issues
     // typebox also reports each extra key as `schema is false`; the additionalProperties entry names it better.
     .filter((issue) => !issue.schemaPath.endsWith('/additionalProperties'))

@@ -21,7 +21,7 @@ import { ErrorCode, GeodeError, httpStatusFor } from '../../shared/protocol/erro
 import { QueryRequest } from '../../shared/protocol/query.js';
 import { QUERY_STREAM_MAX_FRAME, decodeFrame, encodeFrame } from '../../shared/protocol/query-stream.js';
 import type { StreamItem } from '../../shared/protocol/query-stream.js';
-import { toWireError } from './errors.js';
+import { describeIssues, toWireError } from './errors.js';
 import type { QueryRunner } from './routes/query.js';
 
 const MAX_INFLIGHT = 4096;
@@ -101,9 +101,9 @@ class Connection {
       return;
     }
     if (!checkBody.Check(body)) {
-      const first = [...checkBody.Errors(body)].find((e) => !e.schemaPath.endsWith('/additionalProperties')) ?? checkBody.Errors(body)[0];
-      const where = ['body', ...(first?.instancePath ?? '').split('/').filter((p) => p !== '')].join('.');
-      this.answerError(item.id, new GeodeError(ErrorCode.BAD_REQUEST, `${where}: ${first?.message ?? 'does not match the query request schema'}`));
+      // The same wording as the HTTP route's validation errors.
+      const message = describeIssues([...checkBody.Errors(body)], 'body') || 'body: does not match the query request schema';
+      this.answerError(item.id, new GeodeError(ErrorCode.BAD_REQUEST, message));
       return;
     }
     this.inflight++;

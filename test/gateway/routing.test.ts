@@ -56,6 +56,9 @@ t.test('read routing over a real cluster', async (t) => {
     }
     t.comment(JSON.stringify([...counts]));
     t.equal(counts.get(fa.name), 200, 'the home-region tier is served first');
+    const status = (await (await fetch(`${gw.url}/api/v1/cluster/status`)).json()) as { regions: { nodes: { url: string; query_stream: boolean }[] }[] };
+    const entry = status.regions.flatMap((r) => r.nodes).find((n) => n.url === fa.url);
+    t.equal(entry?.query_stream, true, 'the reads went over the query stream, which stays open');
   });
 
   await t.test('nearest picks the node of the client region via trusted X-Forwarded-For', async (t) => {

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { StorageNode } from '../../../storage-node/node.js';
 import type { ClusterStatus } from '../../../storage-node/node.js';
 import { build } from '../../../storage-node/api/server.js';
+import { QUERY_STREAM_PATH, decodeFrame, encodeFrame } from '../../../shared/protocol/query-stream.js';
 
 /** Three StorageNodes in this process, each behind its own server on 127.0.0.1 port 0. */
 const NAMES = ['alpha', 'bravo', 'charlie'] as const;
@@ -60,6 +61,7 @@ async function call(url: string, path: string, init: { method?: string; body?: u
 }
 
 const query = (member: Member, body: Record<string, unknown>) => call(member.url, '/v1/query', { body });
+const leaderStatus = async (member: Member): Promise<{ commit_index: number }> => (await call(member.url, '/api/v1/cluster/status')).body as unknown as { commit_index: number };
 
 /** The member every node agrees leads, once they do. */
 async function leader(): Promise<Member> {
@@ -315,4 +317,62 @@ t.test('membership routes add and remove a learner through the node', async (t) 
   t.notOk((removed.body['status'] as ClusterStatus).nodes.some((n) => n.id === 'delta'));
   const gone = await call(lead.url, '/api/v1/admin/members/delta', { method: 'DELETE', token: TOKEN });
   t.equal(gone.status, 404);
+});
+
+t.test('the query stream multiplexes /v1/query exchanges with the same answers and errors', async (t) => {
+  await write({ query: 'CREATE (:Streamed {n: 1})' });
+  const lead = await leader();
+  const other = await follower();
+  const open = (member: Member): Promise<WebSocket> =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(member.url.replace('http', 'ws') + QUERY_STREAM_PATH);
+      ws.once('open', () => resolve(ws));
+      ws.once('error', reject);
+    });
+  const ws = await open(other);
+  t.teardown(() => ws.terminate());
+  const answers = new Map<number, { status: number; body: Record<string, unknown> }>();
+  const done = new Promise<void>((resolve) => {
+    ws.on('message', (data: Buffer) => {
+      for (const item of decodeFrame(data, true)) answers.set(item.id, { status: item.status ?? 0, body: JSON.parse(item.body) as Record<string, unknown> });
+      if (answers.size === 6) resolve();
+    });
+  });
+  const read = { query: 'MATCH (s:Streamed) RETURN count(s) AS c', after_index: (await leaderStatus(lead)).commit_index };
+  ws.send(
+    encodeFrame(
+      [
+        { id: 1, body: JSON.stringify(read) },
+        { id: 2, body: JSON.stringify({ query: 'CREATE (:Nope)' }) },
+        { id: 3, body: '{"query": ' },
+        { id: 4, body: JSON.stringify({ query: 'RETURN 1', bogus: true }) },
+        { id: 5, body: JSON.stringify({ query: 'MATCH (n RETURN n' }) },
+        { id: 6, body: JSON.stringify({ query: 'RETURN $missing AS x' }) },
+      ],
+      false,
+    ),
+  );
+  await done;
+  const http = await query(other, read);
+  t.same(answers.get(1), { status: 200, body: http.body }, 'a read answers exactly what HTTP answers');
+  t.match(answers.get(2), { status: 421, body: { error: { code: 'NOT_LEADER', leader_url: lead.url } } }, 'a write on a follower is 421 as over HTTP');
+  t.match(answers.get(3), { status: 400, body: { error: { code: 'BAD_REQUEST' } } }, 'a body that is not JSON');
+  t.match(answers.get(4), { status: 400, body: { error: { code: 'BAD_REQUEST', message: /bogus/ } } }, 'an unknown field');
+  t.match(answers.get(5), { status: 400, body: { error: { code: 'SYNTAX_ERROR' } } });
+  t.match(answers.get(6), { status: 400, body: { error: { code: 'PARAMETER_MISSING' } } });
+});
+
+t.test('a query stream frame that does not parse closes that stream only', async (t) => {
+  const member = await follower();
+  for (const bad of [Buffer.from([0, 0, 0, 1, 0, 0, 0, 9, 123]), 'text frame']) {
+    const ws = new WebSocket(member.url.replace('http', 'ws') + QUERY_STREAM_PATH);
+    const code = await new Promise<number>((resolve, reject) => {
+      ws.once('open', () => ws.send(bad));
+      ws.once('close', (c: number) => resolve(c));
+      ws.once('error', reject);
+    });
+    t.equal(code, 1007, `closed as unreadable: ${typeof bad === 'string' ? 'text' : 'truncated'} frame`);
+  }
+  const still = await query(member, { query: 'RETURN 1 AS one' });
+  t.equal(still.status, 200, 'the node still answers');
 });
