@@ -5,6 +5,11 @@
  *
  * Calls on one worker are handled in the order they were posted, one at a
  * time, so the main thread can pipeline apply batches without waiting.
+ *
+ * Calls made in the same turn of the event loop travel as ONE message (an
+ * array), and the replies to one such message come back as one message: a
+ * thread hand-off costs a wake-up on the other side (expensive on a busy or
+ * virtualized machine), so under load many queries share it.
  */
 import { Worker } from 'node:worker_threads';
 import type { WorkerOptions } from 'node:worker_threads';
@@ -44,13 +49,15 @@ export class WorkerClient {
   inflight = 0;
 
   constructor(readonly worker: Worker, private readonly onExit: (error: Error) => void = () => undefined) {
-    worker.on('message', (reply: Reply) => {
-      const waiter = this.waiting.get(reply.id);
-      if (waiter === undefined) return;
-      this.waiting.delete(reply.id);
-      this.inflight--;
-      if (reply.ok) waiter.resolve(reply.value);
-      else waiter.reject(new WorkerCallError(reply.error));
+    worker.on('message', (replies: Reply[]) => {
+      for (const reply of replies) {
+        const waiter = this.waiting.get(reply.id);
+        if (waiter === undefined) continue;
+        this.waiting.delete(reply.id);
+        this.inflight--;
+        if (reply.ok) waiter.resolve(reply.value);
+        else waiter.reject(new WorkerCallError(reply.error));
+      }
     });
     const fail = (error: Error): void => {
       if (this.dead !== undefined) return;
@@ -74,32 +81,55 @@ export class WorkerClient {
     this.inflight++;
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, method, args } satisfies Call);
+      this.outbox.push({ id, method, args });
+      if (this.outbox.length === 1) setImmediate(this.flush);
     });
   }
+
+  private outbox: Call[] = [];
+
+  private readonly flush = (): void => {
+    const calls = this.outbox;
+    this.outbox = [];
+    if (calls.length === 0 || this.dead !== undefined) return;
+    this.worker.postMessage(calls);
+  };
 
   async terminate(): Promise<void> {
     await this.worker.terminate();
   }
 }
 
+/** Answers gathered for longer than this go back before the next call of the same message runs. */
+const SLOW_CALL_MS = 2;
+
 /** Worker side: answers calls with the given handlers, one at a time, in order. */
 export function serveCalls(handlers: Record<string, (args: never) => unknown>): void {
   const port = parentPort;
   if (port === null) throw new Error('serveCalls() must run in a worker thread');
-  port.on('message', (call: Call) => {
-    const handler = handlers[call.method];
-    let reply: Reply;
-    try {
-      if (handler === undefined) throw new Error(`unknown worker method ${call.method}`);
-      reply = { id: call.id, ok: true, value: handler(call.args as never) };
-    } catch (err) {
-      const body =
-        typeof err === 'object' && err !== null && 'toJSON' in err && typeof err.toJSON === 'function'
-          ? ((err.toJSON() as { error: { code?: string; message: string } }).error)
-          : { message: err instanceof Error ? err.message : String(err) };
-      reply = { id: call.id, ok: false, error: body };
+  port.on('message', (calls: Call[]) => {
+    let replies: Reply[] = [];
+    let since = performance.now();
+    for (const call of calls) {
+      // A slow call does not hold back the answers of the quick ones before it.
+      const now = performance.now();
+      if (replies.length > 0 && now - since > SLOW_CALL_MS) {
+        port.postMessage(replies);
+        replies = [];
+      }
+      since = now;
+      const handler = handlers[call.method];
+      try {
+        if (handler === undefined) throw new Error(`unknown worker method ${call.method}`);
+        replies.push({ id: call.id, ok: true, value: handler(call.args as never) });
+      } catch (err) {
+        const body =
+          typeof err === 'object' && err !== null && 'toJSON' in err && typeof err.toJSON === 'function'
+            ? ((err.toJSON() as { error: { code?: string; message: string } }).error)
+            : { message: err instanceof Error ? err.message : String(err) };
+        replies.push({ id: call.id, ok: false, error: body });
+      }
     }
-    port.postMessage(reply);
+    port.postMessage(replies);
   });
 }
