@@ -287,7 +287,12 @@ export class QueryService {
     const cached = this.cachedRead(request, session);
     if (cached !== undefined) return { status: 200, body: cached, session, kind, target: 'cache', outcome: 'ok' };
     if (lastAnswer !== undefined) return this.finish(lastAnswer, kind, 'replica', session, 'applied_index');
-    throw lastError ?? new GeodeError(ErrorCode.OVERLOADED, 'no replica within the session lag bound can serve the read', { detail: 'NoReplica' });
+    if (lastError !== undefined) throw lastError;
+    // Nothing was tried: either no node is reachable at all, or those that are lag past the session's bound.
+    if (!this.candidates().some((c) => c.healthy && c.breaker !== 'open')) {
+      throw new GeodeError(ErrorCode.NO_QUORUM, 'no storage node is reachable to serve the read', { detail: 'NoNodeReachable' });
+    }
+    throw new GeodeError(ErrorCode.OVERLOADED, 'no replica within the session lag bound can serve the read', { detail: 'NoReplica' });
   }
 
   private cacheKey(request: QueryBody): string {

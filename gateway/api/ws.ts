@@ -2,8 +2,11 @@
  * `GET /v1/ws`: a WebSocket session. Each message `{id, query, params?, ...}`
  * (the query body plus an id) gets `{id, ...result, session}` or
  * `{id, error}`; answers may come out of order. `SET SESSION ...` persists
- * for the connection; a `geode-session` header or `?session=` on the upgrade
- * request seeds it.
+ * for the connection and takes effect for every message sent after it, even
+ * one sent before its answer arrived (the gateway applies it on arrival); a
+ * `geode-session` header or `?session=` on the upgrade request seeds it. An
+ * invalid message is answered `{id, error}` with its id when the id could be
+ * read, else `{id: null, error}`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
@@ -13,6 +16,7 @@ import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 import type { GatewayCore } from '../core.js';
 import type { QueryBody } from '../query-service.js';
 import { clientAddress } from '../routing/geo.js';
+import { applySessionSetting } from '../session/settings.js';
 import { SESSION_HEADER } from '../session/token.js';
 import type { Session } from '../session/token.js';
 import { toGeodeError } from './errors.js';
@@ -21,8 +25,8 @@ export const WS_PATH = '/v1/ws';
 const BODY_KEYS = new Set(['id', 'query', 'params', 'timeout_ms', 'request_id', 'consistency', 'max_lag_ms', 'after_index']);
 const CONSISTENCY = new Set(['linearizable', 'leader', 'bounded', 'any']);
 
-/** Validates one message by hand (no fastify here); names the offending field. */
-function parseMessage(data: string): { id: unknown; body: QueryBody } {
+/** A message's JSON object and its id (null when the message has none or is not an object). */
+function readMessage(data: string): { id: unknown; m: Record<string, unknown> } {
   let raw: unknown;
   try {
     raw = JSON.parse(data);
@@ -31,7 +35,12 @@ function parseMessage(data: string): { id: unknown; body: QueryBody } {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new GeodeError(ErrorCode.BAD_REQUEST, 'message must be a JSON object {id, query, params?}');
   const m = raw as Record<string, unknown>;
-  const bad = (field: string, expected: string): GeodeError => new GeodeError(ErrorCode.BAD_REQUEST, `message.${field}: ${expected}`, { extra: { id: m['id'] ?? null } });
+  return { id: m['id'] ?? null, m };
+}
+
+/** Validates one message by hand (no fastify here); names the offending field. */
+function parseBody(m: Record<string, unknown>): QueryBody {
+  const bad = (field: string, expected: string): GeodeError => new GeodeError(ErrorCode.BAD_REQUEST, `message.${field}: ${expected}`);
   for (const key of Object.keys(m)) if (!BODY_KEYS.has(key)) throw bad(key, 'unknown field');
   if (typeof m['query'] !== 'string' || m['query'].length === 0) throw bad('query', 'expected a non-empty string');
   const body: QueryBody = { query: m['query'] };
@@ -57,7 +66,7 @@ function parseMessage(data: string): { id: unknown; body: QueryBody } {
     if (typeof m['consistency'] !== 'string' || !CONSISTENCY.has(m['consistency'])) throw bad('consistency', 'expected linearizable | leader | bounded | any');
     body.consistency = m['consistency'] as QueryBody['consistency'] & string;
   }
-  return { id: m['id'] ?? null, body };
+  return body;
 }
 
 export class GatewaySockets {
@@ -92,17 +101,24 @@ export class GatewaySockets {
         let id: unknown = null;
         let body: QueryBody;
         try {
-          ({ id, body } = parseMessage(String(data)));
+          const message = readMessage(String(data));
+          id = message.id;
+          body = parseBody(message.m);
         } catch (error) {
           ws.send(JSON.stringify({ id, ...toGeodeError(error).toJSON() }));
           return;
         }
         const sent = session;
+        // SET SESSION takes effect now, for the messages behind it; core.run answers it (or its error) as usual.
+        try {
+          const setting = this.core.service.classify(body.query).setting;
+          if (setting !== undefined) session = applySessionSetting(session, setting);
+        } catch {
+          // not a valid statement: core.run reports why
+        }
         void this.core.run(body, sent, address).then((answer) => {
-          // Settings change only by SET SESSION; the causal index only grows, whatever order answers arrive in.
-          const next = answer.session;
-          const settingsChanged = next.readPreference !== sent.readPreference || next.maxLagMs !== sent.maxLagMs || next.consistency !== sent.consistency;
-          session = { ...(settingsChanged ? next : session), causalIndex: Math.max(next.causalIndex, session.causalIndex) };
+          // Settings changed above already; answers only raise the causal index, in whatever order they arrive.
+          session = { ...session, causalIndex: Math.max(answer.session.causalIndex, session.causalIndex) };
           if (ws.readyState !== ws.OPEN) return;
           const result = JSON.parse(answer.body) as Record<string, unknown>;
           ws.send(JSON.stringify({ id, ...result, session: this.core.codec.encode(session) }));

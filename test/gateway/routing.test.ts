@@ -1,7 +1,8 @@
 /**
  * Real processes: read routing policies through the gateway over a 3-node
  * loopback cluster (round_robin, nearest with trusted X-Forwarded-For,
- * a SIGSTOPped replica under MAX REPLICATION LAG 100).
+ * a SIGSTOPped replica under MAX REPLICATION LAG 100, which the gateway status
+ * reports over the bound or unhealthy while paused and back within it after SIGCONT).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,12 @@ import { launchCluster } from '../../cli/launcher.js';
 import { parseGatewayConfig } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
 import type { RunningGateway } from '../../gateway/gateway.js';
+
+interface StatusEntry {
+  url: string;
+  status: string;
+  replication_lag: number;
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -70,18 +77,41 @@ t.test('read routing over a real cluster', async (t) => {
   });
 
   await t.test('a paused replica leaves rotation under MAX REPLICATION LAG 100 and returns after SIGCONT', async (t) => {
-    const set = await query(gw, { query: 'SET SESSION MAX REPLICATION LAG 100' });
+    const BOUND = 100;
+    const entryOf = async (): Promise<StatusEntry | undefined> => {
+      const status = (await (await fetch(`${gw.url}/api/v1/cluster/status`, { signal: AbortSignal.timeout(10_000) })).json()) as { nodes: StatusEntry[] };
+      return status.nodes.find((n) => n.url === fa.url);
+    };
+    const set = await query(gw, { query: `SET SESSION MAX REPLICATION LAG ${BOUND}` });
+    t.teardown(() => fa.resume());
     fa.pause();
+    const pausedAt = Date.now();
     let sawPaused = 0;
     let i = 0;
+    let slowest = 0;
+    let reported: StatusEntry | undefined;
+    let reportedAfter = -1;
     const until = Date.now() + 4000;
-    while (Date.now() < until) {
+    while (Date.now() < until || reported === undefined) {
       await query(gw, { query: 'CREATE (:P {i: $i})', params: { i: i++ } });
+      const sentAt = Date.now();
       const r = await query(gw, { query: 'MATCH (n:R) RETURN count(n) AS c' }, { 'geode-session': set.token });
+      slowest = Math.max(slowest, Date.now() - sentAt);
       t.equal(r.status, 200);
       if (r.node === fa.name) sawPaused++;
+      // The gateway's own status must say why the node is out of rotation: over the bound, or not healthy.
+      const entry = await entryOf();
+      if (entry !== undefined && (entry.status !== 'healthy' || entry.replication_lag > BOUND) && reported === undefined) {
+        reported = entry;
+        reportedAfter = Date.now() - pausedAt;
+      }
+      if (Date.now() > until + 15_000) break;
     }
+    t.comment(`${i} rounds while paused; status first showed it out of bound ${reportedAfter} ms after SIGSTOP; slowest read ${slowest} ms`);
     t.equal(sawPaused, 0, 'no read reached the paused replica');
+    t.ok(reported !== undefined, `while paused, the gateway status reported the node over the bound or unhealthy: ${JSON.stringify(reported)}`);
+    const last = await entryOf();
+    t.ok(last !== undefined && (last.replication_lag > BOUND || last.status !== 'healthy'), `still so at the end of the pause: status ${last?.status}, lag ${last?.replication_lag} ms`);
     fa.resume();
     let back = false;
     const bound = Date.now() + 30_000;
@@ -91,6 +121,14 @@ t.test('read routing over a real cluster', async (t) => {
       if (!back) await sleep(100);
     }
     t.ok(back, 'the replica serves reads again after catching up');
+    let within: StatusEntry | undefined;
+    const statusBound = Date.now() + 30_000;
+    while (within === undefined && Date.now() < statusBound) {
+      const entry = await entryOf();
+      if (entry !== undefined && entry.status === 'healthy' && entry.replication_lag >= 0 && entry.replication_lag <= BOUND) within = entry;
+      else await sleep(100);
+    }
+    t.ok(within !== undefined, `after SIGCONT the gateway status reports it healthy and within ${BOUND} ms: ${JSON.stringify(within ?? (await entryOf()))}`);
   });
 
   await t.test('round_robin over a flat region spreads within 10%; least_connections prefers the idle node', async (t) => {
