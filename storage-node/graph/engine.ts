@@ -204,7 +204,7 @@ export class GraphEngine {
     this.inTransaction = true;
     // Inside a caller's transaction (replication applies a batch of entries in one), a statement is a savepoint.
     const nested = this.store.db.inTransaction;
-    if (nested) this.store.db.exec('SAVEPOINT geode_statement');
+    if (nested) this.store.savepoint.run();
     else this.store.begin.run();
     try {
       let columns: string[] = [];
@@ -245,11 +245,14 @@ export class GraphEngine {
       }
       const result: QueryResult = { columns, rows, stats: tx.stats, kind };
       options.beforeCommit?.(result);
-      if (nested) this.store.db.exec('RELEASE geode_statement');
+      if (nested) this.store.releaseSavepoint.run();
       else this.store.commit.run();
       return result;
     } catch (err) {
-      if (nested) this.store.db.exec('ROLLBACK TO geode_statement; RELEASE geode_statement');
+      if (nested) {
+        this.store.rollbackToSavepoint.run();
+        this.store.releaseSavepoint.run();
+      }
       else if (this.store.db.inTransaction) this.store.rollback.run();
       this.store.loadCounters();
       this.schema.reload();

@@ -76,6 +76,9 @@ export class GraphStore {
   private savedRelId = 1;
 
   readonly begin: SqlStatement;
+  readonly savepoint: SqlStatement;
+  readonly releaseSavepoint: SqlStatement;
+  readonly rollbackToSavepoint: SqlStatement;
   readonly commit: SqlStatement;
   readonly rollback: SqlStatement;
 
@@ -125,6 +128,10 @@ export class GraphStore {
     this.begin = this.db.prepare('BEGIN');
     this.commit = this.db.prepare('COMMIT');
     this.rollback = this.db.prepare('ROLLBACK');
+    // A statement inside a caller's transaction (a replicated batch) is a savepoint; prepared once, not parsed per statement.
+    this.savepoint = this.db.prepare('SAVEPOINT geode_statement');
+    this.releaseSavepoint = this.db.prepare('RELEASE geode_statement');
+    this.rollbackToSavepoint = this.db.prepare('ROLLBACK TO geode_statement');
 
     this.nodeById = rows('SELECT id, labels, props FROM nodes WHERE id = ?');
     this.nodesAfter = rows('SELECT id, labels, props FROM nodes WHERE id > ? ORDER BY id LIMIT ?');
