@@ -431,7 +431,8 @@ export class StorageNode extends EventEmitter {
   private dispatchCommitted(rd: Ready): void {
     if (rd.committedEntries.length === 0) return;
     const entries = rd.committedEntries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data }));
-    this.applyWorker.call<AppliedBatch>('apply', { entries }).then(
+    // Outcomes matter only to writes waiting here (a leader's); a follower's apply sends none back.
+    this.applyWorker.call<AppliedBatch>('apply', { entries, outcomes: this.pending.size > 0 }).then(
       (batch) => this.onApplied(batch),
       (err: unknown) => this.options.logger.error({ err: String(err) }, 'apply failed'),
     );

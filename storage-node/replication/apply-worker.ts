@@ -14,8 +14,10 @@ export interface ApplyWorkerData {
 }
 
 export interface AppliedBatch {
+  /** Empty when the call asked for none. */
   outcomes: ApplyOutcome[];
   applied: number;
+  /** Replicated settings; only filled in when `schemaChanged`. */
   settings: Partial<ReplicationSettings>;
   /** A schema statement or setting changed state that readers cache. */
   schemaChanged: boolean;
@@ -41,7 +43,7 @@ function scheduleBackground(): void {
 
 serveCalls({
   info: () => ({ applied: machine.appliedIndex, settings: machine.settings() }),
-  apply: (args: { entries: EntryToApply[] }): AppliedBatch => {
+  apply: (args: { entries: EntryToApply[]; outcomes?: boolean }): AppliedBatch => {
     const outcomes = machine.apply(args.entries);
     let schemaChanged = backgroundFinished;
     backgroundFinished = false;
@@ -49,7 +51,9 @@ serveCalls({
       if (o.ok && o.result !== null && (o.result.kind === 'schema' || o.result.kind === 'cluster') && !o.duplicate) schemaChanged = true;
     }
     if (schemaChanged) scheduleBackground();
-    return { outcomes, applied: machine.appliedIndex, settings: machine.settings(), schemaChanged };
+    // The caller may not need the outcomes (nobody waits on a follower): then they are not copied back.
+    // Settings are read back only when a statement may have changed them (the caller looks at them only then).
+    return { outcomes: args.outcomes === false ? [] : outcomes, applied: machine.appliedIndex, settings: schemaChanged ? machine.settings() : {}, schemaChanged };
   },
   snapshot: (args: { path: string }) => machine.snapshotTo(args.path),
   restore: (args: { path: string }) => ({ applied: machine.restoreFrom(args.path), settings: machine.settings() }),
