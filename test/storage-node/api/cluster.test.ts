@@ -61,7 +61,6 @@ async function call(url: string, path: string, init: { method?: string; body?: u
 }
 
 const query = (member: Member, body: Record<string, unknown>) => call(member.url, '/v1/query', { body });
-const leaderStatus = async (member: Member): Promise<{ commit_index: number }> => (await call(member.url, '/api/v1/cluster/status')).body as unknown as { commit_index: number };
 
 /** The member every node agrees leads, once they do. */
 async function leader(): Promise<Member> {
@@ -320,7 +319,8 @@ t.test('membership routes add and remove a learner through the node', async (t) 
 });
 
 t.test('the query stream multiplexes /v1/query exchanges with the same answers and errors', async (t) => {
-  await write({ query: 'CREATE (:Streamed {n: 1})' });
+  const written = await write({ query: 'CREATE (:Streamed {n: 1})' });
+  t.equal(written.status, 200, JSON.stringify(written.body));
   const lead = await leader();
   const other = await follower();
   const open = (member: Member): Promise<WebSocket> =>
@@ -338,7 +338,8 @@ t.test('the query stream multiplexes /v1/query exchanges with the same answers a
       if (answers.size === 6) resolve();
     });
   });
-  const read = { query: 'MATCH (s:Streamed) RETURN count(s) AS c', after_index: (await leaderStatus(lead)).commit_index };
+  // The write's own index is the causal token: a read after it must see it.
+  const read = { query: 'MATCH (s:Streamed) RETURN count(s) AS c', after_index: (written.body['meta'] as { index: number }).index };
   ws.send(
     encodeFrame(
       [
@@ -355,6 +356,7 @@ t.test('the query stream multiplexes /v1/query exchanges with the same answers a
   await done;
   const http = await query(other, read);
   t.same(answers.get(1), { status: 200, body: http.body }, 'a read answers exactly what HTTP answers');
+  t.same(http.body['rows'], [{ c: 1 }], 'and sees the write it follows');
   t.match(answers.get(2), { status: 421, body: { error: { code: 'NOT_LEADER', leader_url: lead.url } } }, 'a write on a follower is 421 as over HTTP');
   t.match(answers.get(3), { status: 400, body: { error: { code: 'BAD_REQUEST' } } }, 'a body that is not JSON');
   t.match(answers.get(4), { status: 400, body: { error: { code: 'BAD_REQUEST', message: /bogus/ } } }, 'an unknown field');
