@@ -434,7 +434,10 @@ export class StorageNode extends EventEmitter {
     // Outcomes matter only to writes waiting here (a leader's); a follower's apply sends none back.
     this.applyWorker.call<AppliedBatch>('apply', { entries, outcomes: this.pending.size > 0 }).then(
       (batch) => this.onApplied(batch),
-      (err: unknown) => this.options.logger.error({ err: String(err) }, 'apply failed'),
+      (err: unknown) => {
+        // On shutdown the worker is terminated with calls in flight: not a failure worth reporting.
+        if (!this.stopped) this.options.logger.error({ err: String(err) }, 'apply failed');
+      },
     );
   }
 
