@@ -15,6 +15,7 @@ import { WebSocket } from 'ws';
 import type { RawData } from 'ws';
 import { QUERY_STREAM_MAX_FRAME, QUERY_STREAM_PATH, decodeFrame, encodeFrame } from '../shared/protocol/query-stream.js';
 import type { StreamItem } from '../shared/protocol/query-stream.js';
+import { zeroMask } from '../shared/protocol/ws-mask.js';
 
 export class StreamFailure extends Error {
   constructor(
@@ -39,10 +40,6 @@ interface Waiter {
 /** How often requests are checked against their deadlines. */
 const SWEEP_MS = 20;
 const MAX_BACKOFF_MS = 2000;
-
-const zeroMask = (mask: Buffer): void => {
-  mask.fill(0);
-};
 
 export class NodeStream {
   private ws: WebSocket | undefined;

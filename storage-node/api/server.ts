@@ -87,10 +87,8 @@ export function build(options: BuildOptions): FastifyInstance {
   installErrorHandlers(app);
 
   let backend: QueryBackend;
-  // The query route and the query stream run queries through one runner, made once the backend exists.
-  let run: QueryRunner | undefined;
-  const runQuery: QueryRunner = (body) => (run as QueryRunner)(body);
-  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  let handle: NodeHandle | undefined;
+  let watchCoalesceMs: number | undefined;
   if (options.engine !== undefined) {
     const engine = options.engine;
     const background = new BackgroundWork({
@@ -102,39 +100,44 @@ export function build(options: BuildOptions): FastifyInstance {
     app.addHook('onReady', async () => background.kick());
     app.addHook('onClose', async () => background.stop());
   } else {
-    const handle = new NodeHandle(options.node);
+    handle = new NodeHandle(options.node);
+    watchCoalesceMs = options.watchCoalesceMs;
     backend = new ClusterBackend(handle);
     void app.register(clusterRoutes, { handle, adminToken: options.adminToken });
     registerClusterMetrics(metrics, handle);
-    const watch = new ClusterWatch({
-      ...(options.watchCoalesceMs !== undefined ? { coalesceMs: options.watchCoalesceMs } : {}),
-      onError: (error) => app.log.warn({ err: error }, 'watch client failed'),
-    });
-    app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const node = handle.current();
-      // Raft stream first; before the node exists a peer is refused and retries with backoff.
-      if (node === undefined || node.handleUpgrade(request, socket, head)) {
-        if (node === undefined) socket.destroy();
-        return;
-      }
-      const path = (request.url ?? '').split('?')[0];
-      if (path === WATCH_PATH) watch.accept(node, request, socket, head);
-      else if (path === QUERY_STREAM_PATH) stream.accept(request, socket, head);
-      else socket.destroy();
-    });
-    const stream = new QueryStreamServer({ run: runQuery, bodyLimit, onError: (error) => app.log.warn({ err: error }, 'query stream failed') });
-    app.addHook('onClose', async () => {
-      watch.close();
-      stream.close();
-    });
   }
-
-  const queryOptions = { backend, metrics, defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS };
-  run = createQueryRunner(queryOptions);
+  // The query route and the query stream run queries through one runner.
+  const run = createQueryRunner({ backend, metrics, defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS });
+  if (handle !== undefined) serveClusterSockets(app, handle, run, options.bodyLimit ?? DEFAULT_BODY_LIMIT, watchCoalesceMs);
   void app.register(healthRoutes, { backend, state });
-  void app.register(queryRoutes, { ...queryOptions, run: runQuery });
+  void app.register(queryRoutes, { run });
   registerMetricsRoute(app, metrics);
   return app;
+}
+
+/** The node's WebSocket paths on the same port: the Raft stream, the cluster watch and the query stream. */
+function serveClusterSockets(app: FastifyInstance, handle: NodeHandle, run: QueryRunner, bodyLimit: number, watchCoalesceMs: number | undefined): void {
+  const watch = new ClusterWatch({
+    ...(watchCoalesceMs !== undefined ? { coalesceMs: watchCoalesceMs } : {}),
+    onError: (error) => app.log.warn({ err: error }, 'watch client failed'),
+  });
+  const stream = new QueryStreamServer({ run, bodyLimit, onError: (error) => app.log.warn({ err: error }, 'query stream failed') });
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const node = handle.current();
+    // Raft stream first; before the node exists a peer is refused and retries with backoff.
+    if (node === undefined || node.handleUpgrade(request, socket, head)) {
+      if (node === undefined) socket.destroy();
+      return;
+    }
+    const path = (request.url ?? '').split('?')[0];
+    if (path === WATCH_PATH) watch.accept(node, request, socket, head);
+    else if (path === QUERY_STREAM_PATH) stream.accept(request, socket, head);
+    else socket.destroy();
+  });
+  app.addHook('onClose', async () => {
+    watch.close();
+    stream.close();
+  });
 }
 
 function loggerOptions(logger: boolean | NodeLoggerOptions, nodeId: string): boolean | NodeLoggerOptions {

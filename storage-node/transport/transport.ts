@@ -22,11 +22,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import type { Message, NodeId } from '../raft/messages.js';
 import { decodeMessage, encodeMessage } from './codec.js';
-
-/** ws mask generator for our client side (see connect()). */
-const zeroMask = (mask: Buffer): void => {
-  mask.fill(0);
-};
+import { zeroMask } from '../../shared/protocol/ws-mask.js';
 
 export const RAFT_STREAM_PATH = '/raft/v1/stream';
 
@@ -127,8 +123,6 @@ class PeerLink {
   private connect(): void {
     if (this.closed) return;
     const wsUrl = this.url.replace(/^http/, 'ws') + RAFT_STREAM_PATH;
-    // Zero masks: masking protects browsers' intermediaries from script-chosen bytes; between mutually
-    // authenticated peers it only costs an XOR pass over every append, so ws skips it for a zero mask.
     const socket = new WebSocket(wsUrl, { perMessageDeflate: false, handshakeTimeout: this.transport.handshakeTimeoutMs, generateMask: zeroMask });
     this.socket = socket;
     const clientNonce = randomBytes(16).toString('hex');

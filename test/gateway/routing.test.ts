@@ -4,14 +4,11 @@
  * a SIGSTOPped replica under MAX REPLICATION LAG 100, which the gateway status
  * reports over the bound or unhealthy while paused and back within it after SIGCONT).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { launchCluster } from '../../cli/launcher.js';
 import { parseGatewayConfig } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
 import type { RunningGateway } from '../../gateway/gateway.js';
+import { startTwoRegions } from '../helpers/two-regions.js';
 
 interface StatusEntry {
   url: string;
@@ -28,30 +25,7 @@ async function query(gw: RunningGateway, body: Record<string, unknown>, headers:
 }
 
 t.test('read routing over a real cluster', async (t) => {
-  const cluster = await launchCluster({ nodes: 3, dataDir: mkdtempSync(join(tmpdir(), 'geode-gw-routing-')) });
-  t.teardown(() => cluster.stop());
-  const leader = await cluster.waitForLeader({ timeoutMs: 60_000 });
-  const [fa, fb] = cluster.nodes.filter((n) => n !== leader) as [typeof leader, typeof leader];
-  const gw = await startGateway(
-    parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        session_secret: 'routing-secret-routing-secret',
-        trusted_proxies: ['127.0.0.1', '::1'],
-        region: 'us-east',
-        health_interval_ms: 250,
-        regions: {
-          'us-east': { lat: 39.0, lon: -77.5, role: 'primary', nodes: [leader.url, fa.url] },
-          'eu-west': { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [fb.url] },
-        },
-      },
-      'test',
-      {},
-    ),
-  );
-  t.teardown(() => gw.close());
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && gw.app.gateway.service.candidates().filter((c) => !c.leader).length < 2) await sleep(50);
+  const { cluster, fa, fb, gw } = await startTwoRegions(t, 'routing');
   t.equal((await query(gw, { query: 'CREATE (:R {v: 1})' })).status, 200);
 
   await t.test('reads are served by the home-region tier before other regions', async (t) => {

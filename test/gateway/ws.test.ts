@@ -12,15 +12,10 @@
  *   SET SESSION value) gets an error answer with a stable code, the socket
  *   stays open and the session is unchanged.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import { WebSocket } from 'ws';
-import { launchCluster } from '../../cli/launcher.js';
-import { parseGatewayConfig } from '../../gateway/config.js';
-import { startGateway } from '../../gateway/gateway.js';
 import { WS_PATH } from '../../gateway/api/ws.js';
+import { startTwoRegions } from '../helpers/two-regions.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -114,31 +109,8 @@ class WsSession {
 }
 
 t.test('/v1/ws over a real cluster', async (t) => {
-  const cluster = await launchCluster({ nodes: 3, dataDir: mkdtempSync(join(tmpdir(), 'geode-gw-ws-')) });
-  t.teardown(() => cluster.stop());
-  const leader = await cluster.waitForLeader({ timeoutMs: 60_000 });
-  const [fa, fb] = cluster.nodes.filter((n) => n !== leader) as [typeof leader, typeof leader];
-  const gw = await startGateway(
-    parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        session_secret: 'ws-secret-ws-secret-ws-secret',
-        trusted_proxies: ['127.0.0.1', '::1'],
-        region: 'us-east',
-        health_interval_ms: 250,
-        regions: {
-          'us-east': { lat: 39.0, lon: -77.5, role: 'primary', nodes: [leader.url, fa.url] },
-          'eu-west': { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [fb.url] },
-        },
-      },
-      'test',
-      {},
-    ),
-  );
-  t.teardown(() => gw.close());
+  const { fa, fb, gw } = await startTwoRegions(t, 'ws');
   const core = gw.app.gateway;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && (core.topology.availableLeader() === undefined || core.service.candidates().filter((c) => !c.leader && c.healthy).length < 2)) await sleep(50);
 
   // What the gateway sends to the nodes, to see that a session setting reaches them.
   const sent: { url: string; body: Record<string, unknown> }[] = [];

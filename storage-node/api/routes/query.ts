@@ -50,7 +50,7 @@ export function createQueryRunner(options: QueryRouteOptions): QueryRunner {
   };
 }
 
-export const queryRoutes: FastifyPluginAsyncTypebox<QueryRouteOptions & { run: QueryRunner }> = async (app, options) => {
+export const queryRoutes: FastifyPluginAsyncTypebox<{ run: QueryRunner }> = async (app, options) => {
   const { run } = options;
 
   app.post(
