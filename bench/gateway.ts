@@ -7,7 +7,10 @@
  * Then, at a fixed 1,000 requests/s, the gateway's added p50 over the direct path.
  *
  *   npm run bench:gateway -- [--json] [--duration S] [--warmup S] [--connections N]
- *                             [--users N] [--rate R] [--rate-duration S] [--rate-connections N] [--workers N]
+ *                             [--users N] [--rate R] [--rate-duration S] [--rate-connections N] [--workers N] [--slices N]
+ *
+ * The saturated runs are cut into --slices slices (default 5), the targets taking turns, so drifting
+ * machine load falls on all three alike; the fixed-rate runs alternate direct and gateway the same way.
  *
  * Targets: ratio_vs_haproxy = gateway rps / haproxy rps >= 1.0; gateway_added_p50_ms <= 0.5.
  */
@@ -35,6 +38,7 @@ const { values: flags } = parseArgs({
     'rate-duration': { type: 'string', default: '10' },
     'rate-connections': { type: 'string', default: '10' },
     workers: { type: 'string', default: '1' },
+    slices: { type: 'string', default: '5' },
   },
 });
 const DURATION_S = Number(flags.duration);
@@ -45,10 +49,11 @@ const RATE = Number(flags.rate);
 const RATE_DURATION_S = Number(flags['rate-duration']);
 const WORKERS = Number(flags.workers);
 const RATE_CONNECTIONS = Number(flags['rate-connections']);
+const SLICES = Number(flags.slices);
 const positiveInt = (n: number): boolean => Number.isInteger(n) && n > 0;
-if (![DURATION_S, CONNECTIONS, USERS, RATE, RATE_DURATION_S, RATE_CONNECTIONS, WORKERS].every(positiveInt) || !Number.isInteger(WARMUP_S) || WARMUP_S < 0) {
+if (![DURATION_S, CONNECTIONS, USERS, RATE, RATE_DURATION_S, RATE_CONNECTIONS, WORKERS, SLICES].every(positiveInt) || !Number.isInteger(WARMUP_S) || WARMUP_S < 0) {
   process.stderr.write(
-    'usage: bench/gateway.ts [--json] [--duration S] [--warmup S] [--connections N] [--users N] [--rate R] [--rate-duration S] [--rate-connections N] [--workers N]\n',
+    'usage: bench/gateway.ts [--json] [--duration S] [--warmup S] [--connections N] [--users N] [--rate R] [--rate-duration S] [--rate-connections N] [--workers N] [--slices N]\n',
   );
   process.exit(64);
 }
@@ -292,22 +297,40 @@ await runBench('gateway', flags.json, async (ctx) => {
 
   const targets = { direct: node.url, gateway: gatewayUrl, haproxy: haproxyUrl } as const;
   const proxyPid = { direct: undefined, gateway: gatewayChild.pid, haproxy: haproxyChild.pid } as const;
-  const saturated: Record<string, Measured> = {};
-  for (const [name, url] of Object.entries(targets) as [keyof typeof targets, string][]) {
-    if (WARMUP_S > 0) {
+  const names = Object.keys(targets) as (keyof typeof targets)[];
+  if (WARMUP_S > 0) {
+    for (const name of names) {
       ctx.progress(`${name}: warm-up ${WARMUP_S} s`);
-      await load(url, WARMUP_S, CONNECTIONS);
+      await load(targets[name], WARMUP_S, CONNECTIONS);
     }
-    ctx.progress(`${name}: ${CONNECTIONS} connections for ${DURATION_S} s`);
-    const nodeCpu = cpuMs(node.pid);
-    const proxyCpu = cpuMs(proxyPid[name]);
-    const { latencies, result } = await load(url, DURATION_S, CONNECTIONS);
-    const measured = summarize(latencies, [result], result.duration > 0 ? result.duration : DURATION_S);
-    const perRequest = (ms: number): number | null => (latencies.count > 0 ? round(ms / latencies.count, 4) : null);
-    measured.cpu_ms_per_request = { node: perRequest(cpuMs(node.pid) - nodeCpu) };
-    if (name !== 'direct') measured.cpu_ms_per_request.proxy = perRequest(cpuMs(proxyPid[name]) - proxyCpu);
+  }
+  // The saturated runs go in slices, each target in turn, so that the machine's drifting load (other
+  // tenants, CPU frequency) touches every target alike; the figures add up the slices.
+  const slices = Math.max(1, Math.min(SLICES, DURATION_S));
+  const sliceS = Math.max(1, Math.round(DURATION_S / slices));
+  const runs = Object.fromEntries(names.map((name) => [name, { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0, nodeCpu: 0, proxyCpu: 0 }]));
+  for (let slice = 0; slice < slices; slice++) {
+    for (const name of names) {
+      const run = runs[name]!;
+      ctx.progress(`${name}: ${CONNECTIONS} connections for ${sliceS} s (slice ${slice + 1}/${slices})`);
+      const nodeCpu = cpuMs(node.pid);
+      const proxyCpu = cpuMs(proxyPid[name]);
+      const { result } = await load(targets[name], sliceS, CONNECTIONS, undefined, run.latencies);
+      run.nodeCpu += cpuMs(node.pid) - nodeCpu;
+      run.proxyCpu += cpuMs(proxyPid[name]) - proxyCpu;
+      run.results.push(result);
+      run.seconds += result.duration > 0 ? result.duration : sliceS;
+      await sleep(200);
+    }
+  }
+  const saturated: Record<string, Measured> = {};
+  for (const name of names) {
+    const run = runs[name]!;
+    const measured = summarize(run.latencies, run.results, run.seconds);
+    const perRequest = (ms: number): number | null => (run.latencies.count > 0 ? round(ms / run.latencies.count, 4) : null);
+    measured.cpu_ms_per_request = { node: perRequest(run.nodeCpu) };
+    if (name !== 'direct') measured.cpu_ms_per_request.proxy = perRequest(run.proxyCpu);
     saturated[name] = measured;
-    await sleep(500);
   }
 
   // Fixed rate, alternating halves so drifting machine load touches both paths alike.
@@ -336,6 +359,7 @@ await runBench('gateway', flags.json, async (ctx) => {
     users: USERS,
     connections: CONNECTIONS,
     duration_s: DURATION_S,
+    slices,
     gateway_workers: WORKERS,
     haproxy_nbthread: WORKERS,
     haproxy_version: haproxyVersion(HAPROXY),

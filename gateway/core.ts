@@ -4,7 +4,6 @@
  * `run` never throws: every failure becomes an error answer.
  */
 import { ErrorCode, GeodeError } from '../shared/protocol/errors.js';
-import type { StatementKind } from '../shared/gql/ast.js';
 import { GatewayMetrics } from './api/metrics.js';
 import type { RequestKind } from './api/metrics.js';
 import { RETRY_AFTER_CODES, toGeodeError } from './api/errors.js';
@@ -89,7 +88,21 @@ export class GatewayCore {
         target = 'gateway';
         return { status: 200, body: answer.body, session: answer.session, retryAfter: undefined };
       }
-      const result = await this.limited(plan.kind, () => this.service.execute(body, plan.kind, session, clientAddress));
+      // Separate bulkheads for reads and writes: a full one answers OVERLOADED at once instead of queueing.
+      const isRead = plan.kind === 'read' || plan.kind === 'admin';
+      const limit = isRead ? this.config.readConcurrency : this.config.writeConcurrency;
+      if ((isRead ? this.readsInFlight : this.writesInFlight) >= limit) {
+        throw new GeodeError(ErrorCode.OVERLOADED, `too many ${isRead ? 'reads' : 'writes'} in flight (limit ${limit})`, { detail: 'ConcurrencyLimit' });
+      }
+      if (isRead) this.readsInFlight++;
+      else this.writesInFlight++;
+      let result;
+      try {
+        result = await this.service.execute(body, plan.kind, session, clientAddress);
+      } finally {
+        if (isRead) this.readsInFlight--;
+        else this.writesInFlight--;
+      }
       target = result.target;
       outcome = result.outcome;
       return { status: result.status, body: result.body, session: result.session, retryAfter: RETRY_AFTER_CODES.has(result.outcome) ? 1 : undefined };
@@ -99,22 +112,6 @@ export class GatewayCore {
       return { status: geode.status, body: JSON.stringify(geode.toJSON()), session, retryAfter: RETRY_AFTER_CODES.has(geode.code) ? 1 : undefined };
     } finally {
       this.metrics.observe(kind, target, outcome, (performance.now() - started) / 1000);
-    }
-  }
-
-  /** Separate bulkheads for reads and writes: a full one answers OVERLOADED at once instead of queueing. */
-  private async limited<T>(kind: StatementKind, work: () => Promise<T>): Promise<T> {
-    const isRead = kind === 'read' || kind === 'admin';
-    const inFlight = isRead ? this.readsInFlight : this.writesInFlight;
-    const limit = isRead ? this.config.readConcurrency : this.config.writeConcurrency;
-    if (inFlight >= limit) throw new GeodeError(ErrorCode.OVERLOADED, `too many ${isRead ? 'reads' : 'writes'} in flight (limit ${limit})`, { detail: 'ConcurrencyLimit' });
-    if (isRead) this.readsInFlight++;
-    else this.writesInFlight++;
-    try {
-      return await work();
-    } finally {
-      if (isRead) this.readsInFlight--;
-      else this.writesInFlight--;
     }
   }
 }

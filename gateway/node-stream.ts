@@ -1,8 +1,9 @@
 /**
  * The gateway's side of each node's query stream (contract and frame format
  * in shared/protocol/query-stream.ts): one WebSocket per node, requests
- * tagged with ids, everything sent in one turn of the event loop packed into
- * one frame. Reads go this way when the stream is open; while it is not
+ * tagged with ids. A request to an idle stream goes out at once; while
+ * answers are outstanding, everything sent in one turn of the event loop is
+ * packed into one frame. Reads go this way when the stream is open; while it is not
  * (connecting, or the node is down) callers use HTTP, so a stream problem
  * costs speed, never availability.
  *
@@ -73,11 +74,16 @@ export class NodeStream {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     return new Promise<StreamAnswer>((resolve, reject) => {
+      const idle = this.waiting.size === 0;
       this.waiting.set(id, { resolve, reject, deadline: Date.now() + timeoutMs });
       this.queue.push({ id, body: payload });
-      if (!this.flushScheduled) {
+      // An idle stream sends at once, so the node works while we parse what came with this request;
+      // a busy one packs everything of this turn into one frame (one write, one wake-up of the node).
+      // Sending every request at once while a few are outstanding measured slower: more frames, more wake-ups.
+      if (idle && !this.flushScheduled) this.flush();
+      else if (!this.flushScheduled) {
         this.flushScheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(this.flushLater);
       }
     });
   }
@@ -90,6 +96,8 @@ export class NodeStream {
     this.ws?.terminate();
     this.failAll('query stream closed');
   }
+
+  private readonly flushLater = (): void => this.flush();
 
   private flush(): void {
     this.flushScheduled = false;

@@ -259,6 +259,8 @@ export class QueryService {
     let lastError: GeodeError | undefined;
     /** The last failure was a node's answer (relayed as is) rather than a connection failure. */
     let lastAnswer: NodeAnswer | undefined;
+    // Serialized once; each attempt appends its own timeout (`request` never has one).
+    const head = JSON.stringify(request).slice(0, -1);
     for (let i = 0; i < plan.length; i++) {
       const candidate = plan[i] as Candidate;
       const left = deadline - Date.now();
@@ -266,7 +268,7 @@ export class QueryService {
       const attempt = i < plan.length - 1 ? Math.min(left, READ_ATTEMPT_MS) : left;
       let answer: NodeAnswer;
       try {
-        answer = await this.options.client.query(candidate.url, JSON.stringify({ ...request, timeout_ms: attempt }), attempt + 100, true);
+        answer = await this.options.client.query(candidate.url, `${head},"timeout_ms":${attempt}}`, attempt + 100, true);
       } catch (error) {
         lastError = this.unavailable(error);
         lastAnswer = undefined;

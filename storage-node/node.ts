@@ -148,6 +148,8 @@ interface IndexWaiter {
   timer: NodeJS.Timeout;
 }
 
+/** Reads of one turn that share a message to one read worker (see pickReadWorker). */
+const READ_BATCH = 8;
 const emptyResult = (): WireResult => ({ columns: [], rows: [], stats: emptyStats(), kind: 'write' });
 
 function geodeErrorFrom(body: ErrorBody['error']): GeodeError {
@@ -179,6 +181,13 @@ export class StorageNode extends EventEmitter {
   private transport: Transport | undefined;
   private applyWorker!: WorkerClient;
   private readWorkers: WorkerClient[] = [];
+  /**
+   * Statement seeds (randomUUID(), rand()): a random prefix drawn once per process plus a counter, so
+   * every statement gets its own stream without a call into the CSPRNG on the hot path. The seed is
+   * mixed into a PRNG state (graph/prng.ts); it fixes randomness for replay, it is not a secret.
+   */
+  private readonly seedPrefix = randomBytes(8).toString('hex');
+  private seedCounter = 0;
   private readonly graphPath: string;
   private readonly tickMs: number;
   private readonly electionTimeoutMs: number;
@@ -571,7 +580,7 @@ export class StorageNode extends EventEmitter {
       if (problem !== undefined) return Promise.reject(new GeodeError(ErrorCode.BAD_REQUEST, problem, { detail: 'InvalidClusterSetting' }));
     }
     const requestId = request.requestId ?? randomUUID();
-    const data = encodeCommand({ kind: 'query', query: request.query, params: request.params, now: Date.now(), seed: randomBytes(16).toString('hex'), requestId });
+    const data = encodeCommand({ kind: 'query', query: request.query, params: request.params, now: Date.now(), seed: this.nextSeed(), requestId });
     const proposed = this.raft.propose(data);
     if (!proposed.accepted) {
       if (proposed.reason === 'transferring') {
@@ -670,7 +679,7 @@ export class StorageNode extends EventEmitter {
     }
     if (request.afterIndex !== undefined && request.afterIndex > this.applied) await this.waitApplied(request.afterIndex, deadline);
     const worker = this.pickReadWorker();
-    const call: ReadCall = { query: request.query, params: request.params, now: Date.now(), seed: randomBytes(8).toString('hex'), deadline };
+    const call: ReadCall = { query: request.query, params: request.params, now: Date.now(), seed: this.nextSeed(), deadline };
     if (request.systemView === true) call.views = this.systemViews();
     try {
       const result = await worker.call<WireResult>('read', call);
@@ -680,7 +689,18 @@ export class StorageNode extends EventEmitter {
     }
   }
 
+  private nextSeed(): string {
+    this.seedCounter++;
+    return `${this.seedPrefix}${this.seedCounter.toString(16)}`;
+  }
+
+  /**
+   * The worker for a read: one that already has calls queued this turn while it has fewer than
+   * READ_BATCH (they go in one message, so a frame of reads from the query stream costs one thread
+   * hand-off instead of one per worker), else the one with the fewest calls outstanding.
+   */
   private pickReadWorker(): WorkerClient {
+    for (const w of this.readWorkers) if (w.alive && w.queued > 0 && w.queued < READ_BATCH) return w;
     let best = this.readWorkers[0] as WorkerClient;
     for (const w of this.readWorkers) if (w.alive && (w.inflight < best.inflight || !best.alive)) best = w;
     return best;

@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ErrorCode, GeodeError, isGeodeError } from '../../shared/protocol/errors.js';
 import type { ErrorBody } from '../../shared/protocol/errors.js';
+import { describeIssues } from '../../shared/protocol/query.js';
 
 const FASTIFY_CODES: Readonly<Record<string, { code: ErrorCode; message?: string }>> = {
   FST_ERR_CTP_INVALID_JSON_BODY: { code: ErrorCode.BAD_REQUEST, message: 'request body is not valid JSON' },
@@ -32,18 +33,7 @@ export function toGeodeError(error: unknown): GeodeError {
 
 function describe(error: FastifyError): string {
   const issues = error.validation ?? [];
-  if (issues.length === 0) return error.message;
-  return issues
-    .filter((issue) => !issue.schemaPath.endsWith('/additionalProperties') || issue.keyword === 'additionalProperties')
-    .slice(0, 5)
-    .map((issue) => {
-      const path = ['body', ...issue.instancePath.split('/').filter((p) => p !== '')].join('.');
-      const params = issue.params as Record<string, unknown>;
-      const extra = params['additionalProperty'] ?? params['additionalProperties'];
-      if (issue.keyword === 'additionalProperties' && extra !== undefined) return `${path}: unknown field ${Array.isArray(extra) ? extra.join(', ') : String(extra)}`;
-      return `${path}: ${issue.message ?? 'invalid'}`;
-    })
-    .join('; ');
+  return issues.length === 0 ? error.message : describeIssues(issues, error.validationContext ?? 'body');
 }
 
 export function errorBody(error: GeodeError): ErrorBody {

@@ -3,37 +3,13 @@
  * `/metrics`, `/healthz`, `/readyz`, and the admin passthrough to the leader.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import proxy from '@fastify/http-proxy';
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
-import type { GatewayAnswer, GatewayCore } from '../core.js';
-import { clientAddress } from '../routing/geo.js';
-import type { BlockList } from 'node:net';
-import { SESSION_HEADER } from '../session/token.js';
+import type { GatewayCore } from '../core.js';
 import { lagOf } from '../topology/node-view.js';
-import { QueryRequest } from './schemas.js';
-import type { QueryBody } from '../query-service.js';
-
-/**
- * Writes a query answer straight to the socket: the body is already JSON
- * text (a node's answer relayed as is), so fastify's serialization and
- * onSend pipeline have nothing to add on the hottest path.
- */
-export function sendAnswer(reply: FastifyReply, core: GatewayCore, answer: GatewayAnswer): FastifyReply {
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(answer.body),
-    [SESSION_HEADER]: core.codec.encode(answer.session),
-  };
-  if (answer.retryAfter !== undefined) headers['retry-after'] = String(answer.retryAfter);
-  reply.hijack();
-  reply.raw.writeHead(answer.status, headers).end(answer.body);
-  return reply;
-}
-
-export function requestClientAddress(request: FastifyRequest, trusted: BlockList): string | undefined {
-  return clientAddress(request.socket.remoteAddress, request.headers['x-forwarded-for'], trusted);
-}
+import { QUERY_PATH } from './query-endpoint.js';
+import type { QueryEndpoint } from './query-endpoint.js';
 
 const sha = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -87,14 +63,16 @@ export function mergedStatus(core: GatewayCore): Record<string, unknown> {
   };
 }
 
-export async function registerRoutes(app: FastifyInstance, core: GatewayCore, trusted: BlockList): Promise<void> {
-  app.post<{ Body: QueryBody }>('/v1/query', { schema: { body: QueryRequest } }, async (request, reply) => {
-    const header = request.headers[SESSION_HEADER];
-    const session = core.sessionFrom(Array.isArray(header) ? header[0] : header);
-    // Only `nearest` needs the client's address; parsing it (and X-Forwarded-For) costs on every request.
-    const address = session.readPreference === 'nearest' ? requestClientAddress(request, trusted) : undefined;
-    const answer = await core.run(request.body, session, address);
-    return sendAnswer(reply, core, answer);
+export async function registerRoutes(app: FastifyInstance, core: GatewayCore, queries: QueryEndpoint): Promise<void> {
+  // Real connections reach QueryEndpoint before fastify routes anything (see gateway.ts); this route gives
+  // `inject()` the same handler. Its body is left unread for the endpoint to read and check.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+    scope.post(QUERY_PATH, (request, reply) => {
+      reply.hijack();
+      queries.serve(request.raw, reply.raw);
+    });
   });
 
   app.get('/api/v1/cluster/status', async () => mergedStatus(core));

@@ -4,6 +4,7 @@
  */
 import { Type } from 'typebox';
 import type { Static } from 'typebox';
+import { Compile } from 'typebox/compile';
 
 export const ConsistencyLevel = Type.Union([
   Type.Literal('linearizable'),
@@ -29,3 +30,45 @@ export const QueryRequest = Type.Object(
   { additionalProperties: false },
 );
 export type QueryRequest = Static<typeof QueryRequest>;
+
+const checkQueryRequest = Compile(QueryRequest);
+
+/**
+ * Checks a parsed body against QueryRequest for servers that read bodies
+ * themselves (the node's query stream, the gateway's query route): undefined
+ * when it is valid, else the same `body.field: problem` text the fastify
+ * routes give.
+ */
+export function queryRequestProblem(body: unknown): string | undefined {
+  if (checkQueryRequest.Check(body)) return undefined;
+  return describeIssues([...checkQueryRequest.Errors(body)], 'body') || 'body: does not match the query request schema';
+}
+
+/** One schema violation as TypeBox (and ajv) report it. */
+export interface ValidationIssue {
+  keyword: string;
+  instancePath: string;
+  schemaPath: string;
+  params: unknown;
+  message?: string | undefined;
+}
+
+/** `body.params: must be object` style, one clause per violation (at most five), so the client sees which field. */
+export function describeIssues(issues: readonly ValidationIssue[], context: string): string {
+  return (
+    issues
+      // TypeBox also reports each extra key as `schema is false`; the additionalProperties entry names it better.
+      .filter((issue) => issue.keyword === 'additionalProperties' || !issue.schemaPath.endsWith('/additionalProperties'))
+      .slice(0, 5)
+      .map((issue) => {
+        const path = [context, ...issue.instancePath.split('/').filter((part) => part !== '')].join('.');
+        const params = issue.params as Record<string, unknown>;
+        const extra = params['additionalProperties'] ?? params['additionalProperty'];
+        if (issue.keyword === 'additionalProperties' && extra !== undefined) return `${path}: unknown field ${Array.isArray(extra) ? extra.map(String).join(', ') : String(extra)}`;
+        const missing = params['requiredProperties'] ?? params['missingProperty'];
+        if (issue.keyword === 'required' && missing !== undefined) return `${path}: missing field ${Array.isArray(missing) ? missing.map(String).join(', ') : String(missing)}`;
+        return `${path}: ${issue.message ?? 'invalid'}`;
+      })
+      .join('; ')
+  );
+}

@@ -5,6 +5,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ErrorCode, GeodeError, httpStatusFor, isGeodeError } from '../../shared/protocol/errors.js';
 import type { ErrorBody } from '../../shared/protocol/errors.js';
+import { describeIssues } from '../../shared/protocol/query.js';
 
 export interface WireError {
   status: number;
@@ -67,37 +68,6 @@ function describeValidation(error: FastifyError): string {
   const issues = error.validation ?? [];
   if (issues.length === 0) return error.message;
   return describeIssues(issues, error.validationContext ?? 'body');
-}
-
-/** One schema violation as TypeBox (and ajv) report it. */
-export interface ValidationIssue {
-  keyword: string;
-  instancePath: string;
-  schemaPath: string;
-  params: unknown;
-  message?: string | undefined;
-}
-
-/** `body.params: must be object` style, one clause per violation, so the client sees which field. */
-export function describeIssues(issues: readonly ValidationIssue[], context: string): string {
-  return issues
-    // typebox also reports each extra key as `schema is false`; the additionalProperties entry names it better.
-    .filter((issue) => !issue.schemaPath.endsWith('/additionalProperties'))
-    .slice(0, 5)
-    .map((issue) => {
-      const path = issue.instancePath.split('/').filter((part) => part !== '');
-      const params = issue.params as Record<string, unknown>;
-      const extra = params['additionalProperties'] ?? params['additionalProperty'];
-      if (issue.keyword === 'additionalProperties' && Array.isArray(extra)) {
-        return `${[context, ...path].join('.')}: unknown field ${extra.map(String).join(', ')}`;
-      }
-      const missing = params['requiredProperties'] ?? params['missingProperty'];
-      if (issue.keyword === 'required' && missing !== undefined) {
-        return `${[context, ...path].join('.')}: missing field ${Array.isArray(missing) ? missing.map(String).join(', ') : String(missing)}`;
-      }
-      return `${[context, ...path].join('.')}: ${issue.message ?? 'invalid'}`;
-    })
-    .join('; ');
 }
 
 /** Installs the error and not-found handlers: every failure answers JSON with a stable code. */

@@ -75,6 +75,11 @@ export class WorkerClient {
     return this.dead === undefined;
   }
 
+  /** Calls made this turn that have not been posted yet (they will share one message). */
+  get queued(): number {
+    return this.outbox.length;
+  }
+
   call<T>(method: string, args: unknown = null): Promise<T> {
     if (this.dead !== undefined) return Promise.reject(this.dead);
     const id = this.nextId++;

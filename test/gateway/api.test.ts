@@ -145,3 +145,51 @@ t.test('the node breaker opens after repeated failures and half-opens later', as
   t.equal(res.statusCode, 200, 'the trial succeeds');
   t.equal((await status()).nodes[0]?.breaker, 'closed');
 });
+
+t.test('over a real socket, POST /v1/query (served ahead of fastify) keeps the same contract', async (t) => {
+  const { app, node } = await setup(t, { body_limit: 1024 });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/query`;
+  const send = async (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
+    const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+    return { status: res.status, headers: res.headers, json: (await res.json()) as { error?: { code?: string; message?: string }; rows?: unknown[] } };
+  };
+  const cases: [string, string, Record<string, string> | undefined, number, string, RegExp][] = [
+    ['invalid JSON', '{"query":', undefined, 400, 'BAD_REQUEST', /not valid JSON/],
+    ['empty body', '', undefined, 400, 'BAD_REQUEST', /empty/],
+    ['not an object', '[1, 2]', undefined, 400, 'BAD_REQUEST', /body/],
+    ['unknown field', '{"query": "RETURN 1", "bogus": 1}', undefined, 400, 'BAD_REQUEST', /unknown field bogus/],
+    ['prototype key', '{"query": "RETURN 1", "__proto__": {"x": 1}}', undefined, 400, 'BAD_REQUEST', /unknown field __proto__/],
+    ['missing query', '{"params": {}}', undefined, 400, 'BAD_REQUEST', /missing field query/],
+    ['wrong content type', '{"query": "RETURN 1"}', { 'content-type': 'text/plain' }, 400, 'BAD_REQUEST', /content type/],
+    ['syntax error', '{"query": "MATCH (n RETURN n"}', undefined, 400, 'SYNTAX_ERROR', /./],
+    ['body too large', JSON.stringify({ query: 'RETURN 1', params: { p: 'y'.repeat(5000) } }), undefined, 413, 'PAYLOAD_TOO_LARGE', /larger/],
+    ['bad session token', '{"query": "RETURN 1"}', { 'content-type': 'application/json', 'geode-session': 'not.a-token' }, 401, 'UNAUTHORIZED', /session/],
+  ];
+  for (const [name, body, headers, status, code, message] of cases) {
+    const res = await send(body, headers);
+    t.equal(res.status, status, `${name}: status`);
+    t.equal(res.json.error?.code, code, `${name}: code`);
+    t.match(res.json.error?.message, message, `${name}: message`);
+  }
+  // A chunked body (no content-length) over the limit is refused as it streams in.
+  const chunked = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 8; i++) controller.enqueue(new TextEncoder().encode(`${i === 0 ? '{"query": "RETURN 1", "params": {"p": "' : ''}${'z'.repeat(400)}`));
+        controller.close();
+      },
+    }),
+    duplex: 'half',
+    signal: AbortSignal.timeout(10_000),
+  } as RequestInit).then(async (res) => ({ status: res.status, json: (await res.json()) as { error?: { code?: string } } }));
+  t.equal(chunked.status, 413, 'chunked body over the limit: 413');
+  t.equal(chunked.json.error?.code, 'PAYLOAD_TOO_LARGE');
+  t.equal(node.queries, 0, 'nothing reached the node');
+  const ok = await send('{"query": "RETURN 1"}', { 'content-type': 'Application/JSON; charset=utf-8' });
+  t.equal(ok.status, 200, 'the gateway still serves (media type matched without regard to case or parameters)');
+  t.same(ok.json.rows, [{ x: 1 }]);
+  t.ok(ok.headers.get('geode-session'), 'the answer carries the session token');
+});
