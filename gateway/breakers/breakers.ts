@@ -60,6 +60,10 @@ export class Breakers extends EventEmitter {
         resetTimeout: this.options.resetTimeoutMs ?? 5000,
         rollingCountTimeout: this.options.rollingWindowMs ?? 10_000,
         errorFilter: (error: unknown) => !(error instanceof NodeFailure),
+        // Only counts decide; latency percentiles and per-second snapshots would cost on every call
+        // (each snapshot concatenates and sorts every latency in the window) and nobody reads them.
+        rollingPercentilesEnabled: false,
+        enableSnapshots: false,
       });
       const announce = (): void => {
         this.emit('state', url, this.state(url));
