@@ -4,7 +4,8 @@
  * `POST /v1/query` with an indexed point read (a) straight to the node, (b)
  * through `geode gateway`, (c) through HAProxy 2.6 in http mode with
  * keep-alive to the node and as many threads as the gateway has workers.
- * Then, at a fixed 1,000 requests/s, the gateway's added p50 over the direct path.
+ * Then, at a fixed 1,000 requests/s, the gateway's added p50 over the direct path: with arrivals evenly
+ * paced (the headline, `gateway_added_p50_ms`) and in autocannon's aligned bursts (`..._bursts`).
  *
  *   npm run bench:gateway -- [--json] [--duration S] [--warmup S] [--connections N]
  *                             [--users N] [--rate R] [--rate-duration S] [--rate-connections N] [--workers N] [--slices N]
@@ -22,6 +23,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
 import type { EventEmitter } from 'node:events';
 import { freePort, GEODE_BIN, launchCluster } from '../cli/launcher.js';
 import { findBinary, loadAverage, runBench, sleep, waitFor } from './lib/run.js';
@@ -155,6 +157,47 @@ async function load(url: string, seconds: number, connections: number, overallRa
   });
   const result = await run;
   return { latencies: into, result };
+}
+
+/**
+ * Open-loop load at a fixed rate: request i is sent at start + i * 1000/rate ms (timers wake about
+ * every millisecond; whatever is due by then is sent), over a keep-alive pool of `connections`.
+ * Latency runs from the send, so time spent waiting for a free connection counts.
+ */
+async function evenlyPaced(url: string, seconds: number, rate: number, connections: number, into: LatencyRecorder): Promise<AutocannonResult> {
+  const pool = new Pool(url, { connections, pipelining: 1 });
+  const intervalMs = 1000 / rate;
+  const total = Math.round(seconds * rate);
+  const result: AutocannonResult = { errors: 0, timeouts: 0, non2xx: 0, duration: 0 };
+  const inflight = new Set<Promise<void>>();
+  const send = (): void => {
+    const sentAt = performance.now();
+    const done = pool
+      .request({ path: '/v1/query', method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY, headersTimeout: 10_000, bodyTimeout: 10_000 })
+      .then(async (response) => {
+        await response.body.text();
+        if (response.statusCode >= 200 && response.statusCode < 300) into.record(performance.now() - sentAt);
+        else result.non2xx++;
+      })
+      .catch(() => {
+        result.errors++;
+      })
+      .finally(() => inflight.delete(done));
+    inflight.add(done);
+  };
+  const start = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    while (sent < total && start + sent * intervalMs <= performance.now()) {
+      send();
+      sent++;
+    }
+    if (sent < total) await sleep(Math.max(0, start + sent * intervalMs - performance.now()));
+  }
+  await Promise.all(inflight);
+  result.duration = (performance.now() - start) / 1000;
+  await pool.close();
+  return result;
 }
 
 function summarize(latencies: LatencyRecorder, results: AutocannonResult[], seconds: number): Measured {
@@ -333,27 +376,44 @@ await runBench('gateway', flags.json, async (ctx) => {
     saturated[name] = measured;
   }
 
-  // Fixed rate, alternating halves so drifting machine load touches both paths alike.
-  // autocannon paces each connection by its own timer: N connections arrive as bursts of up to N requests.
+  // Fixed rate, alternating halves so drifting machine load touches both paths alike, measured two ways:
+  // - evenly paced (the headline): one request every 1000/R ms, open loop over a pool of keep-alive
+  //   connections, latency from the moment each request is sent (a request that waits for a free
+  //   connection counts its wait), so arrivals are spread as many independent clients spread them;
+  // - bursts: autocannon paces each connection by its own timer, so N connections arrive together as
+  //   bursts of N requests every N/R seconds; the median request then also waits behind its burst.
   const rateConnections = Math.min(RATE_CONNECTIONS, RATE);
   const half = Math.max(1, Math.round(RATE_DURATION_S / 2));
-  const paced = { direct: { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0 }, gateway: { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0 } };
+  const even = { direct: { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0 }, gateway: { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0 } };
+  const bursts = { direct: { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0 }, gateway: { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0 } };
   for (let slice = 0; slice < 2; slice++) {
     for (const name of ['direct', 'gateway'] as const) {
-      ctx.progress(`${name}: ${RATE} requests/s for ${half} s (slice ${slice + 1}/2)`);
-      const { result } = await load(targets[name], half, rateConnections, RATE, paced[name].latencies);
-      paced[name].results.push(result);
-      paced[name].seconds += result.duration > 0 ? result.duration : half;
+      ctx.progress(`${name}: ${RATE} requests/s evenly paced for ${half} s (slice ${slice + 1}/2)`);
+      const result = await evenlyPaced(targets[name], half, RATE, rateConnections, even[name].latencies);
+      even[name].results.push(result);
+      even[name].seconds += result.duration;
+    }
+  }
+  for (let slice = 0; slice < 2; slice++) {
+    for (const name of ['direct', 'gateway'] as const) {
+      ctx.progress(`${name}: ${RATE} requests/s in bursts of ${rateConnections} for ${half} s (slice ${slice + 1}/2)`);
+      const { result } = await load(targets[name], half, rateConnections, RATE, bursts[name].latencies);
+      bursts[name].results.push(result);
+      bursts[name].seconds += result.duration > 0 ? result.duration : half;
     }
   }
   const atRate = {
-    direct: summarize(paced.direct.latencies, paced.direct.results, paced.direct.seconds),
-    gateway: summarize(paced.gateway.latencies, paced.gateway.results, paced.gateway.seconds),
+    direct: summarize(even.direct.latencies, even.direct.results, even.direct.seconds),
+    gateway: summarize(even.gateway.latencies, even.gateway.results, even.gateway.seconds),
   };
+  const inBursts = {
+    direct: summarize(bursts.direct.latencies, bursts.direct.results, bursts.direct.seconds),
+    gateway: summarize(bursts.gateway.latencies, bursts.gateway.results, bursts.gateway.seconds),
+  };
+  const added = (at: typeof atRate): number | null => round(at.gateway.p50_ms !== null && at.direct.p50_ms !== null ? at.gateway.p50_ms - at.direct.p50_ms : Number.NaN, 3);
 
   const gatewayRps = saturated['gateway']?.requests_per_s ?? null;
   const haproxyRps = saturated['haproxy']?.requests_per_s ?? null;
-  const addedP50 = atRate.gateway.p50_ms !== null && atRate.direct.p50_ms !== null ? atRate.gateway.p50_ms - atRate.direct.p50_ms : Number.NaN;
   return {
     query: POINT_READ,
     users: USERS,
@@ -367,8 +427,10 @@ await runBench('gateway', flags.json, async (ctx) => {
     gateway: saturated['gateway'],
     haproxy: saturated['haproxy'],
     ratio_vs_haproxy: gatewayRps !== null && haproxyRps !== null && haproxyRps > 0 ? round(gatewayRps / haproxyRps, 3) : null,
-    fixed_rate: { requests_per_s: RATE, connections: rateConnections, duration_s: half * 2, direct: atRate.direct, gateway: atRate.gateway },
-    gateway_added_p50_ms: round(addedP50, 3),
+    fixed_rate: { requests_per_s: RATE, arrivals: 'evenly paced, open loop', connections: rateConnections, duration_s: half * 2, direct: atRate.direct, gateway: atRate.gateway },
+    fixed_rate_bursts: { requests_per_s: RATE, arrivals: `bursts of ${rateConnections} (autocannon, one timer per connection)`, connections: rateConnections, duration_s: half * 2, direct: inBursts.direct, gateway: inBursts.gateway },
+    gateway_added_p50_ms: added(atRate),
+    gateway_added_p50_ms_bursts: added(inBursts),
     targets: { ratio_vs_haproxy: '>= 1.0', gateway_added_p50_ms: '<= 0.5' },
     load_avg_before: loadBefore,
     load_avg_after: loadAverage(),
