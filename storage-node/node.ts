@@ -37,7 +37,7 @@ import { DEFAULT_REPLICATION, isAcknowledged, majority, validateSetting } from '
 import type { ReplicationSettings } from './replication/modes.js';
 import { MemberDirectory, raftIdOf } from './replication/members.js';
 import type { MemberSpec } from './replication/members.js';
-import type { ApplyOutcome, WireResult } from './replication/state-machine.js';
+import type { ApplyOutcome, SerializedResult, WireResult } from './replication/state-machine.js';
 import type { AppliedBatch } from './replication/apply-worker.js';
 import type { ReadCall } from './replication/read-worker.js';
 import { startTsWorker, WorkerCallError, WorkerClient } from './replication/worker-rpc.js';
@@ -651,7 +651,7 @@ export class StorageNode extends EventEmitter {
 
   // ---- reads ----------------------------------------------------------------
 
-  async read(request: ReadRequest): Promise<{ result: WireResult; meta: ResultMeta }> {
+  async read(request: ReadRequest): Promise<{ result: SerializedResult; meta: ResultMeta }> {
     if (!this.started) throw new GeodeError(ErrorCode.OVERLOADED, this.stopped ? 'node is shutting down' : 'node is starting');
     const deadline = Date.now() + request.timeoutMs;
     switch (request.consistency) {
@@ -682,7 +682,7 @@ export class StorageNode extends EventEmitter {
     const call: ReadCall = { query: request.query, params: request.params, now: Date.now(), seed: this.nextSeed(), deadline };
     if (request.systemView === true) call.views = this.systemViews();
     try {
-      const result = await worker.call<WireResult>('read', call);
+      const result = await worker.call<SerializedResult>('read', call);
       return { result, meta: this.meta(this.status_.commit) };
     } catch (err) {
       throw fromWorkerError(err);

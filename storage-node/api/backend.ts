@@ -20,13 +20,12 @@ export interface BackendQuery {
   afterIndex: number | undefined;
 }
 
-export interface BackendAnswer {
-  kind: StatementKind;
-  columns: string[];
-  rows: Record<string, JsonValue>[];
-  stats: QueryStatsBody;
-  meta: QueryMeta;
-}
+/** A statement's answer: its result as values, or (from a read worker) already serialized. */
+export type BackendAnswer = { kind: StatementKind; meta: QueryMeta } & (
+  | { columns: string[]; rows: Record<string, JsonValue>[]; stats: QueryStatsBody }
+  /** The `"columns":…,"rows":…,"stats":…` members of the answer, without braces. */
+  | { json: string }
+);
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 

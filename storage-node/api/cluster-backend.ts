@@ -52,8 +52,6 @@ export class ClusterBackend implements QueryBackend {
   async execute(request: BackendQuery): Promise<BackendAnswer> {
     const node = this.handle.require();
     const plan = this.plan(request.query);
-    // Only validation: the node ships the raw JSON and its workers convert it.
-    paramsFromJson(request.params);
     let answer: Awaited<ReturnType<typeof node.read>>;
     switch (plan.kind) {
       case 'session':
@@ -61,6 +59,9 @@ export class ClusterBackend implements QueryBackend {
       case 'write':
       case 'schema':
       case 'cluster':
+        // Only validation, before the statement enters the log: the node ships the raw JSON and the
+        // apply worker converts it. (A read worker checks a read's parameters itself.)
+        paramsFromJson(request.params);
         answer = await node.write({
           query: request.query,
           params: request.params,
@@ -84,6 +85,7 @@ export class ClusterBackend implements QueryBackend {
         break;
     }
     const { result, meta } = answer;
+    if ('json' in result) return { kind: plan.kind, json: result.json, meta: metaToWire(meta) };
     return { kind: plan.kind, columns: result.columns, rows: result.rows, stats: statsToJson(result.stats), meta: metaToWire(meta) };
   }
 

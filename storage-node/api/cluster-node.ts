@@ -5,7 +5,7 @@
  */
 import type { ClusterStatus, ReadRequest, ResultMeta, WriteRequest } from '../node.js';
 import type { MemberSpec } from '../replication/members.js';
-import type { WireResult } from '../replication/state-machine.js';
+import type { SerializedResult, WireResult } from '../replication/state-machine.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
@@ -18,7 +18,8 @@ export interface ClusterNode {
   readonly appliedIndex: number;
   readonly failovers: number;
   write(request: WriteRequest): Promise<{ result: WireResult; meta: ResultMeta }>;
-  read(request: ReadRequest): Promise<{ result: WireResult; meta: ResultMeta }>;
+  /** Read workers serialize their results; a fake may hand back objects. */
+  read(request: ReadRequest): Promise<{ result: SerializedResult | WireResult; meta: ResultMeta }>;
   clusterStatus(): ClusterStatus;
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   transferLeadership(target: string): Promise<void>;

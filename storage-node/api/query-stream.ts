@@ -109,7 +109,7 @@ class Connection {
     this.options.run(body as QueryRequest).then(
       (answer) => {
         this.inflight--;
-        this.push({ id: item.id, status: 200, body: JSON.stringify(answer) });
+        this.push({ id: item.id, status: 200, body: answer });
       },
       (error: unknown) => {
         this.inflight--;

@@ -6,9 +6,10 @@ import { workerData } from 'node:worker_threads';
 import { GraphEngine } from '../graph/engine.js';
 import { fromJson } from '../../shared/gql/values.js';
 import type { ValueMap } from '../../shared/gql/values.js';
+import { paramsFromJson, statsToJson } from '../api/wire.js';
 import { serveCalls } from './worker-rpc.js';
 import { toWireRows } from './state-machine.js';
-import type { WireResult } from './state-machine.js';
+import type { SerializedResult } from './state-machine.js';
 
 export interface ReadWorkerData {
   graphPath: string;
@@ -36,12 +37,13 @@ function toViews(json: Record<string, Record<string, unknown>[]> | undefined): R
 }
 
 serveCalls({
-  read: (call: ReadCall): WireResult => {
-    const params: ValueMap = Object.create(null) as ValueMap;
-    for (const [name, json] of Object.entries(call.params)) params[name] = fromJson(json);
+  read: (call: ReadCall): SerializedResult => {
+    // Converted and checked here (integers beyond 64 bits: BAD_REQUEST), not on the main thread.
+    const params = paramsFromJson(call.params);
     views = toViews(call.views);
     const result = engine.execute(call.query, params, { now: call.now, seed: call.seed }, { readOnly: true, deadline: call.deadline });
-    return { columns: result.columns, rows: toWireRows(result.columns, result.rows), stats: result.stats, kind: result.kind };
+    const rows = JSON.stringify(toWireRows(result.columns, result.rows));
+    return { kind: result.kind, json: `"columns":${JSON.stringify(result.columns)},"rows":${rows},"stats":${JSON.stringify(statsToJson(result.stats))}` };
   },
   refresh: () => engine.refreshSchema(),
   reopen: () => {

@@ -43,6 +43,17 @@ const EXPIRE_BATCH = 64;
 /** Deterministic work budget for replicated statements: rows touched per statement. */
 export const APPLY_WORK_BUDGET = 50_000_000;
 
+/**
+ * A read's result as a read worker returns it: the answer's `"columns":…,"rows":…,"stats":…` members
+ * already serialized (without braces; the node adds `meta`). A string crosses the thread boundary as
+ * one copy, where rows as objects cost a structured clone and then a JSON serialization on the main
+ * thread, the thread that drives Raft.
+ */
+export interface SerializedResult {
+  kind: QueryResult['kind'];
+  json: string;
+}
+
 /** A statement result in wire form: rows keyed by column, values JSON-safe. */
 export interface WireResult {
   columns: string[];

@@ -15,11 +15,18 @@ export interface QueryRouteOptions {
   defaultTimeoutMs: number;
 }
 
-/** The wire answer of a successful query: `{columns, rows, stats, meta}`, meta last. */
-export type QueryAnswerBody = Pick<BackendAnswer, 'columns' | 'rows' | 'stats' | 'meta'>;
+/**
+ * The JSON text of a successful answer: `{columns, rows, stats, meta}`, in that order (gateways read
+ * `meta` from the tail). A read worker's answer arrives serialized and only `meta` is added here.
+ */
+export function answerText(answer: BackendAnswer): string {
+  const meta = JSON.stringify(answer.meta);
+  if ('json' in answer) return `{${answer.json},"meta":${meta}}`;
+  return `{"columns":${JSON.stringify(answer.columns)},"rows":${JSON.stringify(answer.rows)},"stats":${JSON.stringify(answer.stats)},"meta":${meta}}`;
+}
 
-/** Runs one validated query body; the HTTP route and the query stream share it. Throws the query's error. */
-export type QueryRunner = (body: QueryRequest) => Promise<QueryAnswerBody>;
+/** Runs one validated query body to its answer's JSON text; the HTTP route and the query stream share it. Throws the query's error. */
+export type QueryRunner = (body: QueryRequest) => Promise<string>;
 
 export function createQueryRunner(options: QueryRouteOptions): QueryRunner {
   const { backend, metrics, defaultTimeoutMs } = options;
@@ -39,7 +46,7 @@ export function createQueryRunner(options: QueryRouteOptions): QueryRunner {
       });
       kind = answer.kind;
       metrics.queriesTotal.inc({ kind, outcome: 'ok' });
-      return { columns: answer.columns, rows: answer.rows, stats: answer.stats, meta: answer.meta };
+      return answerText(answer);
     } catch (error) {
       kind = backend.kindOf(body.query);
       metrics.queriesTotal.inc({ kind, outcome: isGeodeError(error) ? error.code : ErrorCode.INTERNAL });
@@ -56,10 +63,13 @@ export const queryRoutes: FastifyPluginAsyncTypebox<{ run: QueryRunner }> = asyn
   app.post(
     '/v1/query',
     { schema: { body: QueryRequest, response: { 200: QueryResponse, ...errorResponses } } },
-    async (request) => {
+    async (request, reply) => {
       const body = request.body;
       try {
-        return await run(body);
+        // Already JSON in QueryResponse's shape: fastify sends a string with a content type as it is
+        // (no second serialization); the type provider only knows the schema's object form.
+        const text: unknown = await run(body);
+        return reply.type('application/json; charset=utf-8').send(text as QueryResponse);
       } catch (error) {
         if (body.request_id !== undefined) request.log.info({ request_id: body.request_id }, 'query failed');
         throw error;
