@@ -54,6 +54,10 @@ export class GatewayCore {
     this.metrics = new GatewayMetrics(this.topology, this.breakers);
     this.service = new QueryService({ config, topology: this.topology, breakers: this.breakers, client: this.client, metrics: this.metrics });
     this.codec = new SessionCodec(config.sessionSecret);
+    this.topology.on('forget', (url: string) => {
+      this.streams?.drop(url);
+      this.pools.drop(url);
+    });
   }
 
   start(): void {

@@ -187,6 +187,12 @@ export class NodeStreams {
     return stream;
   }
 
+  /** Closes and forgets the stream to `url` (the topology dropped that address). */
+  drop(url: string): void {
+    this.streams.get(url)?.close();
+    this.streams.delete(url);
+  }
+
   /** Whether the stream to `url` is open (false when none was ever opened). */
   isOpen(url: string): boolean {
     return this.streams.get(url)?.ready ?? false;

@@ -29,6 +29,14 @@ export class NodePools {
     return pool;
   }
 
+  /** Closes and forgets the pool of `url` (the topology dropped that address). */
+  drop(url: string): void {
+    const pool = this.pools.get(url);
+    if (pool === undefined) return;
+    this.pools.delete(url);
+    void pool.close().catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     const pools = [...this.pools.values()];
     this.pools.clear();

@@ -7,8 +7,16 @@
  * the newest seen is ignored; a newer term replaces the leader, even with
  * "unknown" when the claim names none.
  *
+ * Identity: a node is its URL until its status names it; from then on its
+ * Raft member name decides. A member list naming a known member under
+ * another address (peers configured as 127.0.0.1, the gateway given
+ * localhost or a DNS name) adds no second view, and a discovered view found
+ * to duplicate a known member is dropped, so reads are not spread over one
+ * node twice and the status lists each node once.
+ *
  * Events: 'leader' (leader: NodeView | undefined, term), 'change' (anything
- * routing cares about: health, lag, role).
+ * routing cares about: health, lag, role), 'forget' (url of a dropped
+ * duplicate view).
  */
 import { EventEmitter } from 'node:events';
 import { normalizeNodeUrl } from '../config.js';
@@ -286,11 +294,13 @@ export class Topology extends EventEmitter {
     if (status === undefined || runtime === undefined || this.closed) return;
     const view = runtime.view;
     view.name = status.node;
+    if (this.dropDuplicatesOf(runtime)) return;
     if (status.term > view.term) view.term = status.term;
     view.appliedIndex = Math.max(view.appliedIndex, status.appliedIndex);
     for (const member of status.members) {
       const memberUrl = member.url !== undefined ? normalizeNodeUrl(member.url) : undefined;
-      const target = memberUrl !== undefined ? (this.nodes.get(memberUrl) ?? this.ensure(memberUrl, member.region ?? UNASSIGNED_REGION)) : member.id === status.node ? runtime : undefined;
+      const known = (memberUrl !== undefined ? this.nodes.get(memberUrl) : undefined) ?? this.byName(member.id) ?? (member.id === status.node ? runtime : undefined);
+      const target = known ?? (memberUrl !== undefined ? this.ensure(memberUrl, member.region ?? UNASSIGNED_REGION) : undefined);
       if (target === undefined) continue;
       target.view.name = member.id;
       if (member.id === status.node) {
@@ -300,6 +310,38 @@ export class Topology extends EventEmitter {
     }
     this.claimLeaderFromStatus(status);
     if (status.leader === status.node && status.term >= this.term_) this.applyLeaderView(status);
+    this.emit('change');
+  }
+
+  private byName(name: string): NodeRuntime | undefined {
+    for (const runtime of this.nodes.values()) if (runtime.view.name === name) return runtime;
+    return undefined;
+  }
+
+  /**
+   * `runtime` just learned its member name. Another view of the same member that was only discovered
+   * (not configured) is dropped; if `runtime` is itself the discovered one and a configured view of
+   * the member exists, `runtime` is dropped instead. True when `runtime` was dropped.
+   */
+  private dropDuplicatesOf(runtime: NodeRuntime): boolean {
+    for (const other of [...this.nodes.values()]) {
+      if (other === runtime || other.view.name !== runtime.view.name) continue;
+      if (!runtime.view.configured && other.view.configured) {
+        this.forget(runtime, other);
+        return true;
+      }
+      if (!other.view.configured) this.forget(other, runtime);
+    }
+    return false;
+  }
+
+  private forget(duplicate: NodeRuntime, keep: NodeRuntime): void {
+    const url = duplicate.view.url;
+    duplicate.watch?.close();
+    this.nodes.delete(url);
+    if (this.leaderUrl === url) this.leaderUrl = keep.view.url;
+    if (this.lastLeaderUrl === url) this.lastLeaderUrl = keep.view.url;
+    this.emit('forget', url);
     this.emit('change');
   }
 

@@ -105,6 +105,38 @@ t.test('read routing over a real cluster', async (t) => {
     t.ok(within !== undefined, `after SIGCONT the gateway status reports it healthy and within ${BOUND} ms: ${JSON.stringify(within ?? (await entryOf()))}`);
   });
 
+  await t.test('nodes given to the gateway under other addresses than their peers use are listed and routed to once', async (t) => {
+    // The peers know each other as 127.0.0.1:port; this gateway is given localhost:port.
+    const aliases = cluster.nodes.map((n) => n.url.replace('127.0.0.1', 'localhost'));
+    const aliased = await startGateway(
+      parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'routing-secret-routing-secret', region: 'one', regions: { one: { lat: 0, lon: 0, role: 'primary', nodes: aliases } } }, 'test', {}),
+    );
+    t.teardown(() => aliased.close());
+    type Merged = { leader: string | null; nodes: { id: string | null; url: string; region: string }[] };
+    const merged = async (): Promise<Merged> => (await (await fetch(`${aliased.url}/api/v1/cluster/status`)).json()) as Merged;
+    const d = Date.now() + 30_000;
+    let status = await merged();
+    // Settled: every configured address named, and every member's status (with its peer addresses) seen.
+    while (Date.now() < d && (status.leader === null || status.nodes.some((n) => n.id === null))) {
+      await sleep(100);
+      status = await merged();
+    }
+    await sleep(1500);
+    status = await merged();
+    t.same(status.nodes.map((n) => n.url).sort(), [...aliases].sort(), `exactly the configured addresses: ${JSON.stringify(status.nodes)}`);
+    t.same(status.nodes.map((n) => n.id).sort(), cluster.nodes.map((n) => n.name).sort(), 'each member once');
+    t.ok(status.nodes.every((n) => n.region === 'one'), 'no member under "unassigned"');
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 40; i++) {
+      const r = await query(aliased, { query: 'MATCH (n:R) RETURN count(n) AS c', consistency: 'any' });
+      t.equal(r.status, 200);
+      counts.set(r.node ?? '?', (counts.get(r.node ?? '?') ?? 0) + 1);
+    }
+    t.comment(JSON.stringify([...counts]));
+    t.equal(counts.size, 2, 'reads spread over the two followers, each once in the rotation');
+    t.equal((await query(aliased, { query: 'CREATE (:R {v: 2})' })).status, 200, 'writes reach the leader');
+  });
+
   await t.test('round_robin over a flat region spreads within 10%; least_connections prefers the idle node', async (t) => {
     const flat = await startGateway(
       parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'routing-secret-routing-secret', region: 'one', regions: { one: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } } }, 'test', {}),
