@@ -75,6 +75,11 @@ export interface GatewayConfig {
    * stream is down. Writes always use HTTP. Default true.
    */
   queryStream: boolean;
+  /**
+   * A replica read with no answer after this long, from a node that has sent nothing since the read
+   * went out, is also sent to the next candidate; the first answer wins. 0 turns hedging off.
+   */
+  readHedgeMs: number;
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -93,6 +98,7 @@ export const GATEWAY_DEFAULTS = {
   pollIntervalMs: 2000,
   defaultTimeoutMs: 30_000,
   queryStream: true,
+  readHedgeMs: 100,
 } as const;
 
 const MIN_SESSION_SECRET = 16;
@@ -101,7 +107,7 @@ const KNOWN_KEYS = new Set([
   'listen', 'regions', 'region', 'session_secret', 'admin_token', 'trusted_proxies', 'max_replication_lag_ms',
   'write_hold_ms', 'write_queue', 'read_concurrency', 'write_concurrency', 'body_limit', 'max_query_bytes',
   'read_preference', 'consistency', 'query_cache', 'health_interval_ms', 'poll_interval_ms', 'default_timeout_ms',
-  'query_stream',
+  'query_stream', 'read_hedge_ms',
 ]);
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -278,6 +284,7 @@ export function parseGatewayConfig(raw: unknown, source = '<gateway config>', en
     pollIntervalMs: r.int(raw, 'poll_interval_ms', 'poll_interval_ms', GATEWAY_DEFAULTS.pollIntervalMs, 10),
     defaultTimeoutMs: r.int(raw, 'default_timeout_ms', 'default_timeout_ms', GATEWAY_DEFAULTS.defaultTimeoutMs, 1),
     queryStream: typeof raw['query_stream'] === 'boolean' ? raw['query_stream'] : GATEWAY_DEFAULTS.queryStream,
+    readHedgeMs: r.int(raw, 'read_hedge_ms', 'read_hedge_ms', GATEWAY_DEFAULTS.readHedgeMs, 0),
   };
   const queryStream = raw['query_stream'];
   if (queryStream !== undefined && typeof queryStream !== 'boolean') r.issues.push('query_stream: expected true or false');

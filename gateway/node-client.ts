@@ -44,6 +44,15 @@ export class NodeClient {
     }
   }
 
+  /**
+   * Whether `url` has shown no sign of life since `since` (performance.now()): its query stream is
+   * open and has delivered nothing since. Without an open stream we cannot tell, and say so (true).
+   */
+  silentSince(url: string, since: number): boolean {
+    const stream = this.streams?.get(url);
+    return stream?.ready !== true || stream.lastFrameAt < since;
+  }
+
   private async send(url: string, payload: string, timeoutMs: number, read: boolean): Promise<NodeAnswer> {
     let status: number;
     let text: string;

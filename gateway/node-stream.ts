@@ -53,6 +53,8 @@ export class NodeStream {
   private backoffMs = 100;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly sweeper: NodeJS.Timeout;
+  /** performance.now() of the last frame the node sent (-Infinity: none yet). */
+  lastFrameAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly url: string) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
@@ -138,6 +140,7 @@ export class NodeStream {
   }
 
   private onFrame(data: RawData): void {
+    this.lastFrameAt = performance.now();
     let items: StreamItem[];
     try {
       items = decodeFrame(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data), true);

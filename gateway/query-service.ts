@@ -5,6 +5,15 @@
  * through the candidate pipeline with the session's lag bound and causal
  * index, falling back to the next candidate and, if allowed, the degraded
  * result cache.
+ *
+ * Hedged reads: when a replica has not answered a read within
+ * `read_hedge_ms` (default 100) and has sent nothing at all meanwhile (its
+ * query stream is silent: paused, partitioned or wedged, which health checks
+ * only notice seconds later), the read is also sent to the next candidate and
+ * the first answer wins. A replica that is answering other requests is only
+ * slow on this one and is left to finish, so a long analytic read is not run
+ * twice on a healthy cluster. At most one hedge per read; reads change
+ * nothing, so the duplicate is harmless.
  */
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -64,6 +73,13 @@ const RETRYABLE_ON_LEADER = new Set<string>([ErrorCode.NOT_LEADER, ErrorCode.NO_
 const RETRYABLE_ON_REPLICA = new Set<string>([ErrorCode.REPLICA_LAGGING, ErrorCode.NOT_LEADER, ErrorCode.NO_QUORUM, ErrorCode.OVERLOADED]);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One read attempt's outcome, by its position in the plan. */
+interface Attempt {
+  i: number;
+  answer: NodeAnswer | undefined;
+  error: unknown;
+}
 
 interface CachedRead {
   text: string;
@@ -261,30 +277,68 @@ export class QueryService {
     let lastAnswer: NodeAnswer | undefined;
     // Serialized once; each attempt appends its own timeout (`request` never has one).
     const head = JSON.stringify(request).slice(0, -1);
-    for (let i = 0; i < plan.length; i++) {
-      const candidate = plan[i] as Candidate;
+    const { client, config } = this.options;
+    // Attempts in flight (at most two: the first and one hedge), by plan position.
+    const running = new Map<number, Promise<Attempt>>();
+    let next = 0;
+    const launch = (): void => {
+      if (next >= plan.length) return;
       const left = deadline - Date.now();
-      if (left <= 0) break;
+      if (left <= 0) return;
+      const i = next++;
+      const candidate = plan[i] as Candidate;
       const attempt = i < plan.length - 1 ? Math.min(left, READ_ATTEMPT_MS) : left;
-      let answer: NodeAnswer;
-      try {
-        answer = await this.options.client.query(candidate.url, `${head},"timeout_ms":${attempt}}`, attempt + 100, true);
-      } catch (error) {
-        lastError = this.unavailable(error);
+      running.set(
+        i,
+        client.query(candidate.url, `${head},"timeout_ms":${attempt}}`, attempt + 100, true).then(
+          (answer) => ({ i, answer, error: undefined }),
+          (error: unknown) => ({ i, answer: undefined, error }),
+        ),
+      );
+    };
+    launch();
+    while (running.size > 0) {
+      let settled: Attempt;
+      const [only] = running.values();
+      if (running.size === 1 && next < plan.length && config.readHedgeMs > 0) {
+        // Hedge: a replica that stays silent (paused, partitioned, wedged) costs one hedge delay, not
+        // the whole attempt timeout. One that is answering other requests is merely slow on this one.
+        let timer: NodeJS.Timeout | undefined;
+        const hedge = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, config.readHedgeMs, undefined)));
+        const first = await Promise.race([only as Promise<Attempt>, hedge]);
+        clearTimeout(timer);
+        if (first === undefined) {
+          const waiting = plan[running.keys().next().value as number] as Candidate;
+          if (client.silentSince(waiting.url, performance.now() - config.readHedgeMs)) {
+            metrics.readHedges.inc();
+            launch();
+          }
+          continue;
+        }
+        settled = first;
+      } else {
+        settled = running.size === 1 ? await (only as Promise<Attempt>) : await Promise.race(running.values());
+      }
+      running.delete(settled.i);
+      const candidate = plan[settled.i] as Candidate;
+      const target: RouteTarget = candidate.leader ? 'leader' : 'replica';
+      if (settled.answer === undefined) {
+        lastError = this.unavailable(settled.error);
         lastAnswer = undefined;
         metrics.readRetries.inc();
-        continue;
+      } else if (settled.answer.status === 200) {
+        this.observe(settled.answer);
+        this.remember(request, settled.answer);
+        return this.finish(settled.answer, kind, target, session, 'applied_index');
+      } else {
+        const code = settled.answer.errorCode;
+        const retry = code !== undefined && (RETRYABLE_ON_REPLICA.has(code) || (code === ErrorCode.TIMEOUT && (next < plan.length || running.size > 0)));
+        if (!retry) return this.finish(settled.answer, kind, target, session, 'applied_index');
+        lastAnswer = settled.answer;
+        lastError = undefined;
+        metrics.readRetries.inc();
       }
-      if (answer.status === 200) {
-        this.observe(answer);
-        this.remember(request, answer);
-        return this.finish(answer, kind, candidate.leader ? 'leader' : 'replica', session, 'applied_index');
-      }
-      const retry = answer.errorCode !== undefined && (RETRYABLE_ON_REPLICA.has(answer.errorCode) || (answer.errorCode === ErrorCode.TIMEOUT && i < plan.length - 1));
-      if (!retry) return this.finish(answer, kind, candidate.leader ? 'leader' : 'replica', session, 'applied_index');
-      lastAnswer = answer;
-      lastError = undefined;
-      metrics.readRetries.inc();
+      if (running.size === 0) launch();
     }
     const cached = this.cachedRead(request, session);
     if (cached !== undefined) return { status: 200, body: cached, session, kind, target: 'cache', outcome: 'ok' };

@@ -19,6 +19,7 @@ export class GatewayMetrics {
   readonly writesHeld: Counter;
   readonly writeHoldSeconds: Histogram;
   readonly readRetries: Counter;
+  readonly readHedges: Counter;
 
   constructor(topology: Topology, breakers: Breakers) {
     const registers = [this.registry];
@@ -34,6 +35,7 @@ export class GatewayMetrics {
     this.writesHeld = new Counter({ name: 'geode_gateway_writes_held_total', help: 'Writes held while no leader could take them', registers });
     this.writeHoldSeconds = new Histogram({ name: 'geode_gateway_write_hold_seconds', help: 'How long held writes waited for a leader', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers });
     this.readRetries = new Counter({ name: 'geode_gateway_read_retries_total', help: 'Reads retried on another candidate', registers });
+    this.readHedges = new Counter({ name: 'geode_gateway_read_hedges_total', help: 'Reads also sent to the next candidate because the first stayed silent past read_hedge_ms', registers });
     new Gauge({
       name: 'geode_gateway_failovers_total',
       help: 'Leader changes this gateway has seen',

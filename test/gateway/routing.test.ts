@@ -137,6 +137,32 @@ t.test('read routing over a real cluster', async (t) => {
     t.equal((await query(aliased, { query: 'CREATE (:R {v: 2})' })).status, 200, 'writes reach the leader');
   });
 
+  await t.test('a read sent to a replica that falls silent is hedged to the next candidate', async (t) => {
+    const flat = await startGateway(
+      parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'routing-secret-routing-secret', region: 'one', read_hedge_ms: 100, regions: { one: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } } }, 'test', {}),
+    );
+    t.teardown(() => flat.close());
+    const d = Date.now() + 30_000;
+    while (Date.now() < d && flat.app.gateway.service.candidates().filter((c) => !c.leader && c.healthy).length < 2) await sleep(50);
+    for (let i = 0; i < 10; i++) t.equal((await query(flat, { query: 'RETURN 1 AS one', consistency: 'any' })).status, 200, 'warm: streams open');
+    const hedges = async (): Promise<number> => Number(/geode_gateway_read_hedges_total (\d+)/.exec(await (await fetch(`${flat.url}/metrics`)).text())?.[1] ?? 'NaN');
+    const before = await hedges();
+    // Paused: its sockets stay open, nothing answers. Until health checks mark it down (seconds),
+    // round-robin still picks it for every other read; those must not wait out the 2 s attempt.
+    t.teardown(() => fa.resume());
+    fa.pause();
+    const served = new Map<string, number>();
+    for (let i = 0; i < 6; i++) {
+      const r = await query(flat, { query: 'RETURN 1 AS one', consistency: 'any' });
+      t.equal(r.status, 200, `read ${i} answered`);
+      served.set(r.node ?? '?', (served.get(r.node ?? '?') ?? 0) + 1);
+    }
+    fa.resume();
+    t.comment(JSON.stringify([...served]));
+    t.notOk(served.has(fa.name), 'the paused replica answered nothing');
+    t.ok((await hedges()) > before, 'reads picked for the paused replica were hedged (geode_gateway_read_hedges_total rose)');
+  });
+
   await t.test('round_robin over a flat region spreads within 10%; least_connections prefers the idle node', async (t) => {
     const flat = await startGateway(
       parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'routing-secret-routing-secret', region: 'one', regions: { one: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } } }, 'test', {}),
