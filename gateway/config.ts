@@ -76,8 +76,9 @@ export interface GatewayConfig {
    */
   queryStream: boolean;
   /**
-   * A replica read with no answer after this long, from a node that has sent nothing since the read
-   * went out, is also sent to the next candidate; the first answer wins. 0 turns hedging off.
+   * Hedged reads: a replica read unanswered this long, from a node whose query stream has been quiet
+   * as long, pings the node; no sign of life within another such delay, and the read also goes to the
+   * next candidate (first answer wins). 0 turns hedging off.
    */
   readHedgeMs: number;
 }
@@ -98,7 +99,7 @@ export const GATEWAY_DEFAULTS = {
   pollIntervalMs: 2000,
   defaultTimeoutMs: 30_000,
   queryStream: true,
-  readHedgeMs: 100,
+  readHedgeMs: 250,
 } as const;
 
 const MIN_SESSION_SECRET = 16;

@@ -46,11 +46,17 @@ export class NodeClient {
 
   /**
    * Whether `url` has shown no sign of life since `since` (performance.now()): its query stream is
-   * open and has delivered nothing since. Without an open stream we cannot tell, and say so (true).
+   * open and has delivered nothing (no frame, no pong) since. Without an open stream we cannot tell,
+   * and answer false.
    */
   silentSince(url: string, since: number): boolean {
     const stream = this.streams?.get(url);
-    return stream?.ready !== true || stream.lastFrameAt < since;
+    return stream?.ready === true && stream.lastHeardAt < since;
+  }
+
+  /** Pings `url` over its query stream, so that silentSince can tell a live node from a stopped one. */
+  probe(url: string): void {
+    this.streams?.get(url).probe();
   }
 
   private async send(url: string, payload: string, timeoutMs: number, read: boolean): Promise<NodeAnswer> {

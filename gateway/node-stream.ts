@@ -53,8 +53,8 @@ export class NodeStream {
   private backoffMs = 100;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly sweeper: NodeJS.Timeout;
-  /** performance.now() of the last frame the node sent (-Infinity: none yet). */
-  lastFrameAt = Number.NEGATIVE_INFINITY;
+  /** performance.now() when the node last sent anything: a frame or a pong (-Infinity: nothing yet). */
+  lastHeardAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly url: string) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
@@ -88,6 +88,16 @@ export class NodeStream {
         setImmediate(this.flushLater);
       }
     });
+  }
+
+  /** Asks the node for a sign of life (a WebSocket ping; its pong updates lastHeardAt). */
+  probe(): void {
+    if (!this.open || this.ws === undefined) return;
+    try {
+      this.ws.ping();
+    } catch {
+      // Closing meanwhile: the close handler fails what is in flight.
+    }
   }
 
   close(): void {
@@ -127,6 +137,9 @@ export class NodeStream {
       this.backoffMs = 100;
     });
     ws.on('message', (data: RawData) => this.onFrame(data));
+    ws.on('pong', () => {
+      this.lastHeardAt = performance.now();
+    });
     ws.on('error', () => undefined);
     ws.on('close', () => {
       this.open = false;
@@ -140,7 +153,7 @@ export class NodeStream {
   }
 
   private onFrame(data: RawData): void {
-    this.lastFrameAt = performance.now();
+    this.lastHeardAt = performance.now();
     let items: StreamItem[];
     try {
       items = decodeFrame(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data), true);

@@ -7,13 +7,15 @@
  * result cache.
  *
  * Hedged reads: when a replica has not answered a read within
- * `read_hedge_ms` (default 100) and has sent nothing at all meanwhile (its
- * query stream is silent: paused, partitioned or wedged, which health checks
- * only notice seconds later), the read is also sent to the next candidate and
- * the first answer wins. A replica that is answering other requests is only
- * slow on this one and is left to finish, so a long analytic read is not run
- * twice on a healthy cluster. At most one hedge per read; reads change
- * nothing, so the duplicate is harmless.
+ * `read_hedge_ms` (default 250) and its query stream has been quiet as long,
+ * the gateway pings it; if the process stays silent through another such
+ * delay (paused, partitioned or wedged, which health checks only notice
+ * seconds later), the read is also sent to the next candidate and the first
+ * answer wins. A replica that answers the ping is alive and only slow on this
+ * read (a long scan): it is left to finish alone, so a long read is not run
+ * twice on a healthy cluster and least_connections still sees one request.
+ * Without an open query stream the gateway cannot tell and does not hedge.
+ * At most one hedge per read; reads change nothing.
  */
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -297,21 +299,34 @@ export class QueryService {
       );
     };
     launch();
+    /** When the replica holding the only attempt was pinged because it had gone quiet. */
+    let probedAt: number | undefined;
     while (running.size > 0) {
       let settled: Attempt;
       const [only] = running.values();
       if (running.size === 1 && next < plan.length && config.readHedgeMs > 0) {
-        // Hedge: a replica that stays silent (paused, partitioned, wedged) costs one hedge delay, not
-        // the whole attempt timeout. One that is answering other requests is merely slow on this one.
+        // Hedge: a replica whose process does not answer at all (paused, partitioned, wedged) costs two
+        // hedge delays, not the whole attempt timeout. Quiet for one delay, it is pinged; silent through
+        // the next as well, the read also goes to the next candidate. A replica that answers the ping is
+        // alive and merely slow on this read (a long scan), which is left to finish there alone.
         let timer: NodeJS.Timeout | undefined;
         const hedge = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, config.readHedgeMs, undefined)));
         const first = await Promise.race([only as Promise<Attempt>, hedge]);
         clearTimeout(timer);
         if (first === undefined) {
           const waiting = plan[running.keys().next().value as number] as Candidate;
-          if (client.silentSince(waiting.url, performance.now() - config.readHedgeMs)) {
-            metrics.readHedges.inc();
-            launch();
+          const now = performance.now();
+          if (probedAt === undefined) {
+            if (client.silentSince(waiting.url, now - config.readHedgeMs)) {
+              client.probe(waiting.url);
+              probedAt = now;
+            }
+          } else {
+            if (client.silentSince(waiting.url, probedAt)) {
+              metrics.readHedges.inc();
+              launch();
+            }
+            probedAt = undefined;
           }
           continue;
         }

@@ -164,8 +164,9 @@ t.test('read routing over a real cluster', async (t) => {
   });
 
   await t.test('round_robin over a flat region spreads within 10%; least_connections prefers the idle node', async (t) => {
+    // Policy only: no hedging (on a loaded machine a hedge may answer a read from the other node).
     const flat = await startGateway(
-      parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'routing-secret-routing-secret', region: 'one', regions: { one: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } } }, 'test', {}),
+      parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'routing-secret-routing-secret', region: 'one', read_hedge_ms: 0, regions: { one: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } } }, 'test', {}),
     );
     t.teardown(() => flat.close());
     const d = Date.now() + 30_000;

@@ -35,6 +35,9 @@ export async function startTwoRegions(t: { teardown(fn: () => unknown): void }, 
         trusted_proxies: ['127.0.0.1', '::1'],
         region: 'us-east',
         health_interval_ms: 250,
+        // These tests check which node a policy picks, with replicas paused on purpose; on a loaded
+        // machine a hedge would legitimately answer from elsewhere. Hedging has its own test (routing).
+        read_hedge_ms: 0,
         regions: {
           'us-east': { lat: 39.0, lon: -77.5, role: 'primary', nodes: [leader.url, fa.url] },
           'eu-west': { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [fb.url] },
