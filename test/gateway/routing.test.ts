@@ -28,6 +28,17 @@ t.test('read routing over a real cluster', async (t) => {
   const { cluster, fa, fb, gw } = await startTwoRegions(t, 'routing');
   t.equal((await query(gw, { query: 'CREATE (:R {v: 1})' })).status, 200);
 
+  /** A gateway with all three nodes in one region, once both followers are candidates. */
+  const flatGateway = async (t: { teardown(fn: () => unknown): void }, readHedgeMs: number): Promise<RunningGateway> => {
+    const flat = await startGateway(
+      parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'routing-secret-routing-secret', region: 'one', read_hedge_ms: readHedgeMs, regions: { one: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } } }, 'test', {}),
+    );
+    t.teardown(() => flat.close());
+    const d = Date.now() + 30_000;
+    while (Date.now() < d && flat.app.gateway.service.candidates().filter((c) => !c.leader && c.healthy).length < 2) await sleep(50);
+    return flat;
+  };
+
   await t.test('reads are served by the home-region tier before other regions', async (t) => {
     const set = await query(gw, { query: 'SET SESSION READ PREFERENCE round_robin' });
     const counts = new Map<string, number>();
@@ -138,12 +149,7 @@ t.test('read routing over a real cluster', async (t) => {
   });
 
   await t.test('a read sent to a replica that falls silent is hedged to the next candidate', async (t) => {
-    const flat = await startGateway(
-      parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'routing-secret-routing-secret', region: 'one', read_hedge_ms: 100, regions: { one: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } } }, 'test', {}),
-    );
-    t.teardown(() => flat.close());
-    const d = Date.now() + 30_000;
-    while (Date.now() < d && flat.app.gateway.service.candidates().filter((c) => !c.leader && c.healthy).length < 2) await sleep(50);
+    const flat = await flatGateway(t, 100);
     for (let i = 0; i < 10; i++) t.equal((await query(flat, { query: 'RETURN 1 AS one', consistency: 'any' })).status, 200, 'warm: streams open');
     const hedges = async (): Promise<number> => Number(/geode_gateway_read_hedges_total (\d+)/.exec(await (await fetch(`${flat.url}/metrics`)).text())?.[1] ?? 'NaN');
     const before = await hedges();
@@ -165,12 +171,7 @@ t.test('read routing over a real cluster', async (t) => {
 
   await t.test('round_robin over a flat region spreads within 10%; least_connections prefers the idle node', async (t) => {
     // Policy only: no hedging (on a loaded machine a hedge may answer a read from the other node).
-    const flat = await startGateway(
-      parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'routing-secret-routing-secret', region: 'one', read_hedge_ms: 0, regions: { one: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } } }, 'test', {}),
-    );
-    t.teardown(() => flat.close());
-    const d = Date.now() + 30_000;
-    while (Date.now() < d && flat.app.gateway.service.candidates().filter((c) => !c.leader && c.healthy).length < 2) await sleep(50);
+    const flat = await flatGateway(t, 0);
     const counts = new Map<string, number>();
     for (let i = 0; i < 200; i++) {
       const r = await query(flat, { query: 'MATCH (n:R) RETURN count(n) AS c', consistency: 'any' });
