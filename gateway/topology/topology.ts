@@ -299,7 +299,7 @@ export class Topology extends EventEmitter {
     view.appliedIndex = Math.max(view.appliedIndex, status.appliedIndex);
     for (const member of status.members) {
       const memberUrl = member.url !== undefined ? normalizeNodeUrl(member.url) : undefined;
-      const known = (memberUrl !== undefined ? this.nodes.get(memberUrl) : undefined) ?? this.byName(member.id) ?? (member.id === status.node ? runtime : undefined);
+      const known = member.id === status.node ? runtime : ((memberUrl !== undefined ? this.nodes.get(memberUrl) : undefined) ?? this.byName(member.id));
       const target = known ?? (memberUrl !== undefined ? this.ensure(memberUrl, member.region ?? UNASSIGNED_REGION) : undefined);
       if (target === undefined) continue;
       target.view.name = member.id;
@@ -348,8 +348,7 @@ export class Topology extends EventEmitter {
   private claimLeaderFromStatus(status: StatusSnapshot): void {
     let leaderUrl: string | undefined;
     if (status.leader !== null) {
-      const byName = [...this.nodes.values()].find((n) => n.view.name === status.leader);
-      leaderUrl = byName?.view.url ?? (status.leaderUrl !== null ? this.ensure(status.leaderUrl, UNASSIGNED_REGION)?.view.url : undefined);
+      leaderUrl = this.byName(status.leader)?.view.url ?? (status.leaderUrl !== null ? this.ensure(status.leaderUrl, UNASSIGNED_REGION)?.view.url : undefined);
     }
     this.claimLeader(leaderUrl, status.term);
   }
@@ -358,7 +357,7 @@ export class Topology extends EventEmitter {
   private applyLeaderView(status: StatusSnapshot): void {
     this.lastQuorumStatus = status.quorumStatus;
     for (const member of status.members) {
-      const runtime = [...this.nodes.values()].find((n) => n.view.name === member.id);
+      const runtime = this.byName(member.id);
       if (runtime === undefined) continue;
       runtime.view.leaderViewLagMs = member.id === status.node ? 0 : member.lagMs;
       if (member.id !== status.node && member.role !== 'unknown') runtime.view.role = member.role;
