@@ -55,6 +55,7 @@ export async function startClusterNode(config: NodeConfig, logLevel: string): Pr
       heartbeatTicks: timing.heartbeatTicks,
       electionTicks: timing.electionTicks,
       ...(config.snapshotEntries === undefined ? {} : { snapshotEntries: config.snapshotEntries }),
+      ...(config.readLanes ? { readLanes: { host: config.listen.host } } : {}),
       logger,
     });
     await node.start();

@@ -1,9 +1,18 @@
 /**
  * The gateway's side of each node's query stream (contract and frame format
- * in shared/protocol/query-stream.ts): one WebSocket per node, requests
- * tagged with ids. A request to an idle stream goes out at once; while
- * answers are outstanding, everything sent in one turn of the event loop is
- * packed into one frame. Reads go this way when the stream is open; while it is not
+ * in shared/protocol/query-stream.ts): STREAM_LANES WebSockets per node,
+ * requests tagged with ids. Each socket asks the node for a read lane
+ * (`?lane=K`): a node with lanes redirects it to read worker K's own stream
+ * (storage-node/api/read-lane.ts), so replica reads skip the thread that
+ * drives Raft; a node without lanes serves it itself. A request takes the
+ * open socket with the fewest answers outstanding, so a long read on one
+ * lane does not hold up the next read. A lane the gateway cannot reach (a
+ * container that publishes only the API port) costs one failed attempt: the
+ * next one asks for no lane.
+ *
+ * A request to an idle socket goes out at once; while answers are
+ * outstanding, everything sent in one turn of the event loop is packed into
+ * one frame. Reads go this way when a socket is open; while none is
  * (connecting, or the node is down) callers use HTTP, so a stream problem
  * costs speed, never availability.
  *
@@ -41,8 +50,69 @@ interface Waiter {
 /** How often requests are checked against their deadlines. */
 const SWEEP_MS = 20;
 const MAX_BACKOFF_MS = 2000;
+/** Sockets per node: one per read worker of a node with the default two. */
+export const STREAM_LANES = 2;
+/** Requests one frame takes before the next request looks for another socket. */
+const PACK = 8;
 
+/** The sockets to one node, seen as one stream. */
 export class NodeStream {
+  private readonly sockets: StreamSocket[] = [];
+
+  constructor(url: string, lanes = STREAM_LANES) {
+    for (let k = 0; k < lanes; k++) this.sockets.push(new StreamSocket(url, k));
+  }
+
+  /** Whether requests can go this way now (some socket is open). */
+  get ready(): boolean {
+    for (const s of this.sockets) if (s.ready) return true;
+    return false;
+  }
+
+  get inflight(): number {
+    let n = 0;
+    for (const s of this.sockets) n += s.inflight;
+    return n;
+  }
+
+  /** performance.now() when the node last sent anything on any socket: a frame or a pong (-Infinity: nothing yet). */
+  get lastHeardAt(): number {
+    let last = Number.NEGATIVE_INFINITY;
+    for (const s of this.sockets) if (s.lastHeardAt > last) last = s.lastHeardAt;
+    return last;
+  }
+
+  request(payload: string, timeoutMs: number): Promise<StreamAnswer> {
+    // A socket with a frame filling this turn takes the request while the frame is small (one write and
+    // one wake-up of the lane for all of it); otherwise the open socket with the fewest answers outstanding.
+    let best: StreamSocket | undefined;
+    for (const s of this.sockets) {
+      if (!s.ready) continue;
+      if (s.queued > 0 && s.queued < PACK) return s.request(payload, timeoutMs);
+      if (best === undefined || s.inflight < best.inflight) best = s;
+    }
+    return (best ?? (this.sockets[0] as StreamSocket)).request(payload, timeoutMs);
+  }
+
+  /** Where each open socket ended up: a read lane's URL, or the node's own stream (diagnostics, tests). */
+  endpoints(): string[] {
+    const urls: string[] = [];
+    for (const s of this.sockets) if (s.endpoint !== undefined) urls.push(s.endpoint);
+    return urls;
+  }
+
+  /** Asks the node for a sign of life on every open socket (a pong updates lastHeardAt). */
+  probe(): void {
+    for (const s of this.sockets) s.probe();
+  }
+
+  close(): void {
+    for (const s of this.sockets) s.close();
+  }
+}
+
+/** One WebSocket of a node's stream. */
+class StreamSocket {
   private ws: WebSocket | undefined;
   private open = false;
   private closed = false;
@@ -55,8 +125,13 @@ export class NodeStream {
   private readonly sweeper: NodeJS.Timeout;
   /** performance.now() when the node last sent anything: a frame or a pong (-Infinity: nothing yet). */
   lastHeardAt = Number.NEGATIVE_INFINITY;
+  /** The next attempt asks for no lane (the last lane attempt failed before it opened). */
+  private direct = false;
 
-  constructor(private readonly url: string) {
+  constructor(
+    private readonly url: string,
+    private readonly lane: number,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
     this.connect();
@@ -69,6 +144,16 @@ export class NodeStream {
 
   get inflight(): number {
     return this.waiting.size;
+  }
+
+  /** The URL this socket is open to (after the node's redirect), while it is open. */
+  get endpoint(): string | undefined {
+    return this.open ? this.ws?.url : undefined;
+  }
+
+  /** Requests of this turn waiting for the frame that flushes at its end. */
+  get queued(): number {
+    return this.queue.length;
   }
 
   request(payload: string, timeoutMs: number): Promise<StreamAnswer> {
@@ -125,14 +210,24 @@ export class NodeStream {
 
   private connect(): void {
     if (this.closed) return;
-    const ws = new WebSocket(this.url.replace(/^http/, 'ws') + QUERY_STREAM_PATH, {
+    const direct = this.direct;
+    const ws = new WebSocket(this.url.replace(/^http/, 'ws') + QUERY_STREAM_PATH + (direct ? '' : `?lane=${this.lane}`), {
       perMessageDeflate: false,
       maxPayload: QUERY_STREAM_MAX_FRAME,
       handshakeTimeout: 2000,
       generateMask: zeroMask,
+      // Only the node's redirect to one of its read lanes.
+      followRedirects: !direct,
+      maxRedirects: 1,
     });
     this.ws = ws;
+    let redirected = false;
+    let opened = false;
+    ws.on('redirect', () => {
+      redirected = true;
+    });
     ws.on('open', () => {
+      opened = true;
       this.open = true;
       this.backoffMs = 100;
     });
@@ -144,6 +239,9 @@ export class NodeStream {
     ws.on('close', () => {
       this.open = false;
       this.ws = undefined;
+      // A lane that could not be reached: ask for none next time. A lane-less stream that was lost: try a lane again.
+      if (redirected && !opened) this.direct = true;
+      else if (direct && opened) this.direct = false;
       this.failAll(`${this.url}: query stream lost`);
       if (this.closed) return;
       this.retryTimer = setTimeout(() => this.connect(), this.backoffMs);

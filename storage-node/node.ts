@@ -21,6 +21,8 @@
  * makes it apply once.
  */
 import { EventEmitter } from 'node:events';
+import { MessageChannel } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -39,7 +41,9 @@ import { MemberDirectory, raftIdOf } from './replication/members.js';
 import type { MemberSpec } from './replication/members.js';
 import type { ApplyOutcome, SerializedResult, WireResult } from './replication/state-machine.js';
 import type { AppliedBatch } from './replication/apply-worker.js';
-import type { ReadCall } from './replication/read-worker.js';
+import type { ReadCall, ReadWorkerData } from './replication/read-worker.js';
+import { SharedNodeView, replicaLagMs } from './replication/node-view.js';
+import type { LaneToMain } from './api/read-lane.js';
 import { startTsWorker, WorkerCallError, WorkerClient } from './replication/worker-rpc.js';
 import { ErrorCode, GeodeError } from '../shared/protocol/errors.js';
 import type { ErrorBody } from '../shared/protocol/errors.js';
@@ -65,6 +69,11 @@ export interface StorageNodeOptions {
   /** Entries kept in the log behind a snapshot, so slightly lagging followers catch up without one. */
   keepEntries?: number;
   readWorkers?: number;
+  /**
+   * Give each read worker a read lane (api/read-lane.ts): its own query stream on a system-chosen port
+   * of this host (the node's listen host). Absent: no lanes; every read goes through the main thread.
+   */
+  readLanes?: { host: string };
   /** `off` skips fsync (benchmarks of non-durable setups only). */
   sync?: 'full' | 'off';
   logger: TransportLogger & { error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
@@ -181,6 +190,11 @@ export class StorageNode extends EventEmitter {
   private transport: Transport | undefined;
   private applyWorker!: WorkerClient;
   private readWorkers: WorkerClient[] = [];
+  /** Per read worker (same positions): its lane's channel and, once it listens, port. */
+  private lanes: ({ channel: MessagePort; port: number | undefined } | undefined)[] = [];
+  private laneAttach: ((channel: MessagePort) => void) | undefined;
+  /** What read lanes need to answer on their own; see publishView(). */
+  private readonly view = new SharedNodeView();
   /**
    * Statement seeds (randomUUID(), rand()): a random prefix drawn once per process plus a counter, so
    * every statement gets its own stream without a call into the CSPRNG on the hot path. The seed is
@@ -269,7 +283,7 @@ export class StorageNode extends EventEmitter {
     this.replicated = info.settings;
     this.settings = { ...this.baseSettings, ...this.replicated };
     const readCount = Math.max(1, this.options.readWorkers ?? 2);
-    for (let i = 0; i < readCount; i++) this.readWorkers.push(this.startReadWorker());
+    for (let i = 0; i < readCount; i++) this.readWorkers.push(this.startReadWorker(i));
     await Promise.all(this.readWorkers.map((w) => w.call('refresh')));
 
     const voters: number[] = [];
@@ -317,15 +331,73 @@ export class StorageNode extends EventEmitter {
     }, this.tickMs);
     this.lagTimer = setInterval(() => this.publishLagIfChanged(), 100);
     this.running = true;
+    this.publishView();
     this.scheduleDrain();
   }
 
-  private startReadWorker(): WorkerClient {
-    return new WorkerClient(startTsWorker(new URL('./replication/read-worker.ts', import.meta.url), { graphPath: this.graphPath }), (err) => {
+  private startReadWorker(position: number): WorkerClient {
+    const data: ReadWorkerData = { graphPath: this.graphPath };
+    const transfer: MessagePort[] = [];
+    this.lanes[position]?.channel.close();
+    this.lanes[position] = undefined;
+    if (this.options.readLanes !== undefined) {
+      const { port1, port2 } = new MessageChannel();
+      const lane: { channel: MessagePort; port: number | undefined } = { channel: port1, port: undefined };
+      port1.on('message', (message: LaneToMain) => {
+        if (message.kind === 'listening') lane.port = message.port;
+        else if (message.kind === 'error' && lane.port === undefined) this.options.logger.error({ err: message.message }, 'read lane failed to start');
+      });
+      port1.unref();
+      this.lanes[position] = lane;
+      this.laneAttach?.(port1);
+      data.lane = { host: this.options.readLanes.host, view: this.view.buffer, channel: port2, node: this.name };
+      transfer.push(port2);
+    }
+    const worker = startTsWorker(new URL('./replication/read-worker.ts', import.meta.url), data, { transferList: transfer });
+    return new WorkerClient(worker, (err) => {
       if (this.stopped) return;
       this.options.logger.error({ err: err.message }, 'read worker died; replacing it');
       const index = this.readWorkers.findIndex((w) => !w.alive);
-      if (index >= 0) this.readWorkers[index] = this.startReadWorker();
+      if (index >= 0) this.readWorkers[index] = this.startReadWorker(index);
+    });
+  }
+
+  /** Ports of the read lanes that listen now, in worker order (empty without lanes). */
+  readLanePorts(): number[] {
+    const ports: number[] = [];
+    this.lanes.forEach((lane, i) => {
+      if (lane?.port !== undefined && this.readWorkers[i]?.alive === true) ports.push(lane.port);
+    });
+    return ports;
+  }
+
+  /**
+   * Hands every read lane's channel (now and after a worker is replaced) to `attach`, which answers
+   * the reads a lane forwards and takes its metrics (api/read-lanes.ts).
+   */
+  attachReadLanes(attach: (channel: MessagePort) => void): void {
+    if (this.laneAttach === attach) return;
+    this.laneAttach = attach;
+    for (const lane of this.lanes) if (lane !== undefined) attach(lane.channel);
+  }
+
+  /**
+   * Publishes what read lanes need (node-view.ts): after every drain of the Raft loop, after every
+   * applied batch, and on start and stop, which is everywhere role, term, commit, applied index and
+   * the lag inputs change.
+   */
+  private publishView(): void {
+    if (this.options.readLanes === undefined) return;
+    const role = this.roleOf(this.id);
+    this.view.publish({
+      serving: this.started,
+      leader: this.isLeader,
+      role: role === 'unknown' ? 'standby' : role,
+      term: this.status_.term,
+      commit: this.status_.commit,
+      applied: this.applied,
+      leaderCommitSeen: this.leaderCommitSeen,
+      caughtUpAt: this.selfCaughtUpAt,
     });
   }
 
@@ -399,6 +471,7 @@ export class StorageNode extends EventEmitter {
     }
     this.refreshStatus();
     this.checkAcks();
+    this.publishView();
   }
 
   /**
@@ -500,6 +573,7 @@ export class StorageNode extends EventEmitter {
 
   private afterApplied(): void {
     this.noteSelfCaughtUp();
+    this.publishView();
     this.checkAcks();
     if (this.appliedWaiters.length > 0) {
       const still: IndexWaiter[] = [];
@@ -770,9 +844,7 @@ export class StorageNode extends EventEmitter {
 
   /** This node's own lag behind the leader in ms: how long since it last had applied everything the leader had committed. */
   selfLagMs(): number {
-    if (this.isLeader) return 0;
-    if (this.applied >= this.leaderCommitSeen) return 0;
-    return Date.now() - this.selfCaughtUpAt;
+    return replicaLagMs(this.isLeader, this.applied, this.leaderCommitSeen, this.selfCaughtUpAt, Date.now());
   }
 
   clusterStatus(): ClusterStatus {
@@ -1025,6 +1097,7 @@ export class StorageNode extends EventEmitter {
       if (name !== null) await this.transferLeadership(name).catch((err: unknown) => this.options.logger.warn({ err: String(err) }, 'leadership transfer on shutdown failed'));
     }
     this.stopped = true;
+    this.publishView();
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     if (this.lagTimer !== undefined) clearInterval(this.lagTimer);
     for (const p of [...this.pending.values()]) this.finishPending(p, new GeodeError(ErrorCode.OVERLOADED, 'node is shutting down; retry with the same request_id'));
@@ -1036,6 +1109,7 @@ export class StorageNode extends EventEmitter {
     this.failReadIndexWaiters();
     this.transport?.close();
     await Promise.all([this.applyWorker?.terminate(), ...this.readWorkers.map((w) => w.terminate()), this.log.close()]);
+    for (const lane of this.lanes) lane?.channel.close();
   }
 }
 

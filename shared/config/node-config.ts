@@ -76,6 +76,13 @@ export interface NodeConfig {
   heartbeatMs: number;
   /** Base election timeout; each election waits a random time in [electionTimeoutMs, 2 * electionTimeoutMs). */
   electionTimeoutMs: number;
+  /**
+   * Serve replica reads on read lanes, the read workers' own query streams on system-chosen ports of
+   * the listen host (storage-node/api/read-lane.ts); default true. Gateways that cannot reach those
+   * ports (a container that publishes only the API port) fall back to the main port by themselves;
+   * false turns lanes off.
+   */
+  readLanes: boolean;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 100;
@@ -215,6 +222,7 @@ const KNOWN_KEYS = new Set([
   'election_timeout_ms',
   'advertise',
   'snapshot_entries',
+  'read_lanes',
 ]);
 
 /** Keys of the shared `cluster:` section: node keys that make sense cluster-wide, and the seed's sizing keys. */
@@ -228,6 +236,7 @@ const CLUSTER_SHARED_KEYS = [
   'heartbeat_ms',
   'election_timeout_ms',
   'snapshot_entries',
+  'read_lanes',
 ] as const;
 /** Accepted for the seed's sake; `replication_factor` and `availability_zones` are informational (every voter holds all data). */
 const CLUSTER_SIZING_KEYS = ['nodes', 'replication_factor', 'availability_zones'] as const;
@@ -306,6 +315,8 @@ function readNode(
   const region = readString(entry, 'region', 1, at, issues);
   const clusterSecret = readString(entry, 'cluster_secret', MIN_SECRET_LENGTH, at, issues) ?? options.clusterSecret;
   const adminToken = readString(entry, 'admin_token', MIN_SECRET_LENGTH, at, issues) ?? options.adminToken;
+  const readLanes = entry['read_lanes'] ?? true;
+  if (typeof readLanes !== 'boolean') issues.push(`${at('read_lanes')}: expected true or false`);
 
   const selfName = typeof id === 'string' ? id : '';
   const memberNames = [selfName, ...clusterPeers.map((p) => p.name)];
@@ -347,6 +358,7 @@ function readNode(
     dataDir: dataDir ?? `data/${id}`,
     heartbeatMs,
     electionTimeoutMs,
+    readLanes: readLanes === true,
   };
   if (quorumSize !== undefined) config.quorumSize = quorumSize;
   if (syncReplicas !== undefined) config.syncReplicas = syncReplicas;

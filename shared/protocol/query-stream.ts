@@ -10,6 +10,12 @@
  * same answer and error JSON, the same HTTP status code carried in the frame.
  * Like that route it needs no credentials.
  *
+ * Lanes: `GET /v1/stream?lane=K` asks for read lane K. A node with lanes
+ * answers `307` with the `ws://` URL of one of its read workers' own streams
+ * (same frames, same semantics; the reads it can answer never touch the
+ * thread that drives Raft); a node without lanes serves the stream itself.
+ * Without `lane` the node never redirects.
+ *
  * Frames (all integers big-endian):
  *   request frame:  ( u32 id | u32 length | length bytes of JSON body )*
  *   answer frame:   ( u32 id | u16 status | u32 length | length bytes of JSON body )*

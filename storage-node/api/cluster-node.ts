@@ -8,6 +8,7 @@ import type { MemberSpec } from '../replication/members.js';
 import type { SerializedResult, WireResult } from '../replication/state-machine.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { MessagePort } from 'node:worker_threads';
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 
 export type { ClusterStatus, NodeStatusEntry, ResultMeta } from '../node.js';
@@ -28,6 +29,10 @@ export interface ClusterNode {
   addMember?(spec: MemberSpec): Promise<unknown>;
   removeMember?(name: string): Promise<unknown>;
   promoteLearner?(name: string): Promise<unknown>;
+  /** Read lanes (read-lane.ts): the ports that listen now; absent or empty, the main thread serves the query stream. */
+  readLanePorts?(): number[];
+  /** Where the node hands each read lane's channel (read-lanes.ts). */
+  attachReadLanes?(attach: (channel: MessagePort) => void): void;
   on(event: 'change', listener: (reason: string) => void): unknown;
   off(event: 'change', listener: (reason: string) => void): unknown;
 }

@@ -5,6 +5,9 @@
  * error JSON); the answers that finish in the same turn of the event loop go
  * back in one frame.
  *
+ * The same connection class serves read lanes (read-lane.ts) in read
+ * workers, whose runner answers reads at once and hands the rest over.
+ *
  * Limits: a frame is at most QUERY_STREAM_MAX_FRAME bytes and each body at
  * most the node's HTTP body limit (413 PAYLOAD_TOO_LARGE, like the route); a
  * connection has at most MAX_INFLIGHT requests running (more answer 503
@@ -22,13 +25,25 @@ import type { QueryRequest } from '../../shared/protocol/query.js';
 import { QUERY_STREAM_MAX_FRAME, decodeFrame, encodeFrame } from '../../shared/protocol/query-stream.js';
 import type { StreamItem } from '../../shared/protocol/query-stream.js';
 import { toWireError } from './errors.js';
-import type { QueryRunner } from './routes/query.js';
 
 const MAX_INFLIGHT = 4096;
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
+/** An answer relayed as it is: its status and JSON body (a read lane relays the main thread's answers so). */
+export interface StreamReply {
+  status: number;
+  body: string;
+}
+
+/**
+ * Runs one validated query body: a 200's JSON text or a relayed reply, at once or later; a query's
+ * error is thrown (or rejected with) and answered as the HTTP route would answer it.
+ */
+export type StreamRunner = (body: QueryRequest) => string | StreamReply | Promise<string | StreamReply>;
+
 export interface QueryStreamOptions {
-  run: QueryRunner;
+  run: StreamRunner;
+  /** Read per request, so a read lane can learn the node's limit after it started. */
   bodyLimit: number;
   onError: (error: unknown) => void;
 }
@@ -105,11 +120,26 @@ class Connection {
       this.answerError(item.id, new GeodeError(ErrorCode.BAD_REQUEST, problem));
       return;
     }
+    let answer: ReturnType<StreamRunner>;
+    try {
+      answer = this.options.run(body as QueryRequest);
+    } catch (error) {
+      this.answerError(item.id, error);
+      return;
+    }
+    if (typeof answer === 'string') {
+      this.push({ id: item.id, status: 200, body: answer });
+      return;
+    }
+    if (!(answer instanceof Promise)) {
+      this.push({ id: item.id, status: answer.status, body: answer.body });
+      return;
+    }
     this.inflight++;
-    this.options.run(body as QueryRequest).then(
-      (answer) => {
+    answer.then(
+      (done) => {
         this.inflight--;
-        this.push({ id: item.id, status: 200, body: answer });
+        this.push(typeof done === 'string' ? { id: item.id, status: 200, body: done } : { id: item.id, status: done.status, body: done.body });
       },
       (error: unknown) => {
         this.inflight--;

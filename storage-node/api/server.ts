@@ -27,6 +27,9 @@ import { healthRoutes } from './routes/health.js';
 import { createQueryRunner, queryRoutes } from './routes/query.js';
 import type { QueryRunner } from './routes/query.js';
 import { QueryStreamServer } from './query-stream.js';
+import { laneHost } from './read-lanes.js';
+import type { MessagePort } from 'node:worker_threads';
+import type { ClusterNode } from './cluster-node.js';
 import { QUERY_STREAM_PATH } from '../../shared/protocol/query-stream.js';
 import { ClusterWatch, WATCH_PATH } from './watch.js';
 
@@ -107,16 +110,25 @@ export function build(options: BuildOptions): FastifyInstance {
     registerClusterMetrics(metrics, handle);
   }
   // The query route and the query stream run queries through one runner.
-  const run = createQueryRunner({ backend, metrics, defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS });
-  if (handle !== undefined) serveClusterSockets(app, handle, run, options.bodyLimit ?? DEFAULT_BODY_LIMIT, watchCoalesceMs);
+  const defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const run = createQueryRunner({ backend, metrics, defaultTimeoutMs });
+  if (handle !== undefined) {
+    const lanes = laneHost({ run, metrics, bodyLimit, defaultTimeoutMs, onError: (error) => app.log.warn({ err: error }, 'read lane failed') });
+    serveClusterSockets(app, handle, run, lanes, bodyLimit, watchCoalesceMs);
+  }
   void app.register(healthRoutes, { backend, state });
   void app.register(queryRoutes, { run });
   registerMetricsRoute(app, metrics);
   return app;
 }
 
-/** The node's WebSocket paths on the same port: the Raft stream, the cluster watch and the query stream. */
-function serveClusterSockets(app: FastifyInstance, handle: NodeHandle, run: QueryRunner, bodyLimit: number, watchCoalesceMs: number | undefined): void {
+/**
+ * The node's WebSocket paths on the same port: the Raft stream, the cluster watch and the query stream.
+ * A query stream opened with `?lane=K` is redirected to read lane K (modulo their number) when the
+ * node has lanes (read-lane.ts); without the parameter, or without lanes, this thread serves it.
+ */
+function serveClusterSockets(app: FastifyInstance, handle: NodeHandle, run: QueryRunner, lanes: (channel: MessagePort) => void, bodyLimit: number, watchCoalesceMs: number | undefined): void {
   const watch = new ClusterWatch({
     ...(watchCoalesceMs !== undefined ? { coalesceMs: watchCoalesceMs } : {}),
     onError: (error) => app.log.warn({ err: error }, 'watch client failed'),
@@ -129,15 +141,38 @@ function serveClusterSockets(app: FastifyInstance, handle: NodeHandle, run: Quer
       if (node === undefined) socket.destroy();
       return;
     }
-    const path = (request.url ?? '').split('?')[0];
+    const [path, search] = (request.url ?? '').split('?');
     if (path === WATCH_PATH) watch.accept(node, request, socket, head);
-    else if (path === QUERY_STREAM_PATH) stream.accept(request, socket, head);
-    else socket.destroy();
+    else if (path === QUERY_STREAM_PATH) {
+      const location = laneLocation(node, request, search, lanes);
+      if (location === undefined) stream.accept(request, socket, head);
+      else socket.end(`HTTP/1.1 307 Temporary Redirect\r\nLocation: ${location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    } else socket.destroy();
   });
   app.addHook('onClose', async () => {
     watch.close();
     stream.close();
   });
+}
+
+/** Where a query stream that asks for lane K goes: the lane's port on the host name the client used; undefined to stay here. */
+function laneLocation(node: ClusterNode, request: IncomingMessage, search: string | undefined, lanes: (channel: MessagePort) => void): string | undefined {
+  if (search === undefined || node.readLanePorts === undefined) return undefined;
+  const lane = new URLSearchParams(search).get('lane');
+  const k = lane === null || lane === '' ? Number.NaN : Number(lane);
+  const host = request.headers.host;
+  if (!Number.isInteger(k) || k < 0 || host === undefined) return undefined;
+  const ports = node.readLanePorts();
+  if (ports.length === 0) return undefined;
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${host}`).hostname;
+  } catch {
+    return undefined;
+  }
+  // Before the first redirect, so a lane's forwarded reads always find the runner.
+  node.attachReadLanes?.(lanes);
+  return `ws://${hostname}:${ports[k % ports.length] as number}${QUERY_STREAM_PATH}`;
 }
 
 function loggerOptions(logger: boolean | NodeLoggerOptions, nodeId: string): boolean | NodeLoggerOptions {

@@ -14,13 +14,18 @@ export class FaultProxy {
   private blocked = false;
   port = 0;
 
-  constructor(private readonly targetPort: number, private readonly host = '127.0.0.1') {
+  /** Listens on `host`; dials `targetPort` on `targetHost` (default: the same host). */
+  constructor(
+    private readonly targetPort: number,
+    private readonly host = '127.0.0.1',
+    private readonly targetHost = host,
+  ) {
     this.server = createServer((client) => {
       if (this.blocked) {
         client.destroy();
         return;
       }
-      const upstream = connect(this.targetPort, this.host);
+      const upstream = connect(this.targetPort, this.targetHost);
       this.track(client);
       this.track(upstream);
       client.pipe(upstream);

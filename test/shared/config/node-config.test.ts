@@ -76,6 +76,7 @@ t.test('a single seed-style node entry is read with defaults for the rest', asyn
     clusterSecret: SECRET,
     heartbeatMs: 100,
     electionTimeoutMs: 300,
+    readLanes: true,
   });
 });
 
@@ -187,6 +188,7 @@ node1:
   replication_mode: semi_synchronous
   sync_replicas: 0
   async_replicas: 0
+  read_lanes: false
 `);
   t.same(config, {
     id: 'node1',
@@ -204,6 +206,7 @@ node1:
     adminToken: 'fedcba9876543210fedc',
     heartbeatMs: 50,
     electionTimeoutMs: 250,
+    readLanes: false,
   });
 });
 
@@ -213,6 +216,10 @@ t.test('the flat form with an id key is accepted', async (t) => {
   t.same(config.listen, { host: '::1', port: 4000 });
   t.equal(config.advertise, 'http://[::1]:4000');
   t.same(config.clusterPeers, [{ name: '10.0.0.2', host: '10.0.0.2', port: 3141 }]);
+});
+
+t.test('read_lanes takes only true or false', async (t) => {
+  t.same(issuesOf('node1:\n  listen: 0.0.0.0:3141\n  read_lanes: "yes"\n'), ['node1.read_lanes: expected true or false']);
 });
 
 t.test('an unknown key is refused, naming its path', async (t) => {

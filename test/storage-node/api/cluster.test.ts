@@ -106,6 +106,7 @@ t.before(async () => {
       tickMs: 100,
       electionTicks: 10,
       readWorkers: 1,
+      readLanes: { host: '127.0.0.1' },
       logger: silent,
     });
     holders.set(member.name, member.node);
@@ -318,19 +319,31 @@ t.test('membership routes add and remove a learner through the node', async (t) 
   t.equal(gone.status, 404);
 });
 
-t.test('the query stream multiplexes /v1/query exchanges with the same answers and errors', async (t) => {
-  const written = await write({ query: 'CREATE (:Streamed {n: 1})' });
+/** Opens a node's query stream; with a lane, follows the node's redirect to that read lane and says where it went. */
+function openStream(member: Member, lane?: number): Promise<{ ws: WebSocket; redirectedTo: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const base = member.url.replace('http', 'ws') + QUERY_STREAM_PATH;
+    const ws = new WebSocket(lane === undefined ? base : `${base}?lane=${lane}`, { followRedirects: lane !== undefined });
+    let redirectedTo: string | undefined;
+    ws.on('redirect', (url: string) => (redirectedTo = url));
+    ws.once('open', () => resolve({ ws, redirectedTo }));
+    ws.once('error', reject);
+  });
+}
+
+for (const where of ['main thread', 'read lane'] as const) {
+t.test(`the query stream (${where}) multiplexes /v1/query exchanges with the same answers and errors`, async (t) => {
+  const label = where === 'read lane' ? 'StreamedLane' : 'Streamed';
+  const written = await write({ query: `CREATE (:${label} {n: 1})` });
   t.equal(written.status, 200, JSON.stringify(written.body));
   const lead = await leader();
   const other = await follower();
-  const open = (member: Member): Promise<WebSocket> =>
-    new Promise((resolve, reject) => {
-      const ws = new WebSocket(member.url.replace('http', 'ws') + QUERY_STREAM_PATH);
-      ws.once('open', () => resolve(ws));
-      ws.once('error', reject);
-    });
-  const ws = await open(other);
+  const { ws, redirectedTo } = await openStream(other, where === 'read lane' ? 3 : undefined);
   t.teardown(() => ws.terminate());
+  if (where === 'read lane') {
+    t.match(redirectedTo, /^ws:\/\/127\.0\.0\.1:\d+\/v1\/stream$/, 'the node sends the stream to its read lane');
+    t.not(redirectedTo, other.url.replace('http', 'ws') + QUERY_STREAM_PATH, 'on a port of its own');
+  } else t.equal(redirectedTo, undefined, 'without a lane parameter the main thread serves the stream');
   const answers = new Map<number, { status: number; body: Record<string, unknown> }>();
   const done = new Promise<void>((resolve) => {
     ws.on('message', (data: Buffer) => {
@@ -339,7 +352,7 @@ t.test('the query stream multiplexes /v1/query exchanges with the same answers a
     });
   });
   // The write's own index is the causal token: a read after it must see it.
-  const read = { query: 'MATCH (s:Streamed) RETURN count(s) AS c', after_index: (written.body['meta'] as { index: number }).index };
+  const read = { query: `MATCH (s:${label}) RETURN count(s) AS c`, after_index: (written.body['meta'] as { index: number }).index };
   ws.send(
     encodeFrame(
       [
@@ -362,6 +375,56 @@ t.test('the query stream multiplexes /v1/query exchanges with the same answers a
   t.match(answers.get(4), { status: 400, body: { error: { code: 'BAD_REQUEST', message: /bogus/ } } }, 'an unknown field');
   t.match(answers.get(5), { status: 400, body: { error: { code: 'SYNTAX_ERROR' } } });
   t.match(answers.get(6), { status: 400, body: { error: { code: 'PARAMETER_MISSING' } } });
+});
+}
+
+t.test('a read lane answers what only the main thread can answer by handing it over', async (t) => {
+  const lead = await leader();
+  const other = await follower();
+  const exchange = async (member: Member, bodies: Record<string, unknown>[]): Promise<Map<number, { status: number; body: Record<string, unknown> }>> => {
+    const { ws, redirectedTo } = await openStream(member, 0);
+    t.ok(redirectedTo, 'on a lane');
+    const answers = new Map<number, { status: number; body: Record<string, unknown> }>();
+    await new Promise<void>((resolve) => {
+      ws.on('message', (data: Buffer) => {
+        for (const item of decodeFrame(data, true)) answers.set(item.id, { status: item.status ?? 0, body: JSON.parse(item.body) as Record<string, unknown> });
+        if (answers.size === bodies.length) resolve();
+      });
+      ws.send(encodeFrame(bodies.map((body, i) => ({ id: i + 1, body: JSON.stringify(body) })), false));
+    });
+    ws.terminate();
+    return answers;
+  };
+  const onLeader = await exchange(lead, [
+    { query: 'CREATE (:Laned {n: 2}) RETURN 1 AS one', request_id: `lane-${Math.random()}` },
+    { query: 'MATCH (l:Laned) RETURN count(l) AS c', consistency: 'linearizable' },
+    { query: 'RETURN 1 AS one', consistency: 'leader' },
+    { query: 'SELECT * FROM system.cluster_nodes' },
+  ]);
+  t.match(onLeader.get(1), { status: 200, body: { rows: [{ one: 1 }], meta: { role: 'primary', applied: true } } }, 'a write goes to the Raft loop');
+  t.match(onLeader.get(2), { status: 200, body: { meta: { role: 'primary' } } }, 'a linearizable read is confirmed by the leader');
+  t.match(onLeader.get(3), { status: 200, body: { rows: [{ one: 1 }], meta: { node: lead.name, role: 'primary' } } }, 'a leader read on the leader stays on the lane');
+  t.equal(onLeader.get(4)?.status, 200, 'system views come from the main thread');
+  const onFollower = await exchange(other, [
+    { query: 'RETURN 1 AS one', consistency: 'leader' },
+    { query: 'RETURN 1 AS one', after_index: 1e9, timeout_ms: 100 },
+    { query: 'RETURN 1 AS one', max_lag_ms: 0 },
+  ]);
+  t.match(onFollower.get(1), { status: 421, body: { error: { code: 'NOT_LEADER', leader_url: lead.url } } }, 'a leader read on a follower is refused as over HTTP');
+  t.match(onFollower.get(2), { status: 408, body: { error: { code: 'TIMEOUT', detail: 'AfterIndexNotReached' } } }, 'a causal index not reached times out');
+  t.equal(onFollower.get(3)?.status, 200, 'a caught-up replica is within a bound of 0 ms');
+  t.match(onFollower.get(3)?.body, { meta: { node: other.name, role: 'standby' } });
+
+  // The lane's own reads reach the node's query metrics.
+  const count = async (): Promise<number> => {
+    const text = await (await fetch(`${other.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('geode_queries_total{') && l.includes('kind="read"') && l.includes('outcome="ok"'));
+    return line === undefined ? 0 : Number(line.split(' ').pop());
+  };
+  const before = await count();
+  await exchange(other, [{ query: 'RETURN 2 AS two' }, { query: 'RETURN 3 AS three' }]);
+  await eventually('lane reads in the metrics', async () => ((await count()) >= before + 2 ? true : undefined), 10_000);
+  t.pass('counted');
 });
 
 t.test('a query stream frame that does not parse closes that stream only', async (t) => {

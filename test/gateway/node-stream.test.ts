@@ -1,0 +1,87 @@
+/**
+ * The gateway's query streams against a real storage node with read lanes:
+ * reads go to the lanes the node redirects to, and a lane the gateway cannot
+ * reach (the node seen through a port mapping) costs one failed attempt before
+ * the stream settles on the node's own port.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { NodeStream } from '../../gateway/node-stream.js';
+import { build } from '../../storage-node/api/server.js';
+import { StorageNode } from '../../storage-node/node.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+// The node listens on a second loopback address; the proxy publishes only its API port on 127.0.0.1.
+const NODE_HOST = '127.0.0.2';
+
+const root = mkdtempSync(join(tmpdir(), 'geode-node-stream-'));
+let node: StorageNode | undefined;
+const app = build({ node: () => node, nodeId: 'solo' });
+let nodeUrl = '';
+let proxy: FaultProxy;
+
+async function eventually<T>(what: string, probe: () => T | undefined, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+t.before(async () => {
+  await app.listen({ host: NODE_HOST, port: 0 });
+  const port = (app.server.address() as AddressInfo).port;
+  nodeUrl = `http://${NODE_HOST}:${port}`;
+  node = new StorageNode({
+    name: 'solo',
+    dataDir: join(root, 'solo'),
+    members: [{ name: 'solo', url: nodeUrl }],
+    clusterSecret: 'node-stream-test-secret',
+    readWorkers: 2,
+    readLanes: { host: NODE_HOST },
+    logger: silent,
+  });
+  await node.start();
+  await eventually('a leader', () => (node?.isLeader === true ? true : undefined));
+  await eventually('two listening lanes', () => (node?.readLanePorts().length === 2 ? true : undefined));
+  proxy = new FaultProxy(port, '127.0.0.1', NODE_HOST);
+  await proxy.listen();
+});
+
+t.teardown(async () => {
+  await proxy?.close();
+  await node?.stop({ transfer: false });
+  await app.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const READ = JSON.stringify({ query: 'RETURN 41 + 1 AS answer', consistency: 'any', timeout_ms: 2000 });
+
+t.test('reads go over the read lanes the node redirects to, one socket per lane', async (t) => {
+  const stream = new NodeStream(nodeUrl);
+  t.teardown(() => stream.close());
+  const endpoints = await eventually('both sockets open', () => (stream.endpoints().length === 2 ? stream.endpoints() : undefined));
+  const lanes = (node as StorageNode).readLanePorts().map((p) => `ws://${NODE_HOST}:${p}/v1/stream`);
+  t.same([...endpoints].sort(), [...lanes].sort(), 'each socket sits on its own lane');
+  const answers = await Promise.all(Array.from({ length: 20 }, () => stream.request(READ, 2000)));
+  for (const answer of answers) t.match(JSON.parse(answer.text), { rows: [{ answer: 42 }], meta: { node: 'solo', role: 'primary' } });
+  t.ok(answers.every((a) => a.status === 200), 'every read answered');
+});
+
+t.test('a lane the gateway cannot reach: the stream falls back to the node port', async (t) => {
+  const published = `http://127.0.0.1:${proxy.port}`;
+  const stream = new NodeStream(published);
+  t.teardown(() => stream.close());
+  // The redirect names 127.0.0.1 (the host the gateway dialled) and a lane port that only 127.0.0.2 serves.
+  const endpoints = await eventually('both sockets open', () => (stream.endpoints().length === 2 ? stream.endpoints() : undefined));
+  t.same(endpoints, [`ws://127.0.0.1:${proxy.port}/v1/stream`, `ws://127.0.0.1:${proxy.port}/v1/stream`], 'both on the node port, without a lane');
+  const answer = await stream.request(READ, 2000);
+  t.equal(answer.status, 200);
+  t.match(JSON.parse(answer.text), { rows: [{ answer: 42 }] });
+});
