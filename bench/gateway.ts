@@ -13,6 +13,10 @@
  * The saturated runs are cut into --slices slices (default 5), the targets taking turns, so drifting
  * machine load falls on all three alike; the fixed-rate runs alternate direct and gateway the same way.
  *
+ * --workers (gateway workers, and HAProxy's nbthread) defaults to the machine's available parallelism:
+ * HAProxy 2.6 itself starts one thread per CPU unless told otherwise, and the issue lets the gateway use
+ * every core on the condition that HAProxy gets as many threads. `--workers 1` compares one thread each.
+ *
  * Targets: ratio_vs_haproxy = gateway rps / haproxy rps >= 1.0; gateway_added_p50_ms <= 0.5.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,6 +24,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -39,7 +44,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string', default: '1000' },
     'rate-duration': { type: 'string', default: '10' },
     'rate-connections': { type: 'string', default: '10' },
-    workers: { type: 'string', default: '1' },
+    workers: { type: 'string', default: String(availableParallelism()) },
     slices: { type: 'string', default: '5' },
   },
 });
@@ -102,7 +107,7 @@ interface Measured {
   non_2xx: number;
   errors: number;
   /** CPU time (user + system) per answered request: the storage node's and the proxy's (gateway or haproxy). */
-  cpu_ms_per_request?: { node: number | null; proxy?: number | null };
+  cpu_ms_per_request?: { node: number | null; proxy?: number | null; client?: number | null };
 }
 
 const CLOCK_TICK_MS = 10;
@@ -121,6 +126,12 @@ function processTree(pid: number): number[] {
     }
   }
   return all;
+}
+
+/** CPU ms (user + system, all threads) used so far by this process alone (autocannon runs in it). */
+function ownCpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
 }
 
 /** CPU ms (user + system, all threads) used so far by a process tree; 0 without /proc. */
@@ -351,16 +362,18 @@ await runBench('gateway', flags.json, async (ctx) => {
   // tenants, CPU frequency) touches every target alike; the figures add up the slices.
   const slices = Math.max(1, Math.min(SLICES, DURATION_S));
   const sliceS = Math.max(1, Math.round(DURATION_S / slices));
-  const runs = Object.fromEntries(names.map((name) => [name, { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0, nodeCpu: 0, proxyCpu: 0 }]));
+  const runs = Object.fromEntries(names.map((name) => [name, { latencies: new LatencyRecorder(), results: [] as AutocannonResult[], seconds: 0, nodeCpu: 0, proxyCpu: 0, clientCpu: 0 }]));
   for (let slice = 0; slice < slices; slice++) {
     for (const name of names) {
       const run = runs[name]!;
       ctx.progress(`${name}: ${CONNECTIONS} connections for ${sliceS} s (slice ${slice + 1}/${slices})`);
       const nodeCpu = cpuMs(node.pid);
       const proxyCpu = cpuMs(proxyPid[name]);
+      const clientCpu = ownCpuMs();
       const { result } = await load(targets[name], sliceS, CONNECTIONS, undefined, run.latencies);
       run.nodeCpu += cpuMs(node.pid) - nodeCpu;
       run.proxyCpu += cpuMs(proxyPid[name]) - proxyCpu;
+      run.clientCpu += ownCpuMs() - clientCpu;
       run.results.push(result);
       run.seconds += result.duration > 0 ? result.duration : sliceS;
       await sleep(200);
@@ -373,6 +386,8 @@ await runBench('gateway', flags.json, async (ctx) => {
     const perRequest = (ms: number): number | null => (run.latencies.count > 0 ? round(ms / run.latencies.count, 4) : null);
     measured.cpu_ms_per_request = { node: perRequest(run.nodeCpu) };
     if (name !== 'direct') measured.cpu_ms_per_request.proxy = perRequest(run.proxyCpu);
+    // The load generator (autocannon, in this process; its children excluded): it parses every answer, so bigger answers cost it more.
+    measured.cpu_ms_per_request.client = perRequest(run.clientCpu);
     saturated[name] = measured;
   }
 

@@ -4,11 +4,19 @@
  * requests tagged with ids. Each socket asks the node for a read lane
  * (`?lane=K`): a node with lanes redirects it to read worker K's own stream
  * (storage-node/api/read-lane.ts), so replica reads skip the thread that
- * drives Raft; a node without lanes serves it itself. A request takes the
- * open socket with the fewest answers outstanding, so a long read on one
- * lane does not hold up the next read. A lane the gateway cannot reach (a
- * container that publishes only the API port) costs one failed attempt: the
- * next one asks for no lane.
+ * drives Raft; a node without lanes serves it itself.
+ *
+ * Reads go to one socket, the gateway's primary lane for that node (chosen
+ * at random, so that gateways spread over a node's read workers), while it
+ * keeps answering: everything on one lane packs into fewer frames and wakes
+ * one worker. Measured on one node: 0.064 ms of node CPU per read on one
+ * lane against 0.081 ms spread over two, and 8% more gateway throughput.
+ * A lane that has had reads outstanding and sent nothing for STALL_MS (a
+ * long scan holds its worker; the worker or the node is paused) or that has
+ * SPILL reads outstanding, gets no more: the next read takes the open socket
+ * with the fewest outstanding. A lane the gateway cannot reach (a container
+ * that publishes only the API port) costs one failed attempt: the next one
+ * asks for no lane.
  *
  * A request to an idle socket goes out at once; while answers are
  * outstanding, everything sent in one turn of the event loop is packed into
@@ -52,15 +60,19 @@ const SWEEP_MS = 20;
 const MAX_BACKOFF_MS = 2000;
 /** Sockets per node: one per read worker of a node with the default two. */
 export const STREAM_LANES = 2;
-/** Requests one frame takes before the next request looks for another socket. */
-const PACK = 8;
+/** A primary lane with reads outstanding that has sent nothing for this long takes no more. */
+const STALL_MS = 20;
+/** Nor does one with this many reads outstanding. */
+const SPILL = 256;
 
 /** The sockets to one node, seen as one stream. */
 export class NodeStream {
   private readonly sockets: StreamSocket[] = [];
+  private readonly primary: StreamSocket;
 
   constructor(url: string, lanes = STREAM_LANES) {
     for (let k = 0; k < lanes; k++) this.sockets.push(new StreamSocket(url, k));
+    this.primary = this.sockets[Math.floor(Math.random() * lanes)] as StreamSocket;
   }
 
   /** Whether requests can go this way now (some socket is open). */
@@ -83,15 +95,11 @@ export class NodeStream {
   }
 
   request(payload: string, timeoutMs: number): Promise<StreamAnswer> {
-    // A socket with a frame filling this turn takes the request while the frame is small (one write and
-    // one wake-up of the lane for all of it); otherwise the open socket with the fewest answers outstanding.
+    const primary = this.primary;
+    if (primary.ready && primary.inflight < SPILL && primary.stalledFor(performance.now()) < STALL_MS) return primary.request(payload, timeoutMs);
     let best: StreamSocket | undefined;
-    for (const s of this.sockets) {
-      if (!s.ready) continue;
-      if (s.queued > 0 && s.queued < PACK) return s.request(payload, timeoutMs);
-      if (best === undefined || s.inflight < best.inflight) best = s;
-    }
-    return (best ?? (this.sockets[0] as StreamSocket)).request(payload, timeoutMs);
+    for (const s of this.sockets) if (s.ready && s !== primary && (best === undefined || s.inflight < best.inflight)) best = s;
+    return (best ?? primary).request(payload, timeoutMs);
   }
 
   /** Where each open socket ended up: a read lane's URL, or the node's own stream (diagnostics, tests). */
@@ -125,6 +133,8 @@ class StreamSocket {
   private readonly sweeper: NodeJS.Timeout;
   /** performance.now() when the node last sent anything: a frame or a pong (-Infinity: nothing yet). */
   lastHeardAt = Number.NEGATIVE_INFINITY;
+  /** performance.now() when the last request went out to an idle socket. */
+  private busySince = 0;
   /** The next attempt asks for no lane (the last lane attempt failed before it opened). */
   private direct = false;
 
@@ -151,9 +161,9 @@ class StreamSocket {
     return this.open ? this.ws?.url : undefined;
   }
 
-  /** Requests of this turn waiting for the frame that flushes at its end. */
-  get queued(): number {
-    return this.queue.length;
+  /** How long (ms, at performance.now() `now`) this socket has had requests outstanding without a word from the node. */
+  stalledFor(now: number): number {
+    return this.waiting.size === 0 ? 0 : now - Math.max(this.lastHeardAt, this.busySince);
   }
 
   request(payload: string, timeoutMs: number): Promise<StreamAnswer> {
@@ -162,6 +172,7 @@ class StreamSocket {
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     return new Promise<StreamAnswer>((resolve, reject) => {
       const idle = this.waiting.size === 0;
+      if (idle) this.busySince = performance.now();
       this.waiting.set(id, { resolve, reject, deadline: Date.now() + timeoutMs });
       this.queue.push({ id, body: payload });
       // An idle stream sends at once, so the node works while we parse what came with this request;

@@ -85,3 +85,21 @@ t.test('a lane the gateway cannot reach: the stream falls back to the node port'
   t.equal(answer.status, 200);
   t.match(JSON.parse(answer.text), { rows: [{ answer: 42 }] });
 });
+
+t.test('a lane busy with a long read takes no more reads: they go to the other lane', async (t) => {
+  const stream = new NodeStream(nodeUrl);
+  t.teardown(() => stream.close());
+  await eventually('both sockets open', () => (stream.endpoints().length === 2 ? true : undefined));
+  let slowDone = false;
+  const slow = stream.request(JSON.stringify({ query: 'UNWIND range(1, 4000000) AS x RETURN count(x) AS c', consistency: 'any', timeout_ms: 60_000 }), 60_000).then((answer) => {
+    slowDone = true;
+    return answer;
+  });
+  // The slow read holds one lane's worker; after the stall window the next reads take the other lane.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const quick = await stream.request(READ, 10_000);
+  t.equal(quick.status, 200);
+  t.notOk(slowDone, 'a quick read was answered while the long one still ran');
+  const long = await slow;
+  t.equal(long.status, 200, long.text.slice(0, 200));
+});
