@@ -81,12 +81,6 @@ export class NodeStream {
     return false;
   }
 
-  get inflight(): number {
-    let n = 0;
-    for (const s of this.sockets) n += s.inflight;
-    return n;
-  }
-
   /** performance.now() when the node last sent anything on any socket: a frame or a pong (-Infinity: nothing yet). */
   get lastHeardAt(): number {
     let last = Number.NEGATIVE_INFINITY;

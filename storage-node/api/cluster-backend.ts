@@ -35,10 +35,9 @@ export function planStatement(statement: Statement): StatementPlan {
   return { kind, returnsRows, clusterSetting: statement.kind === 'ClusterSet' ? statement : undefined };
 }
 
-export class ClusterBackend implements QueryBackend {
+/** Statement plans by query text, so each text is parsed and classified once (the backend's, and each read lane's). */
+export class PlanCache {
   private readonly plans = new LRUCache<string, StatementPlan>({ max: 2000 });
-
-  constructor(private readonly handle: NodeHandle) {}
 
   /** Parses (or recalls) the statement; SYNTAX_ERROR and friends are thrown, never cached. */
   plan(query: string): StatementPlan {
@@ -47,6 +46,17 @@ export class ClusterBackend implements QueryBackend {
     const plan = planStatement(parse(query));
     if (query.length <= MAX_CACHED_TEXT) this.plans.set(query, plan);
     return plan;
+  }
+}
+
+export class ClusterBackend implements QueryBackend {
+  private readonly plans = new PlanCache();
+
+  constructor(private readonly handle: NodeHandle) {}
+
+  /** Parses (or recalls) the statement; SYNTAX_ERROR and friends are thrown, never cached. */
+  plan(query: string): StatementPlan {
+    return this.plans.plan(query);
   }
 
   async execute(request: BackendQuery): Promise<BackendAnswer> {

@@ -30,12 +30,10 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
-import { LRUCache } from 'lru-cache';
-import { parse } from '../../shared/gql/index.js';
 import { isGeodeError } from '../../shared/protocol/errors.js';
 import type { QueryRequest } from '../../shared/protocol/query.js';
 import { QUERY_STREAM_PATH } from '../../shared/protocol/query-stream.js';
-import { planStatement } from './cluster-backend.js';
+import { PlanCache } from './cluster-backend.js';
 import type { StatementPlan } from './cluster-backend.js';
 import { QueryStreamServer } from './query-stream.js';
 import type { QueryStreamOptions, StreamReply } from './query-stream.js';
@@ -66,12 +64,11 @@ export interface LaneOptions {
 const METRICS_FLUSH_MS = 1000;
 /** Durations kept between flushes; beyond it they are still counted, not timed. */
 const MAX_TIMED = 50_000;
-const MAX_CACHED_TEXT = 16 * 1024;
 
 export class ReadLane {
   private readonly view: SharedNodeView;
   private readonly scratch = emptyView();
-  private readonly plans = new LRUCache<string, StatementPlan>({ max: 2000 });
+  private readonly plans = new PlanCache();
   private readonly nodeJson: string;
   private readonly streamOptions: QueryStreamOptions;
   private readonly stream: QueryStreamServer;
@@ -142,16 +139,11 @@ export class ReadLane {
 
   /** The statement's plan; undefined when it does not parse (the main thread answers the error). */
   private planOf(query: string): StatementPlan | undefined {
-    const cached = this.plans.get(query);
-    if (cached !== undefined) return cached;
-    let plan: StatementPlan;
     try {
-      plan = planStatement(parse(query));
+      return this.plans.plan(query);
     } catch {
       return undefined;
     }
-    if (query.length <= MAX_CACHED_TEXT) this.plans.set(query, plan);
-    return plan;
   }
 
   private forward(body: QueryRequest): Promise<StreamReply> {

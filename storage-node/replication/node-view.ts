@@ -10,15 +10,16 @@
  * again; a reader retries while the sequence is odd or changed under it.
  * There is one writer (the main thread), so writers never race.
  */
-export type ViewRole = 'primary' | 'standby' | 'learner' | 'candidate';
+import type { NodeRole } from '../node.js';
 
-const ROLES: readonly ViewRole[] = ['primary', 'standby', 'learner', 'candidate'];
+/** The roles a view can hold, by their code in the buffer. */
+const ROLES: readonly NodeRole[] = ['primary', 'standby', 'learner', 'candidate'];
 
 export interface NodeView {
   /** Started and not stopping: reads may be answered. */
   serving: boolean;
   leader: boolean;
-  role: ViewRole;
+  role: NodeRole;
   term: number;
   commit: number;
   applied: number;

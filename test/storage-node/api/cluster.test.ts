@@ -332,50 +332,50 @@ function openStream(member: Member, lane?: number): Promise<{ ws: WebSocket; red
 }
 
 for (const where of ['main thread', 'read lane'] as const) {
-t.test(`the query stream (${where}) multiplexes /v1/query exchanges with the same answers and errors`, async (t) => {
-  const label = where === 'read lane' ? 'StreamedLane' : 'Streamed';
-  const written = await write({ query: `CREATE (:${label} {n: 1})` });
-  t.equal(written.status, 200, JSON.stringify(written.body));
-  const lead = await leader();
-  const other = await follower();
-  const { ws, redirectedTo } = await openStream(other, where === 'read lane' ? 3 : undefined);
-  t.teardown(() => ws.terminate());
-  if (where === 'read lane') {
-    t.match(redirectedTo, /^ws:\/\/127\.0\.0\.1:\d+\/v1\/stream$/, 'the node sends the stream to its read lane');
-    t.not(redirectedTo, other.url.replace('http', 'ws') + QUERY_STREAM_PATH, 'on a port of its own');
-  } else t.equal(redirectedTo, undefined, 'without a lane parameter the main thread serves the stream');
-  const answers = new Map<number, { status: number; body: Record<string, unknown> }>();
-  const done = new Promise<void>((resolve) => {
-    ws.on('message', (data: Buffer) => {
-      for (const item of decodeFrame(data, true)) answers.set(item.id, { status: item.status ?? 0, body: JSON.parse(item.body) as Record<string, unknown> });
-      if (answers.size === 6) resolve();
+  t.test(`the query stream (${where}) multiplexes /v1/query exchanges with the same answers and errors`, async (t) => {
+    const label = where === 'read lane' ? 'StreamedLane' : 'Streamed';
+    const written = await write({ query: `CREATE (:${label} {n: 1})` });
+    t.equal(written.status, 200, JSON.stringify(written.body));
+    const lead = await leader();
+    const other = await follower();
+    const { ws, redirectedTo } = await openStream(other, where === 'read lane' ? 3 : undefined);
+    t.teardown(() => ws.terminate());
+    if (where === 'read lane') {
+      t.match(redirectedTo, /^ws:\/\/127\.0\.0\.1:\d+\/v1\/stream$/, 'the node sends the stream to its read lane');
+      t.not(redirectedTo, other.url.replace('http', 'ws') + QUERY_STREAM_PATH, 'on a port of its own');
+    } else t.equal(redirectedTo, undefined, 'without a lane parameter the main thread serves the stream');
+    const answers = new Map<number, { status: number; body: Record<string, unknown> }>();
+    const done = new Promise<void>((resolve) => {
+      ws.on('message', (data: Buffer) => {
+        for (const item of decodeFrame(data, true)) answers.set(item.id, { status: item.status ?? 0, body: JSON.parse(item.body) as Record<string, unknown> });
+        if (answers.size === 6) resolve();
+      });
     });
+    // The write's own index is the causal token: a read after it must see it.
+    const read = { query: `MATCH (s:${label}) RETURN count(s) AS c`, after_index: (written.body['meta'] as { index: number }).index };
+    ws.send(
+      encodeFrame(
+        [
+          { id: 1, body: JSON.stringify(read) },
+          { id: 2, body: JSON.stringify({ query: 'CREATE (:Nope)' }) },
+          { id: 3, body: '{"query": ' },
+          { id: 4, body: JSON.stringify({ query: 'RETURN 1', bogus: true }) },
+          { id: 5, body: JSON.stringify({ query: 'MATCH (n RETURN n' }) },
+          { id: 6, body: JSON.stringify({ query: 'RETURN $missing AS x' }) },
+        ],
+        false,
+      ),
+    );
+    await done;
+    const http = await query(other, read);
+    t.same(answers.get(1), { status: 200, body: http.body }, 'a read answers exactly what HTTP answers');
+    t.same(http.body['rows'], [{ c: 1 }], 'and sees the write it follows');
+    t.match(answers.get(2), { status: 421, body: { error: { code: 'NOT_LEADER', leader_url: lead.url } } }, 'a write on a follower is 421 as over HTTP');
+    t.match(answers.get(3), { status: 400, body: { error: { code: 'BAD_REQUEST' } } }, 'a body that is not JSON');
+    t.match(answers.get(4), { status: 400, body: { error: { code: 'BAD_REQUEST', message: /bogus/ } } }, 'an unknown field');
+    t.match(answers.get(5), { status: 400, body: { error: { code: 'SYNTAX_ERROR' } } });
+    t.match(answers.get(6), { status: 400, body: { error: { code: 'PARAMETER_MISSING' } } });
   });
-  // The write's own index is the causal token: a read after it must see it.
-  const read = { query: `MATCH (s:${label}) RETURN count(s) AS c`, after_index: (written.body['meta'] as { index: number }).index };
-  ws.send(
-    encodeFrame(
-      [
-        { id: 1, body: JSON.stringify(read) },
-        { id: 2, body: JSON.stringify({ query: 'CREATE (:Nope)' }) },
-        { id: 3, body: '{"query": ' },
-        { id: 4, body: JSON.stringify({ query: 'RETURN 1', bogus: true }) },
-        { id: 5, body: JSON.stringify({ query: 'MATCH (n RETURN n' }) },
-        { id: 6, body: JSON.stringify({ query: 'RETURN $missing AS x' }) },
-      ],
-      false,
-    ),
-  );
-  await done;
-  const http = await query(other, read);
-  t.same(answers.get(1), { status: 200, body: http.body }, 'a read answers exactly what HTTP answers');
-  t.same(http.body['rows'], [{ c: 1 }], 'and sees the write it follows');
-  t.match(answers.get(2), { status: 421, body: { error: { code: 'NOT_LEADER', leader_url: lead.url } } }, 'a write on a follower is 421 as over HTTP');
-  t.match(answers.get(3), { status: 400, body: { error: { code: 'BAD_REQUEST' } } }, 'a body that is not JSON');
-  t.match(answers.get(4), { status: 400, body: { error: { code: 'BAD_REQUEST', message: /bogus/ } } }, 'an unknown field');
-  t.match(answers.get(5), { status: 400, body: { error: { code: 'SYNTAX_ERROR' } } });
-  t.match(answers.get(6), { status: 400, body: { error: { code: 'PARAMETER_MISSING' } } });
-});
 }
 
 t.test('a read lane answers what only the main thread can answer by handing it over', async (t) => {
