@@ -17,11 +17,11 @@
  * Without an open query stream the gateway cannot tell and does not hedge.
  * At most one hedge per read; reads change nothing.
  */
-import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { classify, parse } from '../shared/gql/index.js';
 import type { SessionSetStatement, StatementKind } from '../shared/gql/ast.js';
 import { ErrorCode, GeodeError } from '../shared/protocol/errors.js';
+import { newRequestId } from '../shared/protocol/request-id.js';
 import { BreakerOpen, NodeFailure } from './breakers/breakers.js';
 import type { Breakers } from './breakers/breakers.js';
 import type { Consistency, GatewayConfig } from './config.js';
@@ -145,7 +145,7 @@ export class QueryService {
     const timeoutMs = body.timeout_ms ?? this.options.config.defaultTimeoutMs;
     const deadline = Date.now() + timeoutMs;
     if (kind === 'write' || kind === 'schema' || kind === 'cluster') {
-      const payload = JSON.stringify({ ...body, request_id: body.request_id ?? randomUUID(), timeout_ms: timeoutMs });
+      const payload = JSON.stringify({ ...body, request_id: body.request_id ?? newRequestId(), timeout_ms: timeoutMs });
       const answer = await this.toLeader(payload, deadline, true);
       return this.finish(answer, kind, 'leader', session, 'index');
     }

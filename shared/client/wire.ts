@@ -1,5 +1,5 @@
 /** Request bodies and answers of `POST /v1/query`. */
-import { randomUUID } from 'node:crypto';
+import { newRequestId } from '../protocol/request-id.js';
 import type { CallResult } from './caller.js';
 import type { SessionState } from './session.js';
 import type { Consistency, JsonValue, Meta, Params, QueryOptions, QueryResult, QueryStats, Row } from './types.js';
@@ -11,7 +11,7 @@ export interface BodyDefaults {
 
 /** The body of one call; its `request_id` is minted here and reused by every retry. */
 export function queryBody(text: string, params: Params | undefined, options: QueryOptions | undefined, session: SessionState, defaults: BodyDefaults): Record<string, unknown> {
-  const body: Record<string, unknown> = { query: text, request_id: randomUUID() };
+  const body: Record<string, unknown> = { query: text, request_id: newRequestId() };
   if (params !== undefined && Object.keys(params).length > 0) body['params'] = params;
   if (options?.timeoutMs !== undefined) body['timeout_ms'] = options.timeoutMs;
   const maxLagMs = options?.maxLagMs ?? defaults.maxLagMs;

@@ -204,6 +204,7 @@ export class GraphEngine {
     this.inTransaction = true;
     // Inside a caller's transaction (replication applies a batch of entries in one), a statement is a savepoint.
     const nested = this.store.db.inTransaction;
+    const counters = this.store.counterMark();
     if (nested) this.store.savepoint.run();
     else this.store.begin.run();
     try {
@@ -254,7 +255,9 @@ export class GraphEngine {
         this.store.releaseSavepoint.run();
       }
       else if (this.store.db.inTransaction) this.store.rollback.run();
-      this.store.loadCounters();
+      // Counters saved inside the statement were rolled back with it; deferred ones were never written.
+      if (this.store.deferCounterSaves) this.store.restoreCounters(counters);
+      else this.store.loadCounters();
       this.schema.reload();
       if (isGeodeError(err)) throw err;
       if (err instanceof RangeError && /call stack/i.test(err.message)) {
@@ -350,6 +353,26 @@ export class GraphEngine {
   getSetting(name: string): Value {
     const row = this.store.db.prepare('SELECT value FROM settings WHERE name = ?').pluck().get(name) as string | undefined;
     return row === undefined ? null : (decodeProperties(row)['v'] ?? null);
+  }
+
+  /**
+   * Runs `body` in one SQLite transaction in which every execute() is a
+   * savepoint, as replication applies a batch of entries. The id counters are
+   * written once, at the batch's end, rather than by every statement that
+   * created something; a statement rolled back to its savepoint gives its ids
+   * back in memory. If `body` throws, everything rolls back (call
+   * refreshSchema() to re-read the counters).
+   */
+  inBatch(body: () => void): void {
+    this.store.deferCounterSaves = true;
+    try {
+      this.store.db.transaction(() => {
+        body();
+        this.store.saveCounters();
+      })();
+    } finally {
+      this.store.deferCounterSaves = false;
+    }
   }
 
   /**

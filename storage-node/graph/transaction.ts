@@ -456,6 +456,6 @@ export class GraphTransaction {
         });
       }
     }
-    if (this.stats.nodesCreated > 0 || this.stats.relationshipsCreated > 0) this.store.saveCounters();
+    if ((this.stats.nodesCreated > 0 || this.stats.relationshipsCreated > 0) && !this.store.deferCounterSaves) this.store.saveCounters();
   }
 }

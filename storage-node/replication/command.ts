@@ -15,6 +15,12 @@ export interface QueryCommand {
   now: number;
   seed: string;
   requestId: string;
+  /**
+   * The leader minted `requestId` for this very entry (the client sent none):
+   * no earlier entry can carry it, so apply skips the exactly-once lookup.
+   * The id is still recorded, as a client may retry with it after a timeout.
+   */
+  fresh?: boolean;
 }
 
 /** The leader's first entry of a term carries no data; anything unreadable is also treated as a no-op. */
@@ -27,18 +33,23 @@ export type Command = QueryCommand | NoopCommand;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A JSON array: [query, params, now, seed, requestId], and a sixth element 1 when the id is fresh. */
 export function encodeCommand(command: QueryCommand): Uint8Array {
-  return encoder.encode(JSON.stringify([command.query, command.params, command.now, command.seed, command.requestId]));
+  const fields: unknown[] = [command.query, command.params, command.now, command.seed, command.requestId];
+  if (command.fresh === true) fields.push(1);
+  return encoder.encode(JSON.stringify(fields));
 }
 
 export function decodeCommand(data: Uint8Array): Command {
   if (data.byteLength === 0) return { kind: 'noop' };
   const parsed: unknown = JSON.parse(decoder.decode(data));
-  if (!Array.isArray(parsed) || parsed.length !== 5) return { kind: 'noop' };
-  const [query, params, now, seed, requestId] = parsed as unknown[];
+  if (!Array.isArray(parsed) || parsed.length < 5 || parsed.length > 6) return { kind: 'noop' };
+  const [query, params, now, seed, requestId, fresh] = parsed as unknown[];
   if (typeof query !== 'string' || typeof now !== 'number' || typeof seed !== 'string' || typeof requestId !== 'string') {
     return { kind: 'noop' };
   }
   const safeParams = typeof params === 'object' && params !== null && !Array.isArray(params) ? (params as Record<string, unknown>) : {};
-  return { kind: 'query', query, params: safeParams, now, seed, requestId };
+  const command: QueryCommand = { kind: 'query', query, params: safeParams, now, seed, requestId };
+  if (fresh === 1) command.fresh = true;
+  return command;
 }

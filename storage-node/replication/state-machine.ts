@@ -159,7 +159,7 @@ export class GraphStateMachine {
     const outcomes: ApplyOutcome[] = [];
     const start = this.applied;
     try {
-      this.engine.database.transaction(() => {
+      this.engine.inBatch(() => {
         let last: EntryToApply | undefined;
         let latestNow = -Infinity;
         for (const entry of entries) {
@@ -172,7 +172,7 @@ export class GraphStateMachine {
         if (last === undefined) return;
         if (latestNow > -Infinity) this.sql.expireRequests.run(latestNow, EXPIRE_BATCH * outcomes.length);
         this.sql.setApplied.run(last.index, last.term);
-      })();
+      });
     } catch (err) {
       this.applied = start;
       // The batch rolled back: id counters and schema caches must match the database again.
@@ -189,7 +189,7 @@ export class GraphStateMachine {
     if (command.kind === 'noop') {
       return { outcome: { index: entry.index, term: entry.term, requestId: null, ok: true, result: null, duplicate: false }, now: -Infinity };
     }
-    const previous = this.sql.findRequest.get(command.requestId, command.now);
+    const previous = command.fresh === true ? undefined : this.sql.findRequest.get(command.requestId, command.now);
     if (previous !== undefined) {
       // A retry of a request already applied: answer with the first outcome, change nothing else.
       const first = JSON.parse(previous.outcome) as { ok: true; result: WireResult } | { ok: false; error: ErrorBody['error'] };

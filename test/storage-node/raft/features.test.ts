@@ -223,6 +223,65 @@ t.test('flow control: no more than maxInflight appends outstanding to a follower
   t.equal(net.raft(2).log.lastIndex(), net.raft(1).log.lastIndex(), 'heartbeats reopen the window and replication resumes');
 });
 
+t.test('coalescing: small appends wait for the one in flight, then go out as one', async (t) => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.campaign(1);
+  net.propose(1, 'warm');
+  const held: Message[] = [];
+  let appendsTo2: Message[] = [];
+  let appendsTo3 = 0;
+  net.dropIf = (m) => {
+    if (m.type === 'app' && m.entries.length > 0) {
+      if (m.to === 2) appendsTo2.push(m);
+      if (m.to === 3) appendsTo3++;
+    }
+    // Node 2's answers are held back: its first append stays in flight.
+    if (m.from === 2 && m.type === 'appResp') {
+      held.push(m);
+      return true;
+    }
+    return false;
+  };
+  for (let i = 0; i < 4; i++) net.propose(1, `w${i}`);
+  t.equal(appendsTo3, 4, 'a follower that answers at once gets one append per proposal');
+  t.equal(appendsTo2.length, 1, 'while its append is unanswered, node 2 gets no other');
+  t.same(appendsTo2[0]?.entries.map((e) => new TextDecoder().decode(e.data)), ['w0']);
+  appendsTo2 = [];
+  const answer = held.shift() as Message;
+  net.dropIf = undefined;
+  net.host(1).raw.step(answer);
+  net.stabilize();
+  t.equal(appendsTo2.length, 0, '(counting stopped)');
+  const lastTo2 = net.delivered.filter((m) => m.to === 2 && m.type === 'app' && m.entries.length > 0).at(-1);
+  t.same(lastTo2?.entries.map((e) => new TextDecoder().decode(e.data)), ['w1', 'w2', 'w3'], 'the answer releases the waiting entries in one append');
+  t.equal(net.raft(2).log.lastIndex(), net.raft(1).log.lastIndex());
+  t.equal(net.raft(2).log.committed, net.raft(1).log.committed, 'and the commit index with them');
+
+  t.test('a heartbeat answer sends what waits, so a lost append costs one heartbeat', async (t) => {
+    // Every append to node 2 is lost for a while, the empty ones that carry the commit index included.
+    net.dropIf = (m) => m.to === 2 && m.type === 'app';
+    net.propose(1, 'lost');
+    net.propose(1, 'waiting');
+    t.ok(net.raft(2).log.lastIndex() < net.raft(1).log.lastIndex(), 'node 2 is missing entries');
+    net.dropIf = undefined;
+    net.tick(3);
+    t.equal(net.raft(2).log.lastIndex(), net.raft(1).log.lastIndex(), 'caught up after a heartbeat');
+  });
+
+  t.test('without coalescing every proposal goes out at once', async (t) => {
+    const plain = new TestNetwork([1, 2, 3], { coalesceAppends: false });
+    plain.campaign(1);
+    plain.propose(1, 'warm');
+    let sent = 0;
+    plain.dropIf = (m) => {
+      if (m.to === 2 && m.type === 'app' && m.entries.length > 0) sent++;
+      return m.from === 2 && m.type === 'appResp';
+    };
+    for (let i = 0; i < 4; i++) plain.propose(1, `w${i}`);
+    t.equal(sent, 4);
+  });
+});
+
 t.test('batching: entries proposed between Readies go out in one append per follower', async (t) => {
   const net = new TestNetwork([1, 2, 3]);
   net.campaign(1);

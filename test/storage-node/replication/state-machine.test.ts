@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraphStateMachine, REQUEST_TTL_MS } from '../../../storage-node/replication/state-machine.js';
 import type { EntryToApply } from '../../../storage-node/replication/state-machine.js';
-import { encodeCommand } from '../../../storage-node/replication/command.js';
+import { decodeCommand, encodeCommand } from '../../../storage-node/replication/command.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'geode-sm-'));
@@ -59,6 +59,33 @@ t.test('a retried request id applies once and returns the first result', async (
   sm.close();
 });
 
+t.test('a fresh id (minted by the leader for its entry) skips the lookup but is recorded for retries', async (t) => {
+  const sm = new GraphStateMachine(join(tempDir(t), 'graph.db'));
+  const fresh: EntryToApply = {
+    index: 1,
+    term: 1,
+    type: 'normal',
+    data: encodeCommand({ kind: 'query', query: 'CREATE (n:Order) RETURN id(n) AS id', params: {}, now: (clock += 1000), seed: 's1', requestId: 'minted', fresh: true }),
+  };
+  const first = sm.apply([fresh]);
+  // The client timed out and retries with the id the leader handed back in the TIMEOUT error.
+  const retry = sm.apply([write(2, 'CREATE (n:Order) RETURN id(n) AS id', 'minted')]);
+  t.equal(count(sm), 1n, 'the retry did not apply again');
+  const a = first[0];
+  const b = retry[0];
+  t.ok(a?.ok && b?.ok && b.duplicate);
+  if (a?.ok && b?.ok && a.result !== null && b.result !== null) t.same(b.result.rows, a.result.rows);
+  sm.close();
+});
+
+t.test('command encoding: five fields, a sixth for a fresh id; anything else is a no-op', async (t) => {
+  const base = { kind: 'query' as const, query: 'RETURN 1', params: { a: 1 }, now: 5, seed: 's', requestId: 'r' };
+  t.same(decodeCommand(encodeCommand(base)), base);
+  t.same(decodeCommand(encodeCommand({ ...base, fresh: true })), { ...base, fresh: true });
+  t.same(decodeCommand(new TextEncoder().encode('["RETURN 1",{},5,"s","r",1,2]')), { kind: 'noop' });
+  t.same(decodeCommand(new TextEncoder().encode('["RETURN 1",{},5,"s"]')), { kind: 'noop' });
+});
+
 t.test('a request id is remembered for REQUEST_TTL_MS of leader time, the same in any batching', async (t) => {
   const dir = tempDir(t);
   const at = (index: number, now: number, requestId: string): EntryToApply => ({
@@ -94,6 +121,24 @@ t.test('a failing statement changes nothing but still advances the applied index
   t.equal(retry[0]?.ok, false, 'the retry gets the first (failed) outcome');
   t.equal(count(sm), 0n);
   sm.close();
+});
+
+t.test('node ids inside a batch: a failed statement gives its id back; the batch saves the counter once', async (t) => {
+  const path = join(tempDir(t), 'graph.db');
+  const ids = (sm: GraphStateMachine): unknown[] =>
+    sm.graph.execute('MATCH (n) RETURN id(n) AS id ORDER BY id', {}, { now: 0, seed: '' }).rows.map((r) => r[0]);
+  const sm = new GraphStateMachine(path);
+  sm.apply([
+    write(1, 'CREATE (:A)', 'i1'),
+    write(2, 'CREATE (:A) WITH 1 AS x RETURN 1 / 0 AS boom', 'i2'),
+    write(3, 'CREATE (:A)', 'i3'),
+  ]);
+  t.same(ids(sm), [1n, 2n], 'the failed statement gave its id back');
+  sm.close();
+  const reopened = new GraphStateMachine(path);
+  reopened.apply([write(4, 'CREATE (:A)', 'i4')]);
+  t.same(ids(reopened), [1n, 2n, 3n], 'the counter reached the disk with the batch');
+  reopened.close();
 });
 
 t.test('a crash between statement and commit leaves neither the write nor the index', async (t) => {
