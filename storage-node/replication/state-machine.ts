@@ -17,14 +17,20 @@
  *   that looks it up, so every replica gives the same answer at the same
  *   index. Expired rows are deleted physically in bounded slices once per
  *   batch; batch boundaries differ between replicas, which changes only when
- *   dead rows disappear, never an outcome.
+ *   dead rows disappear, never an outcome. Rows are keyed by the log index
+ *   that recorded them, with a unique index on the request id: appends at the
+ *   right edge of both B-trees (ids the leader mints are time-ordered, see
+ *   shared/protocol/request-id.ts), and expiry walks the oldest rows first
+ *   without an index of its own.
+ * - The exactly-once lookup is skipped for an id the leader minted for the
+ *   entry itself (`fresh`): no earlier entry can carry it.
  *
  * Runs inside the apply worker (apply-worker.ts); nothing here may run on the
  * thread that drives Raft.
  */
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import type { Statement } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import { GraphEngine } from '../graph/engine.js';
 import type { QueryResult, QueryStats } from '../graph/types.js';
 import { fromJson, toJson } from '../../shared/gql/values.js';
@@ -91,6 +97,8 @@ export function errorOf(err: unknown): ErrorBody['error'] {
 interface BookkeepingStatements {
   setApplied: Statement<[number, number]>;
   findRequest: Statement<[string, number], { outcome: string }>;
+  oldestExpiry: Statement<[], number>;
+  /** [how many of the oldest rows to look at, now] */
   expireRequests: Statement<[number, number]>;
   recordRequest: Statement<[string, number, number, string]>;
 }
@@ -115,18 +123,20 @@ export class GraphStateMachine {
 
   private open(): GraphEngine {
     const engine = GraphEngine.open(this.path);
-    engine.database.exec(`
-      CREATE TABLE IF NOT EXISTS raft_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS request_results (request_id TEXT PRIMARY KEY, idx INTEGER NOT NULL, expires_at INTEGER NOT NULL, outcome TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS request_results_expiry ON request_results (expires_at);
-    `);
     const db = engine.database;
+    migrateRequestResults(db);
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS raft_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS request_results (idx INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, expires_at INTEGER NOT NULL, outcome TEXT NOT NULL);
+    `);
     const row = db.prepare('SELECT idx FROM raft_applied WHERE id = 1').safeIntegers(false).get() as { idx: number } | undefined;
     this.applied = row?.idx ?? 0;
     this.sql = {
       setApplied: db.prepare('INSERT OR REPLACE INTO raft_applied (id, idx, term) VALUES (1, ?, ?)'),
       findRequest: db.prepare('SELECT outcome FROM request_results WHERE request_id = ? AND expires_at >= ?'),
-      expireRequests: db.prepare('DELETE FROM request_results WHERE rowid IN (SELECT rowid FROM request_results WHERE expires_at < ? ORDER BY expires_at LIMIT ?)'),
+      oldestExpiry: db.prepare('SELECT expires_at FROM request_results ORDER BY idx LIMIT 1').pluck().safeIntegers(false) as Statement<[], number>,
+      // The oldest rows (by log index) that have expired; a younger row expiring earlier (leaders' clocks differ) waits its turn.
+      expireRequests: db.prepare('DELETE FROM request_results WHERE idx IN (SELECT idx FROM request_results ORDER BY idx LIMIT ?) AND expires_at < ?'),
       // REPLACE: a logically expired row of the same id may still be there.
       recordRequest: db.prepare('INSERT OR REPLACE INTO request_results (request_id, idx, expires_at, outcome) VALUES (?, ?, ?, ?)'),
     };
@@ -170,7 +180,11 @@ export class GraphStateMachine {
           last = entry;
         }
         if (last === undefined) return;
-        if (latestNow > -Infinity) this.sql.expireRequests.run(latestNow, EXPIRE_BATCH * outcomes.length);
+        if (latestNow > -Infinity) {
+          // Usually the oldest row is still alive and one row read says so.
+          const oldest = this.sql.oldestExpiry.get();
+          if (oldest !== undefined && oldest < latestNow) this.sql.expireRequests.run(EXPIRE_BATCH * outcomes.length, latestNow);
+        }
         this.sql.setApplied.run(last.index, last.term);
       });
     } catch (err) {
@@ -265,6 +279,27 @@ export class GraphStateMachine {
   static exists(path: string): boolean {
     return existsSync(path);
   }
+}
+
+/**
+ * Databases written before request results were keyed by log index had
+ * `request_results(request_id TEXT PRIMARY KEY, ...)` plus an index on
+ * `expires_at`: three B-trees per write, one of them ordered by a random key.
+ * They are rebuilt once, in one transaction, into the current layout.
+ */
+function migrateRequestResults(db: Database): void {
+  const columns = db.prepare('PRAGMA table_info(request_results)').safeIntegers(false).all() as { name: string; pk: number }[];
+  const requestId = columns.find((c) => c.name === 'request_id');
+  if (requestId === undefined || requestId.pk !== 1) return;
+  db.transaction(() => {
+    db.exec(`
+      DROP INDEX IF EXISTS request_results_expiry;
+      ALTER TABLE request_results RENAME TO request_results_old;
+      CREATE TABLE request_results (idx INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, expires_at INTEGER NOT NULL, outcome TEXT NOT NULL);
+      INSERT INTO request_results (idx, request_id, expires_at, outcome) SELECT idx, request_id, expires_at, outcome FROM request_results_old ORDER BY idx;
+      DROP TABLE request_results_old;
+    `);
+  })();
 }
 
 function toWire(result: QueryResult): WireResult {

@@ -86,6 +86,49 @@ t.test('command encoding: five fields, a sixth for a fresh id; anything else is 
   t.same(decodeCommand(new TextEncoder().encode('["RETURN 1",{},5,"s"]')), { kind: 'noop' });
 });
 
+t.test('expired request rows are deleted, oldest first, and live ones kept', async (t) => {
+  const path = join(tempDir(t), 'graph.db');
+  const sm = new GraphStateMachine(path);
+  const at = (index: number, now: number, requestId: string): EntryToApply => ({
+    index,
+    term: 1,
+    type: 'normal',
+    data: encodeCommand({ kind: 'query', query: 'CREATE (:Order)', params: {}, now, seed: `s${index}`, requestId }),
+  });
+  const t0 = 1_900_000_000_000;
+  sm.apply([at(1, t0, 'old-1'), at(2, t0 + 1, 'old-2'), at(3, t0 + REQUEST_TTL_MS, 'young')]);
+  // One entry whose leader time is past the first two rows' expiry (and not the third's).
+  sm.apply([at(4, t0 + REQUEST_TTL_MS + 2, 'now')]);
+  sm.close();
+  const db = new Database(path);
+  t.same(db.prepare('SELECT request_id FROM request_results ORDER BY idx').pluck().all(), ['young', 'now']);
+  db.close();
+});
+
+t.test('a database with the earlier request_results layout is migrated and keeps its results', async (t) => {
+  const path = join(tempDir(t), 'graph.db');
+  const old = new Database(path);
+  old.exec(`
+    CREATE TABLE request_results (request_id TEXT PRIMARY KEY, idx INTEGER NOT NULL, expires_at INTEGER NOT NULL, outcome TEXT NOT NULL);
+    CREATE INDEX request_results_expiry ON request_results (expires_at);
+  `);
+  const first = { ok: true, result: { columns: ['x'], rows: [{ x: 7 }], stats: {}, kind: 'write' } };
+  old.prepare('INSERT INTO request_results VALUES (?, ?, ?, ?)').run('before-upgrade', 3, clock + REQUEST_TTL_MS * 2, JSON.stringify(first));
+  old.close();
+  const sm = new GraphStateMachine(path);
+  const retry = sm.apply([write(4, 'CREATE (n:Order) RETURN 1 AS x', 'before-upgrade')]);
+  const outcome = retry[0];
+  t.ok(outcome?.ok && outcome.duplicate, 'the retry is recognised');
+  if (outcome?.ok && outcome.result !== null) t.same(outcome.result.rows, [{ x: 7 }], 'with the result stored before the upgrade');
+  t.equal(count(sm), 0n, 'nothing applied twice');
+  sm.close();
+  const db = new Database(path);
+  const columns = db.prepare('PRAGMA table_info(request_results)').all() as { name: string; pk: number }[];
+  t.same(columns.filter((c) => c.pk === 1).map((c) => c.name), ['idx'], 'rows are keyed by log index now');
+  t.equal(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'request_results_expiry'").pluck().get(), 0, 'the expiry index is gone');
+  db.close();
+});
+
 t.test('a request id is remembered for REQUEST_TTL_MS of leader time, the same in any batching', async (t) => {
   const dir = tempDir(t);
   const at = (index: number, now: number, requestId: string): EntryToApply => ({
