@@ -22,7 +22,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import type { EventEmitter } from 'node:events';
 import { freePort, GEODE_BIN, launchCluster } from '../cli/launcher.js';
+import { cpuMs, ownCpuMs } from './lib/cpu.js';
 import { findBinary, loadAverage, runBench, sleep, waitFor } from './lib/run.js';
 import { LatencyRecorder, round } from './lib/stats.js';
 
@@ -108,47 +109,6 @@ interface Measured {
   errors: number;
   /** CPU time (user + system) per answered request: the storage node's and the proxy's (gateway or haproxy). */
   cpu_ms_per_request?: { node: number | null; proxy?: number | null; client?: number | null };
-}
-
-const CLOCK_TICK_MS = 10;
-
-/** A process and its descendants (node:cluster workers), from /proc. */
-function processTree(pid: number): number[] {
-  const all = [pid];
-  for (let i = 0; i < all.length; i++) {
-    try {
-      for (const task of readdirSync(`/proc/${all[i]}/task`)) {
-        const children = readFileSync(`/proc/${all[i]}/task/${task}/children`, 'utf8').trim();
-        if (children !== '') all.push(...children.split(/\s+/).map(Number));
-      }
-    } catch {
-      // Gone, or no /proc: counted as nothing.
-    }
-  }
-  return all;
-}
-
-/** CPU ms (user + system, all threads) used so far by this process alone (autocannon runs in it). */
-function ownCpuMs(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1000;
-}
-
-/** CPU ms (user + system, all threads) used so far by a process tree; 0 without /proc. */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  let ticks = 0;
-  for (const p of processTree(pid)) {
-    try {
-      // Fields after the parenthesized command name: utime and stime are the 12th and 13th.
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // Exited meanwhile.
-    }
-  }
-  return ticks * CLOCK_TICK_MS;
 }
 
 /** One autocannon run; latencies of 2xx answers recorded at full precision (autocannon's histogram keeps whole ms). */

@@ -18,6 +18,7 @@ import { GeodeClient } from './lib/geode-client.js';
 import { KV_VALUE, KV_WRITE } from './lib/geode-client.js';
 import { closedLoop } from './lib/load.js';
 import type { LoadResult } from './lib/load.js';
+import { cpuMs, ownCpuMs } from './lib/cpu.js';
 import { loadAverage, requireBinary, runBench } from './lib/run.js';
 import { round } from './lib/stats.js';
 
@@ -47,7 +48,36 @@ const VALUE = KV_VALUE;
 const WRITE = KV_WRITE;
 const OP_TIMEOUT_MS = 15_000;
 
-type Levels = Record<string, LoadResult & { load_avg: number[] }>;
+/**
+ * CPU time (user + system, all threads) per write in the measured window: the three servers together
+ * and the load generator (this process). The machine is shared, so this says whether a side is slower
+ * because it spends more CPU per write or because it waits.
+ */
+interface CpuPerWrite {
+  servers: number | null;
+  client: number | null;
+}
+
+type Levels = Record<string, LoadResult & { cpu_ms_per_write: CpuPerWrite; load_avg: number[] }>;
+
+/** Reads CPU counters when closedLoop's window opens and closes. */
+function cpuWindow(pids: () => (number | undefined)[]): { onWindow: (edge: 'open' | 'close') => void; perWrite: (ops: number) => CpuPerWrite } {
+  let servers = 0;
+  let client = 0;
+  const serverCpu = (): number => pids().reduce<number>((sum, pid) => sum + cpuMs(pid), 0);
+  return {
+    onWindow: (edge) => {
+      if (edge === 'open') {
+        servers = -serverCpu();
+        client = -ownCpuMs();
+      } else {
+        servers += serverCpu();
+        client += ownCpuMs();
+      }
+    },
+    perWrite: (ops) => ({ servers: ops > 0 ? round(servers / ops, 3) : null, client: ops > 0 ? round(client / ops, 3) : null }),
+  };
+}
 
 await runBench('raft', flags.json, async (ctx) => {
   const geode: Levels = {};
@@ -73,22 +103,25 @@ await runBench('raft', flags.json, async (ctx) => {
       ctx.progress(`geode: ${c} clients, ${warmupMs} ms warm-up + ${durationMs} ms`);
       const client = new GeodeClient({ urls: cluster.nodes.map((n) => n.url), connections: c, attemptTimeoutMs: OP_TIMEOUT_MS });
       client.leader = leader.url;
+      const cpu = cpuWindow(() => cluster.nodes.map((n) => n.pid));
       try {
         const result = await closedLoop({
           concurrency: c,
           warmupMs,
           durationMs,
+          onWindow: cpu.onWindow,
           op: async (id, seq) => {
-            await client.query({ query: WRITE, params: { k: `c${c}-${id}-${seq}`, v: VALUE }, timeout_ms: OP_TIMEOUT_MS }, { deadline: Date.now() + OP_TIMEOUT_MS });
+            // Like the etcd side below: the answer is read in full and its status checked, not parsed.
+            await client.query({ query: WRITE, params: { k: `c${c}-${id}-${seq}`, v: VALUE }, timeout_ms: OP_TIMEOUT_MS }, { deadline: Date.now() + OP_TIMEOUT_MS, parse: false });
           },
         });
-        geode[`c${c}`] = { ...result, load_avg: loadAverage() };
+        geode[`c${c}`] = { ...result, cpu_ms_per_write: cpu.perWrite(result.ops), load_avg: loadAverage() };
         ctx.progress(`geode c${c}: ${JSON.stringify(geode[`c${c}`])}`);
       } finally {
         await client.close();
       }
-  }
-  await cluster.stop();
+    }
+    await cluster.stop();
   }
 
   async function benchEtcd(): Promise<void> {
@@ -100,11 +133,13 @@ await runBench('raft', flags.json, async (ctx) => {
       ctx.progress(`etcd: ${c} clients, ${warmupMs} ms warm-up + ${durationMs} ms`);
       const pool = new Pool(etcdLeader, { connections: c, pipelining: 1, keepAliveTimeout: 30_000 });
       const value = Buffer.from(VALUE).toString('base64');
+      const cpu = cpuWindow(() => members.members.map((m) => m.pid));
       try {
         const result = await closedLoop({
           concurrency: c,
           warmupMs,
           durationMs,
+          onWindow: cpu.onWindow,
           op: async (id, seq) => {
             const response = await pool.request({
               method: 'POST',
@@ -118,12 +153,12 @@ await runBench('raft', flags.json, async (ctx) => {
             if (response.statusCode !== 200) throw new Error(`etcd put: ${response.statusCode} ${text.slice(0, 200)}`);
           },
         });
-        etcd[`c${c}`] = { ...result, load_avg: loadAverage() };
+        etcd[`c${c}`] = { ...result, cpu_ms_per_write: cpu.perWrite(result.ops), load_avg: loadAverage() };
         ctx.progress(`etcd c${c}: ${JSON.stringify(etcd[`c${c}`])}`);
       } finally {
         await pool.destroy();
       }
-  }
-  await members.stop();
+    }
+    await members.stop();
   }
 });

@@ -12,6 +12,8 @@ import { sleep, waitFor } from './run.js';
 
 export interface EtcdMember {
   name: string;
+  /** The member's process id while it runs. */
+  pid: number | undefined;
   clientUrl: string;
   peerUrl: string;
   logPath: string;
@@ -46,7 +48,7 @@ export async function launchEtcd(options: { binary: string; dataDir: string; mem
   const members: EtcdMember[] = [];
   for (let i = 0; i < count; i++) {
     const name = `etcd${i + 1}`;
-    members.push({ name, clientUrl: `http://${host}:${await freePort(host)}`, peerUrl: `http://${host}:${await freePort(host)}`, logPath: join(options.dataDir, `${name}.log`) });
+    members.push({ name, clientUrl: `http://${host}:${await freePort(host)}`, peerUrl: `http://${host}:${await freePort(host)}`, logPath: join(options.dataDir, `${name}.log`), pid: undefined });
   }
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   const children: ChildProcess[] = [];
@@ -79,6 +81,7 @@ export async function launchEtcd(options: { binary: string; dataDir: string; mem
     );
     closeSync(logFd);
     children.push(child);
+    member.pid = child.pid;
   }
 
   const stop = async (): Promise<void> => {

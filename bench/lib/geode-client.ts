@@ -59,6 +59,12 @@ export interface QueryOptions {
   deadline: number;
   /** Called before every attempt (the first included), e.g. to count retries. */
   onAttempt?: (url: string) => void;
+  /**
+   * false: a successful answer's body is read but not parsed, and query() resolves to undefined
+   * (error bodies are always parsed: the retry logic reads them). A load generator that only counts
+   * successes does what the etcd side of bench:raft does with etcd's answers.
+   */
+  parse?: boolean;
 }
 
 const trimUrl = (url: string): string => url.replace(/\/+$/, '');
@@ -91,8 +97,8 @@ export class GeodeClient {
     return pool;
   }
 
-  /** One HTTP exchange; network failures throw. */
-  async request(url: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = this.attemptTimeoutMs): Promise<{ status: number; body: unknown }> {
+  /** One HTTP exchange; network failures throw. With `parseOk` false a 200 answer's body is left unparsed (undefined). */
+  async request(url: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = this.attemptTimeoutMs, parseOk = true): Promise<{ status: number; body: unknown }> {
     const response = await this.pool(url).request({
       method,
       path,
@@ -102,6 +108,7 @@ export class GeodeClient {
       bodyTimeout: timeoutMs,
     });
     const text = await response.body.text();
+    if (!parseOk && response.statusCode === 200) return { status: 200, body: undefined };
     let parsed: unknown = undefined;
     try {
       parsed = text === '' ? undefined : JSON.parse(text);
@@ -126,14 +133,16 @@ export class GeodeClient {
   }
 
   /** Runs a statement on the leader, following redirects and retrying transient failures until the deadline. */
-  async query(body: QueryBody, options: QueryOptions): Promise<QueryResponseBody> {
+  async query(body: QueryBody, options: QueryOptions & { parse: false }): Promise<undefined>;
+  async query(body: QueryBody, options: QueryOptions): Promise<QueryResponseBody>;
+  async query(body: QueryBody, options: QueryOptions): Promise<QueryResponseBody | undefined> {
     let lastProblem = 'no attempt made';
     while (Date.now() < options.deadline) {
       const target = this.pickTarget();
       options.onAttempt?.(target);
       let answer: { status: number; body: unknown };
       try {
-        answer = await this.request(target, 'POST', '/v1/query', body, Math.max(100, Math.min(this.attemptTimeoutMs, options.deadline - Date.now())));
+        answer = await this.request(target, 'POST', '/v1/query', body, Math.max(100, Math.min(this.attemptTimeoutMs, options.deadline - Date.now())), options.parse !== false);
       } catch (error) {
         lastProblem = `${target}: ${error instanceof Error ? error.message : String(error)}`;
         this.downUntil.set(target, Date.now() + 250);
@@ -143,7 +152,7 @@ export class GeodeClient {
       }
       if (answer.status === 200) {
         this.leader = target;
-        return answer.body as QueryResponseBody;
+        return answer.body as QueryResponseBody | undefined;
       }
       const error = (answer.body as ErrorBodyShape | undefined)?.error;
       const code = typeof error?.code === 'string' ? error.code : 'UNKNOWN';

@@ -12,6 +12,8 @@ export interface LoadOptions {
   op: (client: number, seq: number) => Promise<void>;
   /** Pause after a failed operation so a down target is not spun against. */
   errorBackoffMs?: number;
+  /** Called when the measured window opens and when it closes (e.g. to read CPU counters). */
+  onWindow?: (edge: 'open' | 'close') => void;
 }
 
 export interface LoadResult {
@@ -51,7 +53,10 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
       }
     }
   };
+  const onWindow = options.onWindow;
+  const timers = onWindow === undefined ? [] : [setTimeout(() => onWindow('open'), options.warmupMs), setTimeout(() => onWindow('close'), options.warmupMs + options.durationMs)];
   await Promise.all(Array.from({ length: options.concurrency }, (_, i) => client(i)));
+  for (const timer of timers) clearTimeout(timer);
   const [p50, p99] = latencies.percentiles(50, 99);
   const result: LoadResult = {
     writes_per_s: round(latencies.count / (options.durationMs / 1000), 1),
