@@ -136,18 +136,25 @@ t.test('/v1/ws over a real cluster', async (t) => {
   await t.test('SET SESSION READ PREFERENCE and MAX REPLICATION LAG persist for the connection', async (t) => {
     // The claim is about a home follower that can serve: healthy, breaker closed, within the default
     // lag bound. On a loaded machine it can miss a health check for a moment; wait until it is eligible.
-    const deadline = Date.now() + 20_000;
-    const eligible = (): boolean => core.service.candidates().some((c) => c.url === fa.url && c.healthy && c.breaker === 'closed' && (c.lagMs ?? 0) <= 1000);
-    while (!eligible() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const eligible = (url: string): boolean => core.service.candidates().some((c) => c.url === url && c.healthy && c.breaker === 'closed' && (c.lagMs ?? 0) <= 1000);
+    const waitEligible = async (url: string): Promise<void> => {
+      const deadline = Date.now() + 20_000;
+      while (!eligible(url) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    };
+    await waitEligible(fa.url);
     const firstSent = sent.length;
     const before = await read();
     t.equal(before.meta?.node, fa.name, `the default session (round_robin) reads from the home-region follower (tried: ${JSON.stringify(sent.slice(firstSent).map((s) => s.url))}; fa ${fa.url})`);
     const set = await ws.send(nextId(), { query: 'SET SESSION READ PREFERENCE nearest' });
     t.equal(set.meta?.node, 'gateway', 'the gateway answers SET SESSION itself');
     t.equal(core.codec.decode(set.session ?? '').readPreference, 'nearest', 'the answer carries the new session');
+    // Likewise for the eu-west follower, which `nearest` means for this client.
+    await waitEligible(fb.url);
+    const nearestSent = sent.length;
     const nodes: (string | undefined)[] = [];
     for (let i = 0; i < 10; i++) nodes.push((await read()).meta?.node);
-    t.same(nodes, Array(10).fill(fb.name), 'later reads on the socket (no token sent) follow nearest: the eu-west follower');
+    const view = JSON.stringify(core.service.candidates().map((c) => [c.url, c.region, c.leader, c.healthy, c.breaker, c.lagMs]));
+    t.same(nodes, Array(10).fill(fb.name), `later reads on the socket (no token sent) follow nearest: the eu-west follower (tried: ${JSON.stringify(sent.slice(nearestSent).map((s) => s.url))}; fb ${fb.url}; candidates after: ${view})`);
 
     const lag = await ws.send(nextId(), { query: 'SET SESSION MAX REPLICATION LAG 100' });
     const session = core.codec.decode(lag.session ?? '');
