@@ -20,6 +20,13 @@ const write = (index: number, query: string, requestId: string, params: Record<s
   type: 'normal',
   data: encodeCommand({ kind: 'query', query, params, now: (clock += 1000), seed: `seed-${index}`, requestId }),
 });
+/** `CREATE (:Order)` at index `index` with the leader time `now`. */
+const orderAt = (index: number, now: number, requestId: string): EntryToApply => ({
+  index,
+  term: 1,
+  type: 'normal',
+  data: encodeCommand({ kind: 'query', query: 'CREATE (:Order)', params: {}, now, seed: `s${index}`, requestId }),
+});
 const count = (sm: GraphStateMachine): unknown =>
   sm.graph.execute('MATCH (n) RETURN count(n) AS c', {}, { now: 0, seed: '' }).rows[0]?.[0];
 
@@ -89,16 +96,10 @@ t.test('command encoding: five fields, a sixth for a fresh id; anything else is 
 t.test('expired request rows are deleted, oldest first, and live ones kept', async (t) => {
   const path = join(tempDir(t), 'graph.db');
   const sm = new GraphStateMachine(path);
-  const at = (index: number, now: number, requestId: string): EntryToApply => ({
-    index,
-    term: 1,
-    type: 'normal',
-    data: encodeCommand({ kind: 'query', query: 'CREATE (:Order)', params: {}, now, seed: `s${index}`, requestId }),
-  });
   const t0 = 1_900_000_000_000;
-  sm.apply([at(1, t0, 'old-1'), at(2, t0 + 1, 'old-2'), at(3, t0 + REQUEST_TTL_MS, 'young')]);
+  sm.apply([orderAt(1, t0, 'old-1'), orderAt(2, t0 + 1, 'old-2'), orderAt(3, t0 + REQUEST_TTL_MS, 'young')]);
   // One entry whose leader time is past the first two rows' expiry (and not the third's).
-  sm.apply([at(4, t0 + REQUEST_TTL_MS + 2, 'now')]);
+  sm.apply([orderAt(4, t0 + REQUEST_TTL_MS + 2, 'now')]);
   sm.close();
   const db = new Database(path);
   t.same(db.prepare('SELECT request_id FROM request_results ORDER BY idx').pluck().all(), ['young', 'now']);
@@ -131,14 +132,8 @@ t.test('a database with the earlier request_results layout is migrated and keeps
 
 t.test('a request id is remembered for REQUEST_TTL_MS of leader time, the same in any batching', async (t) => {
   const dir = tempDir(t);
-  const at = (index: number, now: number, requestId: string): EntryToApply => ({
-    index,
-    term: 1,
-    type: 'normal',
-    data: encodeCommand({ kind: 'query', query: 'CREATE (:Order)', params: {}, now, seed: `s${index}`, requestId }),
-  });
   const t0 = 1_800_000_000_000;
-  const history = [at(1, t0, 'a'), at(2, t0 + REQUEST_TTL_MS, 'a'), at(3, t0 + REQUEST_TTL_MS + 1, 'a'), at(4, t0 + REQUEST_TTL_MS + 2, 'a')];
+  const history = [orderAt(1, t0, 'a'), orderAt(2, t0 + REQUEST_TTL_MS, 'a'), orderAt(3, t0 + REQUEST_TTL_MS + 1, 'a'), orderAt(4, t0 + REQUEST_TTL_MS + 2, 'a')];
   // One replica applies it as one batch, another entry by entry: outcomes and graphs must agree.
   const together = new GraphStateMachine(join(dir, 'one.db'));
   const apart = new GraphStateMachine(join(dir, 'many.db'));
