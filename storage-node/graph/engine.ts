@@ -247,7 +247,11 @@ export class GraphEngine {
       const result: QueryResult = { columns, rows, stats: tx.stats, kind };
       options.beforeCommit?.(result);
       if (nested) this.store.releaseSavepoint.run();
-      else this.store.commit.run();
+      else {
+        // A statement on its own writes the id counters it moved; inside a batch the batch does (inBatch).
+        this.store.saveCounters();
+        this.store.commit.run();
+      }
       return result;
     } catch (err) {
       if (nested) {
@@ -255,8 +259,8 @@ export class GraphEngine {
         this.store.releaseSavepoint.run();
       }
       else if (this.store.db.inTransaction) this.store.rollback.run();
-      // Counters saved inside the statement were rolled back with it; deferred ones were never written.
-      if (this.store.deferCounterSaves) this.store.restoreCounters(counters);
+      // Inside a batch nothing was written: give the statement's ids back. On its own, re-read what the rollback left.
+      if (nested) this.store.restoreCounters(counters);
       else this.store.loadCounters();
       this.schema.reload();
       if (isGeodeError(err)) throw err;
@@ -364,15 +368,10 @@ export class GraphEngine {
    * refreshSchema() to re-read the counters).
    */
   inBatch(body: () => void): void {
-    this.store.deferCounterSaves = true;
-    try {
-      this.store.db.transaction(() => {
-        body();
-        this.store.saveCounters();
-      })();
-    } finally {
-      this.store.deferCounterSaves = false;
-    }
+    this.store.db.transaction(() => {
+      body();
+      this.store.saveCounters();
+    })();
   }
 
   /**

@@ -190,18 +190,12 @@ export class GraphStore {
     this.savedRelId = this.nextRelId;
   }
 
-  /**
-   * While true (a replicated batch: one transaction, a savepoint per statement), statements leave
-   * the counters in memory and the batch writes them once, before its commit (`saveCounters`).
-   */
-  deferCounterSaves = false;
-
   /** The counters before a statement, so a statement rolled back to its savepoint can give its ids back. */
   counterMark(): [number, number] {
     return [this.nextNodeId, this.nextRelId];
   }
 
-  /** Rolls the in-memory counters back to a mark (nothing was written under deferCounterSaves). */
+  /** Rolls the in-memory counters back to a mark (a statement inside a batch writes none; see GraphEngine.inBatch). */
   restoreCounters(mark: [number, number]): void {
     [this.nextNodeId, this.nextRelId] = mark;
   }

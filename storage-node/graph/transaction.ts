@@ -2,8 +2,8 @@
  * The graph as one statement sees it: an identity map (one live NodeValue or
  * RelationshipValue per entity, mutated in place on SET/REMOVE so every row
  * and the evaluator see the change), write-through to SQLite, property index
- * maintenance, pending ALTER GRAPH defaults, deletion bookkeeping, counters
- * and the work/deadline checks. One instance per execute(); discarded after.
+ * maintenance, pending ALTER GRAPH defaults, deletion bookkeeping, id
+ * allocation (written by the engine at commit) and the work/deadline checks. One instance per execute(); discarded after.
  */
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 import { NodeValue, RelationshipValue } from '../../shared/gql/values.js';
@@ -456,6 +456,5 @@ export class GraphTransaction {
         });
       }
     }
-    if ((this.stats.nodesCreated > 0 || this.stats.relationshipsCreated > 0) && !this.store.deferCounterSaves) this.store.saveCounters();
   }
 }
