@@ -113,6 +113,31 @@ export function registerClusterMetrics(metrics: NodeMetrics, handle: NodeHandle)
       },
     });
   };
+  // Disk and apply work, as running totals: rate(seconds) / rate(writes) is the mean write (fsync) time,
+  // rate(entries) / rate(writes) the group-commit batch size; the same for apply.
+  const total = (name: string, help: string, read: (node: NonNullable<ReturnType<NodeHandle['current']>>) => number): void => {
+    let seen = 0;
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const node = handle.current();
+        if (node === undefined) return;
+        const value = read(node);
+        // A node restarted in this process starts from zero again: count on from there.
+        if (value < seen) seen = 0;
+        if (value > seen) this.inc(value - seen);
+        seen = value;
+      },
+    });
+  };
+  total('geode_raft_log_writes_total', 'Raft log write transactions committed to disk (one fsync each).', (n) => n.logStats?.writes ?? 0);
+  total('geode_raft_log_entries_written_total', 'Raft log entries written to disk.', (n) => n.logStats?.entries ?? 0);
+  total('geode_raft_log_write_seconds_total', 'Seconds spent writing the Raft log (SQLite work and fsync).', (n) => n.logStats?.seconds ?? 0);
+  total('geode_apply_batches_total', 'Batches of committed entries applied to the graph (one SQLite transaction each).', (n) => n.applyStats?.batches ?? 0);
+  total('geode_applied_entries_total', 'Committed entries applied to the graph.', (n) => n.applyStats?.entries ?? 0);
+  total('geode_apply_seconds_total', 'Seconds spent applying committed entries to the graph.', (n) => n.applyStats?.seconds ?? 0);
   raftGauge('geode_raft_term', 'Current Raft term.', (s) => s.term);
   raftGauge('geode_raft_commit_index', 'Highest log index known committed.', (s) => s.commit_index);
   raftGauge('geode_raft_applied_index', 'Highest log index applied to the local graph.', (s) => s.applied_index);

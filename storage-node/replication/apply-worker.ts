@@ -5,7 +5,9 @@
  */
 import { workerData } from 'node:worker_threads';
 import { GraphStateMachine } from './state-machine.js';
-import type { ApplyOutcome, EntryToApply } from './state-machine.js';
+import type { ApplyOutcome } from './state-machine.js';
+import { unpackEntries } from './packed-entries.js';
+import type { PackedEntries } from './packed-entries.js';
 import type { ReplicationSettings } from './modes.js';
 import { serveCalls } from './worker-rpc.js';
 
@@ -21,6 +23,8 @@ export interface AppliedBatch {
   settings: Partial<ReplicationSettings>;
   /** A schema statement or setting changed state that readers cache. */
   schemaChanged: boolean;
+  /** Seconds the batch took here (one SQLite transaction), for metrics. */
+  seconds: number;
 }
 
 const { graphPath } = workerData as ApplyWorkerData;
@@ -43,8 +47,10 @@ function scheduleBackground(): void {
 
 serveCalls({
   info: () => ({ applied: machine.appliedIndex, settings: machine.settings() }),
-  apply: (args: { entries: EntryToApply[]; outcomes?: boolean }): AppliedBatch => {
-    const outcomes = machine.apply(args.entries);
+  apply: (args: { entries: PackedEntries; outcomes?: boolean }): AppliedBatch => {
+    const started = performance.now();
+    const outcomes = machine.apply(unpackEntries(args.entries));
+    const seconds = (performance.now() - started) / 1000;
     let schemaChanged = backgroundFinished;
     backgroundFinished = false;
     for (const o of outcomes) {
@@ -53,7 +59,7 @@ serveCalls({
     if (schemaChanged) scheduleBackground();
     // The caller may not need the outcomes (nobody waits on a follower): then they are not copied back.
     // Settings are read back only when a statement may have changed them (the caller looks at them only then).
-    return { outcomes: args.outcomes === false ? [] : outcomes, applied: machine.appliedIndex, settings: schemaChanged ? machine.settings() : {}, schemaChanged };
+    return { outcomes: args.outcomes === false ? [] : outcomes, applied: machine.appliedIndex, settings: schemaChanged ? machine.settings() : {}, schemaChanged, seconds };
   },
   snapshot: (args: { path: string }) => machine.snapshotTo(args.path),
   restore: (args: { path: string }) => ({ applied: machine.restoreFrom(args.path), settings: machine.settings() }),

@@ -70,11 +70,13 @@ export function decodeMessage(frame: Buffer): Message {
     throw new FrameError('frame header is not JSON');
   }
   if (typeof header.t !== 'string' || !Array.isArray(header.e)) throw new FrameError('frame header misses fields');
-  let offset = 4 + headerLength;
+  // The payloads are copied out in one piece, so a retained entry never pins the socket's buffer, and a
+  // batch of entries is one allocation; each entry's data is a view into that copy.
+  const payload = new Uint8Array(frame.subarray(4 + headerLength));
+  let offset = 0;
   const take = (length: number): Uint8Array => {
-    if (offset + length > frame.byteLength) throw new FrameError('payload past the end of the frame');
-    // Copy out, so a retained entry never pins the whole socket buffer.
-    const bytes = new Uint8Array(frame.subarray(offset, offset + length));
+    if (!(length >= 0) || offset + length > payload.byteLength) throw new FrameError('payload past the end of the frame');
+    const bytes = payload.subarray(offset, offset + length);
     offset += length;
     return bytes;
   };

@@ -270,6 +270,25 @@ t.test('metrics carry the seed HA names and Raft gauges', async (t) => {
   t.match(text, new RegExp(`^geode_queries_total\\{kind="read",outcome="ok",node="${lead.name}"\\} [1-9]`, 'm'));
 });
 
+t.test('metrics count the Raft log writes and the apply work, and only go up', async (t) => {
+  const lead = await leader();
+  const sampleOf = (text: string, name: string): number => {
+    const match = new RegExp(`^${name}\\{node="${lead.name}"\\} ([0-9.e+-]+)$`, 'm').exec(text);
+    return match === null ? NaN : Number(match[1]);
+  };
+  const scrape = async (): Promise<string> => (await fetch(`${lead.url}/metrics`)).text();
+  const names = ['geode_raft_log_writes_total', 'geode_raft_log_entries_written_total', 'geode_raft_log_write_seconds_total', 'geode_apply_batches_total', 'geode_applied_entries_total', 'geode_apply_seconds_total'];
+  const before = await scrape();
+  for (let i = 0; i < 3; i++) t.equal((await write({ query: 'CREATE (:Metered {i: $i})', params: { i } })).status, 200);
+  const after = await scrape();
+  for (const name of names) {
+    t.ok(sampleOf(after, name) > 0, `${name} is counted`);
+    t.ok(sampleOf(after, name) >= sampleOf(before, name), `${name} never goes down`);
+  }
+  t.ok(sampleOf(after, 'geode_raft_log_entries_written_total') - sampleOf(before, 'geode_raft_log_entries_written_total') >= 3, 'the three writes reached the log');
+  t.ok(sampleOf(after, 'geode_applied_entries_total') - sampleOf(before, 'geode_applied_entries_total') >= 3, 'and were applied');
+});
+
 t.test('SET CLUSTER REPLICATION MODE through the query route reaches every follower', async (t) => {
   const set = await write({ query: 'SET CLUSTER REPLICATION MODE asynchronous' });
   t.equal(set.status, 200, JSON.stringify(set.body));

@@ -64,6 +64,17 @@ t.test('codec round-trips every field and payload bytes', async (t) => {
   t.ok(back.entries[0]?.data instanceof Uint8Array);
 });
 
+t.test('decoded entries own their bytes: reusing the frame buffer changes none of them', async (t) => {
+  const frame = encodeMessage(message({ type: 'app', from: 1, to: 2, entries: [
+    { index: 1, term: 1, type: 'normal', data: new Uint8Array([1, 2]) },
+    { index: 2, term: 1, type: 'normal', data: new Uint8Array([3, 4, 5]) },
+  ] }));
+  const back = decodeMessage(frame);
+  frame.fill(0);
+  t.same(back.entries.map((e) => [...e.data]), [[1, 2], [3, 4, 5]]);
+  t.equal(back.entries[0]?.data.buffer, back.entries[1]?.data.buffer, "one copy holds a frame's payloads");
+});
+
 t.test('codec rejects truncated and garbage frames with FrameError', async (t) => {
   const frame = encodeMessage(message({ type: 'app', from: 1, to: 2, entries: [{ index: 1, term: 1, type: 'normal', data: new Uint8Array(10) }] }));
   t.throws(() => decodeMessage(frame.subarray(0, frame.length - 3)), FrameError);
