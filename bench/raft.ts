@@ -8,6 +8,14 @@
  * Geode: `CREATE (:Kv {k: $k, v: $v})` POSTed to the leader (421 followed).
  * etcd: `POST /v3/kv/put {key, value}` (base64) to the leader's gateway.
  * ratio = geode writes/s / etcd writes/s per concurrency (target >= 1.0).
+ *
+ * Both clusters run for the whole benchmark and take turns: at each
+ * concurrency the measured time of each side is split into `--rounds`
+ * windows, alternated A B B A ... so a machine that speeds up or slows down
+ * during the run (a shared VM does) weighs on both sides alike. Each window
+ * has its own warm-up; a side's figures add up its windows (writes over
+ * measured time, percentiles over every latency recorded, CPU over every
+ * window). The idle side meanwhile costs only its heartbeats.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,7 +28,7 @@ import { closedLoop } from './lib/load.js';
 import type { LoadResult } from './lib/load.js';
 import { cpuMs, ownCpuMs } from './lib/cpu.js';
 import { loadAverage, requireBinary, runBench } from './lib/run.js';
-import { round } from './lib/stats.js';
+import { LatencyRecorder, round } from './lib/stats.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -28,6 +36,7 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '64,256' },
+    rounds: { type: 'string', default: '2' },
     /** Run one side only (debugging); the ratio is then null. */
     only: { type: 'string' },
   },
@@ -35,10 +44,11 @@ const { values: flags } = parseArgs({
 const durationMs = Number(flags.duration) * 1000;
 const warmupMs = Number(flags.warmup) * 1000;
 const levels = flags.concurrency.split(',').map((c) => Number(c.trim())).filter((c) => Number.isInteger(c) && c > 0);
+const rounds = Number(flags.rounds);
 const runGeode = flags.only === undefined || flags.only === 'geode';
 const runEtcd = flags.only === undefined || flags.only === 'etcd';
-if (!(durationMs > 0) || !(warmupMs >= 0) || levels.length === 0 || (!runGeode && !runEtcd)) {
-  process.stderr.write('usage: bench/raft.ts [--json] [--duration S] [--warmup S] [--concurrency 64,256] [--only geode|etcd]\n');
+if (!(durationMs > 0) || !(warmupMs >= 0) || levels.length === 0 || !Number.isInteger(rounds) || rounds < 1 || (!runGeode && !runEtcd)) {
+  process.stderr.write('usage: bench/raft.ts [--json] [--duration S] [--warmup S] [--concurrency 64,256] [--rounds N] [--only geode|etcd]\n');
   process.exit(64);
 }
 const etcdBinary = requireBinary('etcd', 'apt-get update && apt-get install -y etcd-server');
@@ -60,86 +70,110 @@ interface CpuPerWrite {
 
 type Levels = Record<string, LoadResult & { cpu_ms_per_write: CpuPerWrite; load_avg: number[] }>;
 
-/** Reads CPU counters when closedLoop's window opens and closes. */
-function cpuWindow(pids: () => (number | undefined)[]): { onWindow: (edge: 'open' | 'close') => void; perWrite: (ops: number) => CpuPerWrite } {
+/** CPU counters summed over every measured window of one side. */
+function cpuWindows(pids: () => (number | undefined)[]): { onWindow: (edge: 'open' | 'close') => void; perWrite: (ops: number) => CpuPerWrite } {
   let servers = 0;
   let client = 0;
   const serverCpu = (): number => pids().reduce<number>((sum, pid) => sum + cpuMs(pid), 0);
   return {
     onWindow: (edge) => {
-      if (edge === 'open') {
-        servers = -serverCpu();
-        client = -ownCpuMs();
-      } else {
-        servers += serverCpu();
-        client += ownCpuMs();
-      }
+      const sign = edge === 'open' ? -1 : 1;
+      servers += sign * serverCpu();
+      client += sign * ownCpuMs();
     },
     perWrite: (ops) => ({ servers: ops > 0 ? round(servers / ops, 3) : null, client: ops > 0 ? round(client / ops, 3) : null }),
   };
 }
 
-await runBench('raft', flags.json, async (ctx) => {
-  const geode: Levels = {};
-  const etcd: Levels = {};
+/** One system under test: how to start it, how to run one write at a given concurrency, its server pids. */
+interface Side {
+  name: 'geode' | 'etcd';
+  pids: () => (number | undefined)[];
+  /** A client for `c` concurrent writers: its op and how to close it. */
+  connect(c: number): { op: (id: number, seq: number) => Promise<void>; close: () => Promise<void> };
+}
 
-  if (runGeode) await benchGeode();
-  if (runEtcd) await benchEtcd();
+await runBench('raft', flags.json, async (ctx) => {
+  const results: Record<'geode' | 'etcd', Levels> = { geode: {}, etcd: {} };
+  const sides: Side[] = [];
+  if (runGeode) sides.push(await startGeode());
+  if (runEtcd) sides.push(await startEtcd());
+  const windowMs = durationMs / rounds;
+
+  for (const c of levels) {
+    const runs = sides.map((side) => ({ side, client: side.connect(c), recorder: new LatencyRecorder(), cpu: cpuWindows(side.pids), ops: 0, errors: 0, samples: new Set<string>() }));
+    try {
+      for (let r = 0; r < rounds; r++) {
+        for (const run of r % 2 === 0 ? runs : [...runs].reverse()) {
+          ctx.progress(`${run.side.name}: ${c} clients, round ${r + 1}/${rounds}, ${warmupMs} ms warm-up + ${windowMs} ms`);
+          const window = await closedLoop({ concurrency: c, warmupMs, durationMs: windowMs, onWindow: run.cpu.onWindow, recorder: run.recorder, op: run.client.op });
+          run.ops += window.ops;
+          run.errors += window.errors;
+          for (const sample of window.error_samples ?? []) run.samples.add(sample);
+        }
+      }
+    } finally {
+      for (const run of runs) await run.client.close();
+    }
+    for (const run of runs) {
+      const [p50, p99] = run.recorder.percentiles(50, 99);
+      const level: LoadResult & { cpu_ms_per_write: CpuPerWrite; load_avg: number[] } = {
+        writes_per_s: round(run.ops / (durationMs / 1000), 1),
+        p50_ms: round(p50 ?? Number.NaN),
+        p99_ms: round(p99 ?? Number.NaN),
+        ops: run.ops,
+        errors: run.errors,
+        cpu_ms_per_write: run.cpu.perWrite(run.ops),
+        load_avg: loadAverage(),
+      };
+      if (run.samples.size > 0) level.error_samples = [...run.samples].slice(0, 5);
+      results[run.side.name][`c${c}`] = level;
+      ctx.progress(`${run.side.name} c${c}: ${JSON.stringify(level)}`);
+    }
+  }
 
   const ratio: Record<string, number | null> = {};
   for (const c of levels) {
-    const g = geode[`c${c}`]?.writes_per_s ?? null;
-    const e = etcd[`c${c}`]?.writes_per_s ?? null;
+    const g = results.geode[`c${c}`]?.writes_per_s ?? null;
+    const e = results.etcd[`c${c}`]?.writes_per_s ?? null;
     ratio[`c${c}`] = g !== null && e !== null && e > 0 ? round(g / e, 3) : null;
   }
-  return { geode, etcd, ratio, duration_s: durationMs / 1000, warmup_s: warmupMs / 1000, value_bytes: VALUE.length };
+  return { geode: results.geode, etcd: results.etcd, ratio, duration_s: durationMs / 1000, warmup_s: warmupMs / 1000, rounds, value_bytes: VALUE.length };
 
-  async function benchGeode(): Promise<void> {
+  async function startGeode(): Promise<Side> {
     ctx.progress('starting a 3-node Geode cluster (synchronous mode)');
     const cluster = await launchCluster({ nodes: 3, dataDir: join(ctx.tempDir, 'geode'), replicationMode: 'synchronous', logLevel: 'warn' });
     ctx.onCleanup(() => cluster.stop());
     const leader = await cluster.waitForLeader({ timeoutMs: 30_000 });
-    for (const c of levels) {
-      ctx.progress(`geode: ${c} clients, ${warmupMs} ms warm-up + ${durationMs} ms`);
-      const client = new GeodeClient({ urls: cluster.nodes.map((n) => n.url), connections: c, attemptTimeoutMs: OP_TIMEOUT_MS });
-      client.leader = leader.url;
-      const cpu = cpuWindow(() => cluster.nodes.map((n) => n.pid));
-      try {
-        const result = await closedLoop({
-          concurrency: c,
-          warmupMs,
-          durationMs,
-          onWindow: cpu.onWindow,
+    return {
+      name: 'geode',
+      pids: () => cluster.nodes.map((n) => n.pid),
+      connect: (c) => {
+        const client = new GeodeClient({ urls: cluster.nodes.map((n) => n.url), connections: c, attemptTimeoutMs: OP_TIMEOUT_MS });
+        client.leader = leader.url;
+        return {
+          // Like the etcd side below: the answer is read in full and its status checked, not parsed.
           op: async (id, seq) => {
-            // Like the etcd side below: the answer is read in full and its status checked, not parsed.
             await client.query({ query: WRITE, params: { k: `c${c}-${id}-${seq}`, v: VALUE }, timeout_ms: OP_TIMEOUT_MS }, { deadline: Date.now() + OP_TIMEOUT_MS, parse: false });
           },
-        });
-        geode[`c${c}`] = { ...result, cpu_ms_per_write: cpu.perWrite(result.ops), load_avg: loadAverage() };
-        ctx.progress(`geode c${c}: ${JSON.stringify(geode[`c${c}`])}`);
-      } finally {
-        await client.close();
-      }
-    }
-    await cluster.stop();
+          close: () => client.close(),
+        };
+      },
+    };
   }
 
-  async function benchEtcd(): Promise<void> {
+  async function startEtcd(): Promise<Side> {
     ctx.progress('starting a 3-member etcd cluster');
     const members = await launchEtcd({ binary: etcdBinary, dataDir: join(ctx.tempDir, 'etcd') });
     ctx.onCleanup(() => members.stop());
     const etcdLeader = await members.leaderClientUrl();
-    for (const c of levels) {
-      ctx.progress(`etcd: ${c} clients, ${warmupMs} ms warm-up + ${durationMs} ms`);
-      const pool = new Pool(etcdLeader, { connections: c, pipelining: 1, keepAliveTimeout: 30_000 });
-      const value = Buffer.from(VALUE).toString('base64');
-      const cpu = cpuWindow(() => members.members.map((m) => m.pid));
-      try {
-        const result = await closedLoop({
-          concurrency: c,
-          warmupMs,
-          durationMs,
-          onWindow: cpu.onWindow,
+    const value = Buffer.from(VALUE).toString('base64');
+    return {
+      name: 'etcd',
+      pids: () => members.members.map((m) => m.pid),
+      connect: (c) => {
+        const pool = new Pool(etcdLeader, { connections: c, pipelining: 1, keepAliveTimeout: 30_000 });
+        return {
           op: async (id, seq) => {
             const response = await pool.request({
               method: 'POST',
@@ -152,13 +186,9 @@ await runBench('raft', flags.json, async (ctx) => {
             const text = await response.body.text();
             if (response.statusCode !== 200) throw new Error(`etcd put: ${response.statusCode} ${text.slice(0, 200)}`);
           },
-        });
-        etcd[`c${c}`] = { ...result, cpu_ms_per_write: cpu.perWrite(result.ops), load_avg: loadAverage() };
-        ctx.progress(`etcd c${c}: ${JSON.stringify(etcd[`c${c}`])}`);
-      } finally {
-        await pool.destroy();
-      }
-    }
-    await members.stop();
+          close: () => pool.destroy(),
+        };
+      },
+    };
   }
 });

@@ -14,6 +14,12 @@ export interface LoadOptions {
   errorBackoffMs?: number;
   /** Called when the measured window opens and when it closes (e.g. to read CPU counters). */
   onWindow?: (edge: 'open' | 'close') => void;
+  /**
+   * Record latencies here instead of in a recorder of this run's own: windows that share one add up
+   * (bench/raft.ts alternates systems in several windows). The result's percentiles then cover every
+   * window recorded so far; its rate and op count are still this window's.
+   */
+  recorder?: LatencyRecorder;
 }
 
 export interface LoadResult {
@@ -30,7 +36,8 @@ export interface LoadResult {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
-  const latencies = new LatencyRecorder();
+  const latencies = options.recorder ?? new LatencyRecorder();
+  let count = 0;
   const start = performance.now();
   const measureFrom = start + options.warmupMs;
   const measureTo = measureFrom + options.durationMs;
@@ -45,7 +52,10 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
         await options.op(id, seq);
         const ended = performance.now();
         // Only operations wholly inside the window count, so warm-up and the tail do not skew the rate.
-        if (began >= measureFrom && ended <= measureTo) latencies.record(ended - began);
+        if (began >= measureFrom && ended <= measureTo) {
+          latencies.record(ended - began);
+          count++;
+        }
       } catch (error) {
         if (began >= measureFrom) errors++;
         if (samples.size < 5) samples.add(error instanceof Error ? error.message : String(error));
@@ -59,10 +69,10 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
   for (const timer of timers) clearTimeout(timer);
   const [p50, p99] = latencies.percentiles(50, 99);
   const result: LoadResult = {
-    writes_per_s: round(latencies.count / (options.durationMs / 1000), 1),
+    writes_per_s: round(count / (options.durationMs / 1000), 1),
     p50_ms: round(p50 ?? Number.NaN),
     p99_ms: round(p99 ?? Number.NaN),
-    ops: latencies.count,
+    ops: count,
     errors,
   };
   if (samples.size > 0) result.error_samples = [...samples];
