@@ -1,7 +1,17 @@
 /**
  * The gateway's live picture of the cluster. Per node: a watch stream
- * (pushes on every change), status polling while the stream is down, and
- * active /healthz checks that measure round-trip time.
+ * (pushes on every change), status polling, and active /healthz checks that
+ * measure round-trip time.
+ *
+ * Polling runs every `pollIntervalMs` whether or not the stream is open. The
+ * stream makes changes arrive at once; the poll bounds how long a wrong
+ * picture can last when a push is missed. Pushes can be missed: a node
+ * paused (SIGSTOP) and resumed pushes only what changes after it resumes,
+ * and a poll answer computed before a push can arrive after it and
+ * overwrite it. Without the poll such a stale lag or applied index stayed
+ * until the node's lag next crossed a 50 ms step, which on a quiet
+ * cluster may be never, and a lag-bounded session routed around a healthy
+ * replica for good. The cost is one status request per node per interval.
  *
  * Leader rule: a claim (status or response meta) carrying an older term than
  * the newest seen is ignored; a newer term replaces the leader, even with
@@ -220,7 +230,7 @@ export class Topology extends EventEmitter {
     const now = Date.now();
     for (const runtime of this.nodes.values()) {
       void this.check(runtime);
-      if (!runtime.view.watching && now - runtime.lastPoll >= this.options.pollIntervalMs) void this.poll(runtime);
+      if (now - runtime.lastPoll >= this.options.pollIntervalMs) void this.poll(runtime);
     }
   }
 
