@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -137,15 +137,52 @@ function installParentHooks(): void {
   }
 }
 
-/** A port nobody listens on right now, found by binding port 0. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+/**
+ * A port nobody listens on right now, for a node that binds it a moment later.
+ *
+ * Chosen at random BELOW the kernel's ephemeral range and checked by binding
+ * it. Binding port 0 would hand out a port from the ephemeral range, the same
+ * range every outgoing connection on the machine draws its local port from:
+ * between the probe and the node's own bind (a Node.js start, hundreds of
+ * ms), a client socket of a test or benchmark running alongside could take
+ * it, and the node then failed with EADDRINUSE (seen in the full test suite).
+ * Below that range only another listener can collide, and those are probed
+ * for. Falls back to port 0 if no random pick is free.
+ */
+export async function freePort(host: string): Promise<number> {
+  const [low] = ephemeralRange();
+  const floor = 10_000;
+  if (low - floor >= 1_000) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const port = floor + Math.floor(Math.random() * (low - floor));
+      if ((await tryBind(host, port)) !== undefined) return port;
+    }
+  }
+  const any = await tryBind(host, 0);
+  if (any === undefined) throw new Error(`no free port on ${host}`);
+  return any;
+}
+
+/** The local port range outgoing connections use (Linux), or the IANA default elsewhere. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low as number, high as number];
+  } catch {
+    // Not Linux: fall through.
+  }
+  return [49_152, 65_535];
+}
+
+/** Binds and releases `port` (0: any); the port bound, or undefined when it was taken. */
+function tryBind(host: string, port: number): Promise<number | undefined> {
+  return new Promise((resolvePort) => {
     const server = createServer();
     server.unref();
-    server.once('error', reject);
-    server.listen({ host, port: 0, exclusive: true }, () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolvePort(port));
+    server.once('error', () => resolvePort(undefined));
+    server.listen({ host, port, exclusive: true }, () => {
+      const bound = (server.address() as AddressInfo).port;
+      server.close(() => resolvePort(bound));
     });
   });
 }

@@ -95,10 +95,13 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-/** A base port whose next `count` ports are free right now. */
+/**
+ * A base port whose next `count` ports are free right now, below the ephemeral range (32768 and up on
+ * Linux) so that no outgoing connection of a test running alongside takes one before it is bound.
+ */
 async function freeRun(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const base = 10_000 + Math.floor(Math.random() * 20_000);
     const free = await Promise.all(
       Array.from({ length: count }, (_, i) =>
         new Promise<boolean>((resolve) => {

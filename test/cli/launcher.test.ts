@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { launchCluster } from '../../cli/launcher.js';
+import { freePort, launchCluster } from '../../cli/launcher.js';
 
 async function write(url: string, query: string): Promise<number> {
   const response = await fetch(`${url}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
@@ -16,6 +17,27 @@ async function appliedIndex(url: string): Promise<number> {
   const body = (await response.json()) as { applied_index: number };
   return body.applied_index;
 }
+
+t.test('freePort picks listenable ports outside the range outgoing connections draw from', async (t) => {
+  const rangeFile = '/proc/sys/net/ipv4/ip_local_port_range';
+  const low = existsSync(rangeFile) ? Number(readFileSync(rangeFile, 'utf8').trim().split(/\s+/)[0]) : 49_152;
+  const ports = new Set<number>();
+  for (let i = 0; i < 20; i++) {
+    const port = await freePort('127.0.0.1');
+    t.ok(Number.isInteger(port) && port > 0 && port < 65_536, `a port number: ${port}`);
+    if (low > 11_000) t.ok(port < low, `${port} is below the ephemeral range starting at ${low}`);
+    ports.add(port);
+  }
+  t.ok(ports.size > 1, 'picks vary');
+  // What it hands out can be listened on.
+  const port = await freePort('127.0.0.1');
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port }, () => resolve());
+  });
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
 
 t.test('the launcher starts a cluster, kills and restarts nodes, and finds the new leader', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'geode-launcher-'));
