@@ -27,7 +27,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DurableLog } from './log/durable-log.js';
-import type { LogWriteStats } from './log/durable-log.js';
+import type { BatchTotals } from './log/durable-log.js';
 import { emptyStats } from './graph/transaction.js';
 import { RawNode, Prng, NO_NODE, decodeConfChange } from './raft/index.js';
 import type { Entry, Message, Ready, Status } from './raft/index.js';
@@ -238,7 +238,7 @@ export class StorageNode extends EventEmitter {
   /** An apply call is in flight. */
   private applying = false;
   /** Cumulative apply work, for metrics: calls to the apply worker, entries they carried, seconds they took there. */
-  readonly applyStats = { batches: 0, entries: 0, seconds: 0 };
+  readonly applyStats: BatchTotals = { batches: 0, entries: 0, seconds: 0 };
   private readonly pending = new Map<number, PendingWrite>();
   private appliedWaiters: IndexWaiter[] = [];
   private readonly readIndexWaiters = new Map<string, { resolve: (index: number) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
@@ -541,7 +541,7 @@ export class StorageNode extends EventEmitter {
    */
   private dispatchCommitted(rd: Ready): void {
     if (rd.committedEntries.length === 0) return;
-    for (const e of rd.committedEntries) this.applyQueue.push({ index: e.index, term: e.term, type: e.type, data: e.data });
+    for (const e of rd.committedEntries) this.applyQueue.push(e);
     if (!this.applying) this.applyNext();
   }
 
@@ -871,7 +871,7 @@ export class StorageNode extends EventEmitter {
   // ---- status ---------------------------------------------------------------
 
   /** Cumulative disk writes of the Raft log (see DurableLog.stats), for metrics. */
-  get logStats(): LogWriteStats {
+  get logStats(): BatchTotals {
     return this.log.stats;
   }
 

@@ -3,7 +3,7 @@
  * tests may hand in a fake. The membership methods are optional because the
  * node may not offer them: their admin routes then answer 501 UNSUPPORTED.
  */
-import type { LogWriteStats } from '../log/durable-log.js';
+import type { BatchTotals } from '../log/durable-log.js';
 import type { ClusterStatus, ReadRequest, ResultMeta, WriteRequest } from '../node.js';
 import type { MemberSpec } from '../replication/members.js';
 import type { SerializedResult, WireResult } from '../replication/state-machine.js';
@@ -20,8 +20,8 @@ export interface ClusterNode {
   readonly appliedIndex: number;
   readonly failovers: number;
   /** Running totals of the Raft log's disk writes and of apply work (metrics); a fake node may have none. */
-  readonly logStats?: LogWriteStats;
-  readonly applyStats?: { batches: number; entries: number; seconds: number };
+  readonly logStats?: BatchTotals;
+  readonly applyStats?: BatchTotals;
   write(request: WriteRequest): Promise<{ result: WireResult; meta: ResultMeta }>;
   /** Read workers serialize their results; a fake may hand back objects. */
   read(request: ReadRequest): Promise<{ result: SerializedResult | WireResult; meta: ResultMeta }>;

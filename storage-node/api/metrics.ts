@@ -132,7 +132,7 @@ export function registerClusterMetrics(metrics: NodeMetrics, handle: NodeHandle)
       },
     });
   };
-  total('geode_raft_log_writes_total', 'Raft log write transactions committed to disk (one fsync each).', (n) => n.logStats?.writes ?? 0);
+  total('geode_raft_log_writes_total', 'Raft log write transactions committed to disk (one fsync each).', (n) => n.logStats?.batches ?? 0);
   total('geode_raft_log_entries_written_total', 'Raft log entries written to disk.', (n) => n.logStats?.entries ?? 0);
   total('geode_raft_log_write_seconds_total', 'Seconds spent writing the Raft log (SQLite work and fsync).', (n) => n.logStats?.seconds ?? 0);
   total('geode_apply_batches_total', 'Batches of committed entries applied to the graph (one SQLite transaction each).', (n) => n.applyStats?.batches ?? 0);

@@ -224,18 +224,21 @@ export class LogFile {
   }
 }
 
-/** Cumulative counts of the log's disk writes, for metrics (`geode_raft_log_*`). */
-export interface LogWriteStats {
-  /** Committed write transactions: one fsync each. */
-  writes: number;
-  /** Entries those writes carried; entries / writes is the group-commit batch size. */
+/**
+ * Running totals of one kind of batched work, for metrics: the log's disk writes here
+ * (`geode_raft_log_*`), the node's applies (`geode_apply_*`).
+ */
+export interface BatchTotals {
+  /** Batches done: for the log, committed write transactions, one fsync each. */
+  batches: number;
+  /** Entries they carried; entries / batches is the batch size. */
   entries: number;
-  /** Seconds spent in them (SQLite work and the fsync), measured where the write runs. */
+  /** Seconds spent in them, measured where the work runs. */
   seconds: number;
 }
 
 export class DurableLog implements Storage {
-  readonly stats: LogWriteStats = { writes: 0, entries: 0, seconds: 0 };
+  readonly stats: BatchTotals = { batches: 0, entries: 0, seconds: 0 };
   /** The mirror's commit index is ahead of the one on disk (see persist()). */
   private commitUnsaved = false;
   /** Writes in flight on the writer thread (at most one persist at a time by contract). */
@@ -327,7 +330,7 @@ export class DurableLog implements Storage {
   }
 
   private count(batch: PersistBatch, seconds: number): void {
-    this.stats.writes++;
+    this.stats.batches++;
     this.stats.entries += batch.entries.length;
     this.stats.seconds += seconds;
   }

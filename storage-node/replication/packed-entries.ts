@@ -11,7 +11,7 @@
  * it costs one copy and one allocation whatever the batch size. Unpacking
  * makes views into the received buffer, not copies.
  */
-import type { EntryType } from '../raft/messages.js';
+import type { Entry } from '../raft/messages.js';
 
 export interface PackedEntries {
   /** [index, term, type (0 normal, 1 confChange), byte length] per entry, flattened. */
@@ -20,16 +20,9 @@ export interface PackedEntries {
   data: Uint8Array;
 }
 
-export interface EntryLike {
-  index: number;
-  term: number;
-  type: EntryType;
-  data: Uint8Array;
-}
-
 const FIELDS = 4;
 
-export function packEntries(entries: readonly EntryLike[]): PackedEntries {
+export function packEntries(entries: readonly Entry[]): PackedEntries {
   let total = 0;
   for (const e of entries) total += e.data.byteLength;
   const data = new Uint8Array(total);
@@ -48,10 +41,10 @@ export function packEntries(entries: readonly EntryLike[]): PackedEntries {
 }
 
 /** The entries of a packed batch; their data are views into `packed.data`. */
-export function unpackEntries(packed: PackedEntries): EntryLike[] {
+export function unpackEntries(packed: PackedEntries): Entry[] {
   const { meta, data } = packed;
   if (meta.length % FIELDS !== 0) throw new RangeError('packed entries: metadata is not a whole number of entries');
-  const out: EntryLike[] = new Array<EntryLike>(meta.length / FIELDS);
+  const out: Entry[] = new Array<Entry>(meta.length / FIELDS);
   let offset = 0;
   for (let m = 0, i = 0; m < meta.length; m += FIELDS, i++) {
     const length = meta[m + 3] as number;

@@ -37,6 +37,7 @@ import { fromJson, toJson } from '../../shared/gql/values.js';
 import type { JsonValue, ValueMap } from '../../shared/gql/values.js';
 import { ErrorCode, GeodeError, isGeodeError } from '../../shared/protocol/errors.js';
 import type { ErrorBody } from '../../shared/protocol/errors.js';
+import type { Entry } from '../raft/messages.js';
 import { decodeCommand } from './command.js';
 import type { QueryCommand } from './command.js';
 import { REPLICATION_MODES } from './modes.js';
@@ -73,12 +74,8 @@ export type ApplyOutcome =
   | { index: number; term: number; requestId: string; ok: false; error: ErrorBody['error'] }
   | { index: number; term: number; requestId: null; ok: true; result: null; duplicate: false };
 
-export interface EntryToApply {
-  index: number;
-  term: number;
-  type: 'normal' | 'confChange';
-  data: Uint8Array;
-}
+/** A committed log entry as apply sees it: the Raft entry itself. */
+export type EntryToApply = Entry;
 
 export function toWireRows(columns: string[], rows: QueryResult['rows']): Record<string, JsonValue>[] {
   return rows.map((row) => {

@@ -1,11 +1,11 @@
 import t from 'tap';
 import { Worker } from 'node:worker_threads';
 import { packEntries, unpackEntries } from '../../../storage-node/replication/packed-entries.js';
-import type { EntryLike } from '../../../storage-node/replication/packed-entries.js';
+import type { Entry } from '../../../storage-node/raft/messages.js';
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
-const sample: EntryLike[] = [
+const sample: Entry[] = [
   { index: 7, term: 2, type: 'normal', data: bytes(1, 2, 3) },
   { index: 8, term: 2, type: 'normal', data: new Uint8Array(0) },
   { index: 9, term: 3, type: 'confChange', data: bytes(9) },
