@@ -290,7 +290,7 @@ export class StorageNode extends EventEmitter {
         process.exitCode = 1;
         void this.stop({ transfer: false });
       }
-    });
+    }, { post: 'now' });
     let info = await this.applyWorker.call<{ applied: number; settings: Partial<ReplicationSettings> }>('info');
     const snapshot = this.log.snapshot();
     if (info.applied < snapshot.meta.index) {

@@ -261,7 +261,7 @@ export class DurableLog implements Storage {
     if (options.writer !== 'thread') return new DurableLog(memory, file, undefined);
     file.close();
     const worker = startTsWorker(new URL('./log-worker.ts', import.meta.url), { path, sync: options.sync ?? 'full' } satisfies LogWorkerData);
-    const client = new WorkerClient(worker, (err) => options.onWriterExit?.(err));
+    const client = new WorkerClient(worker, (err) => options.onWriterExit?.(err), { post: 'now' });
     return new DurableLog(memory, undefined, client);
   }
 
