@@ -58,6 +58,9 @@ export async function startClusterNode(config: NodeConfig, logLevel: string): Pr
       ...(config.readLanes ? { readLanes: { host: config.listen.host } } : {}),
       logger,
     });
+    // A node that stops itself (it can no longer write its log or apply its entries) takes the server down
+    // with it: the process then exits with the code the node set (1), and its supervisor restarts it.
+    node.once('fatal', () => void app.close());
     await node.start();
   } catch (error) {
     await node?.stop({ transfer: false }).catch(() => undefined);

@@ -284,13 +284,7 @@ export class StorageNode extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    this.applyWorker = new WorkerClient(startTsWorker(new URL('./replication/apply-worker.ts', import.meta.url), { graphPath: this.graphPath }), (err) => {
-      if (!this.stopped) {
-        this.options.logger.error({ err: err.message }, 'apply worker died; stopping the node');
-        process.exitCode = 1;
-        void this.stop({ transfer: false });
-      }
-    }, { post: 'now' });
+    this.applyWorker = new WorkerClient(startTsWorker(new URL('./replication/apply-worker.ts', import.meta.url), { graphPath: this.graphPath }), (err) => this.fatal('apply worker died', err), { post: 'now' });
     let info = await this.applyWorker.call<{ applied: number; settings: Partial<ReplicationSettings> }>('info');
     const snapshot = this.log.snapshot();
     if (info.applied < snapshot.meta.index) {
@@ -562,19 +556,26 @@ export class StorageNode extends EventEmitter {
       },
       (err: unknown) => {
         this.applying = false;
+        // The batch rolled back and its entries have left the queue: going on would apply the entries after
+        // them and skip these for good. Stop instead; on restart the log hands them over again. (A statement's
+        // own failure is an outcome, not an error: this is the database failing, a full disk for one.)
         // On shutdown the worker is terminated with calls in flight: not a failure worth reporting.
-        if (!this.stopped) this.options.logger.error({ err: String(err) }, 'apply failed');
-        this.applyNext();
+        this.fatal('apply failed', err);
       },
     );
   }
 
-  /** The node cannot go on safely (its log cannot be written): stop, and let the supervisor restart it. */
+  /**
+   * The node cannot go on safely (its log cannot be written, its entries cannot be applied): stop,
+   * and let the supervisor restart it. Emits `fatal` for the host process to exit.
+   */
   private fatal(what: string, err: unknown): void {
     if (this.stopped) return;
     this.options.logger.error({ err: err instanceof Error ? err.message : String(err) }, `${what}; stopping the node`);
     process.exitCode = 1;
     void this.stop({ transfer: false });
+    // The host closes what else keeps the process up (the API server), so the process exits and is restarted.
+    this.emit('fatal', what);
   }
 
   private sendMessages(messages: readonly Message[]): void {
