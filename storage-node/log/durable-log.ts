@@ -30,7 +30,8 @@
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import { crc32 } from 'node:zlib';
-import type { ConfState, Entry, EntryType, HardState, Snapshot } from '../raft/messages.js';
+import { entryTypeCode, entryTypeOf } from '../raft/messages.js';
+import type { ConfState, Entry, HardState, Snapshot } from '../raft/messages.js';
 import { MemoryStorage } from '../raft/storage.js';
 import type { InitialState, Storage } from '../raft/storage.js';
 import { startTsWorker, WorkerClient } from '../replication/worker-rpc.js';
@@ -86,9 +87,6 @@ interface SnapshotRow {
   conf: string;
   data: Buffer;
 }
-
-const TYPE_CODE: Readonly<Record<EntryType, number>> = { normal: 0, confChange: 1 };
-const typeOf = (code: number): EntryType => (code === 1 ? 'confChange' : 'normal');
 
 /** CRC-32 over the entry's identity and payload, so a row moved or rewritten in part fails too. */
 export function entryChecksum(index: number, term: number, type: number, data: Uint8Array): number {
@@ -172,7 +170,7 @@ export class LogFile {
       // A new entry at `first.index` invalidates any conflicting tail from there on.
       this.deleteFrom.run(first.index);
       for (const e of batch.entries) {
-        const code = TYPE_CODE[e.type];
+        const code = entryTypeCode(e.type);
         this.insertEntry.run(e.index, e.term, code, e.data, entryChecksum(e.index, e.term, code, e.data));
       }
     }
@@ -200,7 +198,7 @@ export class LogFile {
     let expected = memory.firstIndex();
     for (const row of rows) {
       if (row.idx !== expected || entryChecksum(row.idx, row.term, row.type, row.data) !== row.crc) break;
-      good.push({ index: row.idx, term: row.term, type: typeOf(row.type), data: new Uint8Array(row.data) });
+      good.push({ index: row.idx, term: row.term, type: entryTypeOf(row.type), data: new Uint8Array(row.data) });
       expected++;
     }
     if (good.length < rows.length) {

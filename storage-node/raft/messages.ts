@@ -6,6 +6,16 @@ export const NO_NODE: NodeId = 0;
 
 export type EntryType = 'normal' | 'confChange';
 
+/** An entry type as a number, where the host stores or sends entries (log rows, frames, thread hand-offs). */
+export function entryTypeCode(type: EntryType): number {
+  return type === 'confChange' ? 1 : 0;
+}
+
+/** The entry type of a code from entryTypeCode(); anything else reads as normal. */
+export function entryTypeOf(code: number): EntryType {
+  return code === 1 ? 'confChange' : 'normal';
+}
+
 /** One log entry. `data` is opaque to the core except for confChange entries (see confchange.ts). */
 export interface Entry {
   readonly term: number;

@@ -11,10 +11,11 @@
  * it costs one copy and one allocation whatever the batch size. Unpacking
  * makes views into the received buffer, not copies.
  */
+import { entryTypeCode, entryTypeOf } from '../raft/messages.js';
 import type { Entry } from '../raft/messages.js';
 
 export interface PackedEntries {
-  /** [index, term, type (0 normal, 1 confChange), byte length] per entry, flattened. */
+  /** [index, term, type (entryTypeCode), byte length] per entry, flattened. */
   meta: number[];
   /** Every entry's data, in order. */
   data: Uint8Array;
@@ -34,7 +35,7 @@ export function packEntries(entries: readonly Entry[]): PackedEntries {
     offset += e.data.byteLength;
     meta[m++] = e.index;
     meta[m++] = e.term;
-    meta[m++] = e.type === 'confChange' ? 1 : 0;
+    meta[m++] = entryTypeCode(e.type);
     meta[m++] = e.data.byteLength;
   }
   return { meta, data };
@@ -49,7 +50,7 @@ export function unpackEntries(packed: PackedEntries): Entry[] {
   for (let m = 0, i = 0; m < meta.length; m += FIELDS, i++) {
     const length = meta[m + 3] as number;
     if (offset + length > data.byteLength) throw new RangeError('packed entries: payload shorter than its metadata says');
-    out[i] = { index: meta[m] as number, term: meta[m + 1] as number, type: meta[m + 2] === 1 ? 'confChange' : 'normal', data: data.subarray(offset, offset + length) };
+    out[i] = { index: meta[m] as number, term: meta[m + 1] as number, type: entryTypeOf(meta[m + 2] as number), data: data.subarray(offset, offset + length) };
     offset += length;
   }
   if (offset !== data.byteLength) throw new RangeError('packed entries: payload longer than its metadata says');

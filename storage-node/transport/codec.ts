@@ -7,6 +7,7 @@
  * Payloads are never base64'd or copied into the JSON, so a 1 MiB append
  * costs one memcpy on each side.
  */
+import { entryTypeCode, entryTypeOf } from '../raft/messages.js';
 import type { Entry, Message, MessageType, SnapshotMeta } from '../raft/messages.js';
 
 interface FrameHeader {
@@ -42,7 +43,7 @@ export function encodeMessage(m: Message): Buffer {
     rh: m.rejectHint,
     ctx: m.context,
     tr: m.transfer,
-    e: m.entries.map((e) => [e.index, e.term, e.type === 'confChange' ? 1 : 0, e.data.byteLength]),
+    e: m.entries.map((e) => [e.index, e.term, entryTypeCode(e.type), e.data.byteLength]),
   };
   if (m.snapshot !== undefined) header.s = m.snapshot;
   if (m.chunk !== undefined) header.ch = [m.chunk.offset, m.chunk.done, m.chunk.data.byteLength];
@@ -83,7 +84,7 @@ export function decodeMessage(frame: Buffer): Message {
   const entries: Entry[] = header.e.map(([index, term, type, length]) => ({
     index,
     term,
-    type: type === 1 ? 'confChange' : 'normal',
+    type: entryTypeOf(type),
     data: take(length),
   }));
   const m: Message = {
