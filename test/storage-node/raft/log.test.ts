@@ -54,3 +54,26 @@ t.test('entries are limited by bytes but never empty', async (t) => {
   t.equal(storage.entries(1, 4, 0).length, 1);
   t.equal(storage.entries(1, 4, 2).length, 2);
 });
+
+t.test('storage append cuts a conflicting tail, skips what compaction covers, refuses gaps, and hands out copies', async (t) => {
+  const storage = new MemoryStorage();
+  storage.append([ent(1, 1), ent(2, 1), ent(3, 1), ent(4, 1)]);
+  const before = storage.entries(1, 5, Infinity);
+  storage.append([ent(3, 2), ent(4, 2), ent(5, 2)]);
+  t.same(storage.allEntries().map((e) => [e.index, e.term]), [[1, 1], [2, 1], [3, 2], [4, 2], [5, 2]], 'the tail from 3 on is replaced');
+  t.same(before.map((e) => e.term), [1, 1, 1, 1], 'entries() returned earlier are not changed by a later append');
+  storage.append([ent(2, 3)]);
+  t.equal(storage.lastIndex(), 2, 'a conflict at 2 drops everything after it');
+  t.equal(storage.term(2), 3);
+  t.equal(storage.term(3), undefined);
+  storage.append([ent(3, 3), ent(4, 3)]);
+  storage.createSnapshot(3, { voters: [1], learners: [] }, new Uint8Array([7]));
+  storage.compact(3);
+  storage.append([ent(2, 3), ent(3, 3), ent(4, 3), ent(5, 3)]);
+  t.same(storage.allEntries().map((e) => e.index), [4, 5], 'entries at or before the compaction point are skipped');
+  t.equal(storage.firstIndex(), 4);
+  t.throws(() => storage.append([ent(7, 3)]), /gap/, 'a gap after the last entry is refused');
+  t.equal(storage.lastIndex(), 5, 'and changes nothing');
+  storage.append([ent(1, 1)]);
+  t.equal(storage.lastIndex(), 5, 'an append wholly behind the compaction point changes nothing');
+});
