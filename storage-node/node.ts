@@ -24,6 +24,7 @@ import { EventEmitter } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DurableLog } from './log/durable-log.js';
@@ -1033,9 +1034,9 @@ export class StorageNode extends EventEmitter {
       const path = join(this.options.dataDir, 'snapshot-out.db');
       const index = await this.applyWorker.call<number>('snapshot', { path });
       if (index <= this.log.snapshot().meta.index || index > this.log.lastIndex()) return { index: this.log.snapshot().meta.index, bytes: 0 };
-      const data = readFileSync(path);
-      rmSync(path, { force: true });
-      await this.log.snapshotAndCompact(index, this.status_.confState, new Uint8Array(data), this.options.keepEntries ?? 1000);
+      // Read off this thread; the log then adopts the file itself as the snapshot's image (no copy written).
+      const data = await readFile(path);
+      await this.log.snapshotAndCompact(index, this.status_.confState, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.options.keepEntries ?? 1000, path);
       this.options.logger.info({ index, bytes: data.byteLength }, 'snapshot taken; log compacted');
       return { index, bytes: data.byteLength };
     } finally {

@@ -5,7 +5,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { LogFile } from './durable-log.js';
-import type { LogWorkerData, PostedBatch } from './durable-log.js';
+import type { LogWorkerData, PostedBatch, SnapshotFile } from './durable-log.js';
 import { unpackEntries } from '../replication/packed-entries.js';
 import type { Snapshot } from '../raft/messages.js';
 import { serveCalls } from '../replication/worker-rpc.js';
@@ -20,8 +20,8 @@ serveCalls({
     file.write({ hardState: batch.hardState, snapshot: batch.snapshot, entries: unpackEntries(batch.entries) });
     return (performance.now() - started) / 1000;
   },
-  compact: (args: { snapshot: Snapshot; compactTo: number; compactTerm: number }) => {
-    file.compact(args.snapshot, args.compactTo, args.compactTerm);
+  compact: (args: { meta: Snapshot['meta']; image: SnapshotFile; compactTo: number; compactTerm: number }) => {
+    file.compact(args.meta, args.image, args.compactTo, args.compactTerm);
     return null;
   },
   close: () => {

@@ -1,8 +1,8 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DurableLog } from '../../../storage-node/log/durable-log.js';
 import type { Entry } from '../../../storage-node/raft/messages.js';
 
@@ -148,4 +148,70 @@ t.test('on the writer thread a batch reaches the mirror only once durable, and i
   t.equal(again.snapshot().meta.index, 2);
   t.same(again.initialState().hardState, { term: 2, vote: 1, commit: 2 }, 'the deferred commit index is saved with the next write');
   again.close();
+});
+
+t.test('snapshot images are files beside the log: adopted without a copy, replaced, strays removed, loss reported', async (t) => {
+  const path = tempPath(t);
+  const dir = dirname(path);
+  const images = (): string[] => readdirSync(dir).filter((n) => n.includes('.snap-')).sort();
+  const log = DurableLog.open(path, { writer: 'thread' });
+  await log.persist({ entries: [1, 2, 3, 4, 5, 6].map((i) => entry(i, 1)), hardState: { term: 1, vote: 1, commit: 6 } });
+  const made = join(dir, 'made-by-the-state-machine.db');
+  writeFileSync(made, 'image@3');
+  await log.snapshotAndCompact(3, { voters: [1], learners: [] }, bytes('image@3'), 0, made);
+  t.notOk(existsSync(made), 'the image file is moved, not copied');
+  t.same(images(), ['raft.db.snap-3']);
+  await log.snapshotAndCompact(5, { voters: [1], learners: [] }, bytes('image@5'), 0);
+  t.same(images(), ['raft.db.snap-5'], 'the replaced image is deleted once the new one is recorded');
+  t.equal(readFileSync(join(dir, 'raft.db.snap-5'), 'utf8'), 'image@5');
+  const raw = new Database(path, { readonly: true });
+  const row = raw.prepare('SELECT file, bytes, length(data) AS inline FROM snapshot').get();
+  raw.close();
+  t.same(row, { file: 'raft.db.snap-5', bytes: 7, inline: 0 }, 'the row names the file and holds no bytes');
+  await log.close();
+
+  writeFileSync(join(dir, 'raft.db.snap-9.part'), 'torn');
+  writeFileSync(join(dir, 'raft.db.snap-7'), 'never recorded');
+  const again = DurableLog.open(path);
+  t.equal(new TextDecoder().decode(again.snapshot().data), 'image@5');
+  t.equal(again.firstIndex(), 6);
+  t.same(images(), ['raft.db.snap-5'], 'image files no row names are removed on open');
+  again.close();
+
+  writeFileSync(join(dir, 'raft.db.snap-5'), 'image@');
+  t.throws(() => DurableLog.open(path), /has 6 bytes, the log recorded 7/, 'a shortened image is refused');
+  rmSync(join(dir, 'raft.db.snap-5'));
+  t.throws(() => DurableLog.open(path), /snapshot image .* is missing/, 'a missing image is refused with its path');
+});
+
+t.test('a received snapshot is written to its own file and the older image goes', async (t) => {
+  const path = tempPath(t);
+  const dir = dirname(path);
+  const log = DurableLog.open(path);
+  log.persist({ entries: [1, 2].map((i) => entry(i, 1)) });
+  await log.snapshotAndCompact(2, { voters: [1], learners: [] }, bytes('mine@2'), 0);
+  log.persist({ entries: [], snapshot: { meta: { index: 10, term: 2, confState: { voters: [1, 2], learners: [] } }, data: bytes('leader@10') }, hardState: { term: 2, vote: 0, commit: 10 } });
+  t.same(readdirSync(dir).filter((n) => n.includes('.snap-')), ['raft.db.snap-10']);
+  log.close();
+  const again = DurableLog.open(path);
+  t.equal(new TextDecoder().decode(again.snapshot().data), 'leader@10');
+  again.close();
+});
+
+t.test('a log whose snapshot image is stored inline (older format) still loads', async (t) => {
+  const path = tempPath(t);
+  const raw = new Database(path);
+  raw.exec(`
+    CREATE TABLE entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL, conf TEXT NOT NULL, data BLOB NOT NULL);
+  `);
+  raw.prepare('INSERT INTO snapshot VALUES (1, 4, 2, ?, ?)').run(JSON.stringify({ voters: [1], learners: [] }), Buffer.from('inline@4'));
+  raw.prepare('INSERT INTO meta VALUES (?, ?)').run('compacted', JSON.stringify({ index: 4, term: 2 }));
+  raw.close();
+  const log = DurableLog.open(path);
+  t.equal(log.snapshot().meta.index, 4);
+  t.equal(new TextDecoder().decode(log.snapshot().data), 'inline@4');
+  t.equal(log.firstIndex(), 5);
+  log.close();
 });
