@@ -43,7 +43,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -368,7 +368,7 @@ export class DurableLog implements Storage {
     const sync = options.sync ?? 'full';
     if (options.writer !== 'thread') return new DurableLog(path, sync, memory, file, undefined);
     file.close();
-    const worker = startTsWorker(new URL('./log-worker.ts', import.meta.url), { path, sync: options.sync ?? 'full' } satisfies LogWorkerData);
+    const worker = startTsWorker(new URL('./log-worker.ts', import.meta.url), { path, sync } satisfies LogWorkerData);
     const client = new WorkerClient(worker, (err) => options.onWriterExit?.(err), { post: 'now' });
     return new DurableLog(path, sync, memory, undefined, client);
   }
