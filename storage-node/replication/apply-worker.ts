@@ -61,8 +61,12 @@ serveCalls({
     // Settings are read back only when a statement may have changed them (the caller looks at them only then).
     return { outcomes: args.outcomes === false ? [] : outcomes, applied: machine.appliedIndex, settings: schemaChanged ? machine.settings() : {}, schemaChanged, seconds };
   },
+  // Answers when the copy is done; applies keep running between its slices.
   snapshot: (args: { path: string }) => machine.snapshotTo(args.path),
-  restore: (args: { path: string }) => ({ applied: machine.restoreFrom(args.path), settings: machine.settings() }),
+  restore: async (args: { path: string }) => {
+    await machine.idle();
+    return { applied: machine.restoreFrom(args.path), settings: machine.settings() };
+  },
   checksum: () => {
     // Online work changes physical layout only; finish it so replicas compare equal at the same index.
     while (machine.runBackground(10_000));

@@ -30,7 +30,8 @@
  */
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import type { Database, Statement } from 'better-sqlite3';
+import Database from 'better-sqlite3';
+import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import { GraphEngine } from '../graph/engine.js';
 import type { QueryResult, QueryStats } from '../graph/types.js';
 import { fromJson, toJson } from '../../shared/gql/values.js';
@@ -47,6 +48,8 @@ import type { ReplicationMode, ReplicationSettings } from './modes.js';
 export const REQUEST_TTL_MS = 10 * 60 * 1000;
 /** Expired request rows removed per applied entry: bounded work, identical on every replica. */
 const EXPIRE_BATCH = 64;
+/** Pages (4 KiB) a snapshot copy takes per event-loop turn: a few milliseconds each, so an apply waits at most that long. */
+const SNAPSHOT_PAGES_PER_STEP = 256;
 /** Deterministic work budget for replicated statements: rows touched per statement. */
 export const APPLY_WORK_BUDGET = 50_000_000;
 
@@ -102,6 +105,8 @@ interface BookkeepingStatements {
 
 export class GraphStateMachine {
   private engine: GraphEngine;
+  /** The snapshot copy in progress (snapshotTo). */
+  private copying: Promise<unknown> | undefined;
   private applied = 0;
   private sql!: BookkeepingStatements;
 
@@ -238,15 +243,44 @@ export class GraphStateMachine {
     return wire;
   }
 
-  /** Writes a consistent copy of the graph at the current applied index to `path` (VACUUM INTO). */
-  snapshotTo(path: string): number {
-    rmSync(path, { force: true });
-    this.engine.database.prepare('VACUUM INTO ?').run(path);
-    return this.applied;
+  /**
+   * Writes a consistent copy of the graph to `path` and answers the applied index it holds.
+   *
+   * SQLite's online backup, a slice of pages per event-loop turn: batches applied meanwhile
+   * (through this same connection, which SQLite carries into the copy as it goes) run between
+   * slices, so the copy ends at whatever index is applied when it completes, read back from the
+   * copy itself. `VACUUM INTO` made the copy in one call, which held up every apply for its whole
+   * length (about 0.5 s for a 65 MB graph), and with them every client's acknowledgement.
+   */
+  async snapshotTo(path: string): Promise<number> {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+    const copying = this.engine.database.backup(path, { progress: () => SNAPSHOT_PAGES_PER_STEP });
+    this.copying = copying;
+    try {
+      await copying;
+    } finally {
+      this.copying = undefined;
+    }
+    // The copy carries the source's WAL mode; back to a rollback journal, it is one self-contained
+    // file (no -wal or -shm beside it) that can be moved, sent and restored as it is.
+    const image = new Database(path);
+    try {
+      image.pragma('journal_mode = DELETE');
+      const row = image.prepare('SELECT idx FROM raft_applied WHERE id = 1').safeIntegers(false).get() as { idx: number } | undefined;
+      return row?.idx ?? 0;
+    } finally {
+      image.close();
+    }
+  }
+
+  /** Resolves once no snapshot copy is running (a restore must not close the database under one). */
+  async idle(): Promise<void> {
+    await this.copying?.catch(() => undefined);
   }
 
   /** Replaces the graph with a snapshot image file; the applied index becomes the image's. */
   restoreFrom(imagePath: string): number {
+    if (this.copying !== undefined) throw new GeodeError(ErrorCode.INTERNAL, 'restore while a snapshot copy runs; await idle() first');
     this.engine.close();
     for (const suffix of ['', '-wal', '-shm']) rmSync(this.path + suffix, { force: true });
     renameSync(imagePath, this.path);
@@ -284,7 +318,7 @@ export class GraphStateMachine {
  * `expires_at`: three B-trees per write, one of them ordered by a random key.
  * They are rebuilt once, in one transaction, into the current layout.
  */
-function migrateRequestResults(db: Database): void {
+function migrateRequestResults(db: SqliteDatabase): void {
   const columns = db.prepare('PRAGMA table_info(request_results)').safeIntegers(false).all() as { name: string; pk: number }[];
   const requestId = columns.find((c) => c.name === 'request_id');
   if (requestId === undefined || requestId.pk !== 1) return;

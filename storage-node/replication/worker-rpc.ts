@@ -147,15 +147,26 @@ export function serveCalls(handlers: Record<string, (args: never) => unknown>): 
       const handler = handlers[call.method];
       try {
         if (handler === undefined) throw new Error(`unknown worker method ${call.method}`);
-        replies.push({ id: call.id, ok: true, value: handler(call.args as never) });
+        const value = handler(call.args as never);
+        if (value instanceof Promise) {
+          // A long call that yields (a snapshot copy): later calls are served meanwhile, and its answer goes back alone when it settles.
+          value.then(
+            (settled: unknown) => port.postMessage([{ id: call.id, ok: true, value: settled }]),
+            (err: unknown) => port.postMessage([{ id: call.id, ok: false, error: errorBody(err) }]),
+          );
+          continue;
+        }
+        replies.push({ id: call.id, ok: true, value });
       } catch (err) {
-        const body =
-          typeof err === 'object' && err !== null && 'toJSON' in err && typeof err.toJSON === 'function'
-            ? ((err.toJSON() as { error: { code?: string; message: string } }).error)
-            : { message: err instanceof Error ? err.message : String(err) };
-        replies.push({ id: call.id, ok: false, error: body });
+        replies.push({ id: call.id, ok: false, error: errorBody(err) });
       }
     }
     port.postMessage(replies);
   });
+}
+
+function errorBody(err: unknown): { code?: string; message: string } {
+  return typeof err === 'object' && err !== null && 'toJSON' in err && typeof err.toJSON === 'function'
+    ? (err.toJSON() as { error: { code?: string; message: string } }).error
+    : { message: err instanceof Error ? err.message : String(err) };
 }

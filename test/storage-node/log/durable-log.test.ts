@@ -215,3 +215,31 @@ t.test('a log whose snapshot image is stored inline (older format) still loads',
   t.equal(log.firstIndex(), 5);
   log.close();
 });
+
+t.test('compaction frees the log a slice per write, and rows not yet deleted stay invisible', async (t) => {
+  const path = tempPath(t);
+  const count = (): number => {
+    const raw = new Database(path, { readonly: true });
+    const n = (raw.prepare('SELECT count(*) AS n FROM entries WHERE idx <= 2400').get() as { n: number }).n;
+    raw.close();
+    return n;
+  };
+  const log = DurableLog.open(path);
+  const all = Array.from({ length: 2500 }, (_, i) => entry(i + 1, 1));
+  log.persist({ entries: all, hardState: { term: 1, vote: 1, commit: 2500 } });
+  await log.snapshotAndCompact(2400, { voters: [1], learners: [] }, bytes('image@2400'), 0);
+  t.equal(count(), 1400, 'the compaction itself deleted one slice (1000 rows)');
+  t.equal(log.firstIndex(), 2401);
+  log.close();
+  const again = DurableLog.open(path);
+  t.equal(again.firstIndex(), 2401, 'rows at or below the compaction point are not read back');
+  t.equal(again.lastIndex(), 2500);
+  t.same(again.entries(2401, 2403, Infinity).map(decode), ['e2401', 'e2402']);
+  again.persist({ entries: [entry(2501, 1)] });
+  t.equal(count(), 400, 'each write deletes another slice');
+  again.persist({ entries: [entry(2502, 1)] });
+  again.persist({ entries: [entry(2503, 1)] });
+  t.equal(count(), 0, 'until none is left');
+  t.equal(again.lastIndex(), 2503);
+  again.close();
+});

@@ -1,6 +1,6 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraphStateMachine, REQUEST_TTL_MS } from '../../../storage-node/replication/state-machine.js';
@@ -205,7 +205,7 @@ t.test('snapshot and restore carry the graph and the applied index; checksums ag
   const dir = tempDir(t);
   const a = new GraphStateMachine(join(dir, 'a.db'));
   a.apply([write(1, 'CREATE (:U {id: 1})-[:F]->(:U {id: 2})', 'x'), write(2, 'MATCH (u:U) SET u.seen = true', 'y')]);
-  const index = a.snapshotTo(join(dir, 'image.db'));
+  const index = await a.snapshotTo(join(dir, 'image.db'));
   t.equal(index, 2);
   const b = new GraphStateMachine(join(dir, 'b.db'));
   b.apply([write(1, 'CREATE (:Other)', 'z')]);
@@ -214,4 +214,44 @@ t.test('snapshot and restore carry the graph and the applied index; checksums ag
   t.equal(b.checksum(), a.checksum());
   a.close();
   b.close();
+});
+
+t.test('a snapshot copy lets batches apply between its slices and ends at the index applied last', async (t) => {
+  const dir = tempDir(t);
+  const a = new GraphStateMachine(join(dir, 'a.db'));
+  // About 3 MB of graph, so the copy takes several slices.
+  const pad = 'x'.repeat(600);
+  let index = 0;
+  for (let batch = 0; batch < 10; batch++) {
+    a.apply([write(++index, 'UNWIND range(1, 500) AS i CREATE (:Pad {i: i, pad: $pad})', `pad-${index}`, { pad })]);
+  }
+  const copy = a.snapshotTo(join(dir, 'image.db'));
+  let appliedDuringCopy = 0;
+  let settled = false;
+  void copy.finally(() => (settled = true));
+  while (!settled && appliedDuringCopy < 1000) {
+    a.apply([write(++index, 'CREATE (:During {n: $n})', `during-${index}`, { n: index })]);
+    appliedDuringCopy++;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const imageIndex = await copy;
+  t.ok(appliedDuringCopy > 1, `batches applied while the copy ran (${appliedDuringCopy})`);
+  t.equal(imageIndex, index, 'the copy holds everything applied before it completed');
+  t.same(readdirSync(dir).filter((name) => name.startsWith('image.db')), ['image.db'], 'the copy is one file, with no -wal or -shm beside it');
+  const b = new GraphStateMachine(join(dir, 'b.db'));
+  t.equal(b.restoreFrom(join(dir, 'image.db')), index);
+  t.equal(b.checksum(), a.checksum(), 'the copy is the graph at that index');
+  a.close();
+  b.close();
+});
+
+t.test('a restore waits for a snapshot copy in progress instead of closing the database under it', async (t) => {
+  const dir = tempDir(t);
+  const a = new GraphStateMachine(join(dir, 'a.db'));
+  a.apply([write(1, 'UNWIND range(1, 3000) AS i CREATE (:Pad {i: i, pad: $pad})', 'pad', { pad: 'y'.repeat(600) })]);
+  const copy = a.snapshotTo(join(dir, 'image.db'));
+  t.throws(() => a.restoreFrom(join(dir, 'image.db')), /snapshot copy runs/, 'refused while the copy runs');
+  await a.idle();
+  t.equal(await copy, 1);
+  a.close();
 });
