@@ -63,10 +63,8 @@ serveCalls({
   },
   // Answers when the copy is done; applies keep running between its slices.
   snapshot: (args: { path: string }) => machine.snapshotTo(args.path),
-  restore: async (args: { path: string }) => {
-    await machine.idle();
-    return { applied: machine.restoreFrom(args.path), settings: machine.settings() };
-  },
+  // Synchronous: an apply call posted after it (entries past the snapshot) must run on the restored graph.
+  restore: (args: { path: string }) => ({ applied: machine.restoreFrom(args.path), settings: machine.settings() }),
   checksum: () => {
     // Online work changes physical layout only; finish it so replicas compare equal at the same index.
     while (machine.runBackground(10_000));

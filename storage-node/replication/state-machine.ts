@@ -105,8 +105,6 @@ interface BookkeepingStatements {
 
 export class GraphStateMachine {
   private engine: GraphEngine;
-  /** The snapshot copy in progress (snapshotTo). */
-  private copying: Promise<unknown> | undefined;
   private applied = 0;
   private sql!: BookkeepingStatements;
 
@@ -254,13 +252,7 @@ export class GraphStateMachine {
    */
   async snapshotTo(path: string): Promise<number> {
     for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
-    const copying = this.engine.database.backup(path, { progress: () => SNAPSHOT_PAGES_PER_STEP });
-    this.copying = copying;
-    try {
-      await copying;
-    } finally {
-      this.copying = undefined;
-    }
+    await this.engine.database.backup(path, { progress: () => SNAPSHOT_PAGES_PER_STEP });
     // The copy carries the source's WAL mode; back to a rollback journal, it is one self-contained
     // file (no -wal or -shm beside it) that can be moved, sent and restored as it is.
     const image = new Database(path);
@@ -273,14 +265,12 @@ export class GraphStateMachine {
     }
   }
 
-  /** Resolves once no snapshot copy is running (a restore must not close the database under one). */
-  async idle(): Promise<void> {
-    await this.copying?.catch(() => undefined);
-  }
-
-  /** Replaces the graph with a snapshot image file; the applied index becomes the image's. */
+  /**
+   * Replaces the graph with a snapshot image file; the applied index becomes the image's.
+   * Synchronous, so it keeps its place among the apply calls around it. A snapshot copy still
+   * running then fails (its source is closed) and the node takes the next one later.
+   */
   restoreFrom(imagePath: string): number {
-    if (this.copying !== undefined) throw new GeodeError(ErrorCode.INTERNAL, 'restore while a snapshot copy runs; await idle() first');
     this.engine.close();
     for (const suffix of ['', '-wal', '-shm']) rmSync(this.path + suffix, { force: true });
     renameSync(imagePath, this.path);

@@ -129,7 +129,12 @@ export class WorkerClient {
 /** Answers gathered for longer than this go back before the next call of the same message runs. */
 const SLOW_CALL_MS = 2;
 
-/** Worker side: answers calls with the given handlers, one at a time, in order. */
+/**
+ * Worker side: answers calls with the given handlers, one at a time, in order. A handler that
+ * returns a promise (a long job that yields, like a snapshot copy) lets the calls after it run
+ * meanwhile, and its answer goes back on its own when it settles; a call whose effects must keep
+ * their place among the others (a restore among applies) must stay synchronous.
+ */
 export function serveCalls(handlers: Record<string, (args: never) => unknown>): void {
   const port = parentPort;
   if (port === null) throw new Error('serveCalls() must run in a worker thread');
@@ -161,7 +166,7 @@ export function serveCalls(handlers: Record<string, (args: never) => unknown>): 
         replies.push({ id: call.id, ok: false, error: errorBody(err) });
       }
     }
-    port.postMessage(replies);
+    if (replies.length > 0) port.postMessage(replies);
   });
 }
 
