@@ -187,9 +187,6 @@ export class LogFile {
     this.compactTx = db.transaction((meta: Snapshot['meta'], file: string, bytes: number, compactTo: number, compactTerm: number) => {
       this.writeSnapshot.run(meta.index, meta.term, JSON.stringify(meta.confState), file, bytes);
       this.writeMeta.run('compacted', JSON.stringify({ index: compactTo, term: compactTerm }));
-      this.deadUpTo = compactTo;
-      this.trimming = true;
-      this.trim();
     });
     const compacted = this.readMeta<{ index: number; term: number }>('compacted');
     if (compacted !== undefined) {
@@ -209,6 +206,7 @@ export class LogFile {
     const previous = this.currentImage();
     this.writeImage(batch.snapshot);
     this.writeTx(batch);
+    this.deadUpTo = batch.snapshot.meta.index;
     this.dropImage(previous, this.imageName(batch.snapshot.meta.index));
   }
 
@@ -222,6 +220,9 @@ export class LogFile {
     renameSync(image.path, join(dirname(this.path), name));
     if (this.sync === 'full') syncPath(dirname(this.path));
     this.compactTx(meta, name, image.bytes, compactTo, compactTerm);
+    // Only once committed: rows up to here are dead from now on (a rolled-back compaction leaves them live).
+    this.deadUpTo = compactTo;
+    this.trimming = true;
     this.dropImage(previous, name);
   }
 
@@ -265,7 +266,6 @@ export class LogFile {
       // An installed snapshot replaces the whole log.
       this.deleteFrom.run(0);
       this.writeMeta.run('compacted', JSON.stringify({ index: meta.index, term: meta.term }));
-      this.deadUpTo = meta.index;
     }
     if (this.trimming) this.trim();
     const first = batch.entries[0];
@@ -322,9 +322,9 @@ export class LogFile {
 
   /**
    * Deletes one slice of the rows that compaction left dead (at or below the compaction point),
-   * inside the caller's transaction. Compaction itself only moves the point: deleting the ~100,000
-   * rows a snapshot frees in one go held the writer thread (and so every log write) for about
-   * 0.3 s. Dead rows are invisible meanwhile, since load() reads only what follows the point.
+   * inside the caller's write transaction. Compaction itself only moves the point: deleting the
+   * ~100,000 rows a snapshot frees in one go held the writer thread (and so every log write) for
+   * about 0.3 s. Dead rows are invisible meanwhile, since load() reads only what follows the point.
    */
   private trim(): void {
     this.trimming = this.trimDead.run(this.deadUpTo, TRIM_SLICE).changes === TRIM_SLICE;
