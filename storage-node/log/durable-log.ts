@@ -212,7 +212,8 @@ export class LogFile {
 
   /**
    * Records a snapshot whose image is the file at `image.path` (made durable by the caller), moved
-   * next to the log, and drops the entries up to `compactTo`, in one transaction.
+   * next to the log, and moves the compaction point to `compactTo`, in one transaction; the rows
+   * behind the point go a slice per later write (trim).
    */
   compact(meta: Snapshot['meta'], image: SnapshotFile, compactTo: number, compactTerm: number): void {
     const previous = this.currentImage();
