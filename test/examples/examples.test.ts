@@ -1,7 +1,7 @@
 /**
  * Every example's main() against a real 3-node cluster and a real gateway.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -18,8 +18,12 @@ import { main as readWriteSplitting } from '../../examples/read-write-splitting.
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 t.test('examples against a real cluster and gateway', { timeout: 600_000 }, async (t) => {
-  const cluster = await launchCluster({ nodes: 3, dataDir: mkdtempSync(join(tmpdir(), 'geode-examples-')) });
-  t.teardown(() => cluster.stop());
+  const dataDir = mkdtempSync(join(tmpdir(), 'geode-examples-'));
+  const cluster = await launchCluster({ nodes: 3, dataDir });
+  t.teardown(async () => {
+    await cluster.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   const leader = await cluster.waitForLeader({ timeoutMs: 60_000 });
   const followers = cluster.nodes.filter((n) => n !== leader);
   const gw = await startGateway(

@@ -4,7 +4,7 @@
  * - read-your-writes across two gateways with the session token, 1,000 rounds, while a replica lags
  *   on purpose (short SIGSTOPs it stays in rotation through, and one long one).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -32,8 +32,12 @@ async function query(gw: RunningGateway, body: Record<string, unknown>, token?: 
 }
 
 t.test('gateway over a real cluster', async (t) => {
-  const cluster = await launchCluster({ nodes: 3, dataDir: mkdtempSync(join(tmpdir(), 'geode-gw-failover-')) });
-  t.teardown(() => cluster.stop());
+  const dataDir = mkdtempSync(join(tmpdir(), 'geode-gw-failover-'));
+  const cluster = await launchCluster({ nodes: 3, dataDir });
+  t.teardown(async () => {
+    await cluster.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   await cluster.waitForLeader({ timeoutMs: 60_000 });
   const config = (extra: Record<string, unknown> = {}) =>
     parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'shared-secret-of-both-gateways', regions: { local: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } }, region: 'local', health_interval_ms: 250, ...extra }, 'test', {});

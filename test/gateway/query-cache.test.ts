@@ -11,7 +11,7 @@
  * - without the cache, the same read fails with an error code.
  * Every node is continued (SIGCONT) in teardown before the cluster stops.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -48,8 +48,12 @@ const OUTAGE_TIMEOUT_MS = 1500;
 const HOLD_MS = 1000;
 
 t.test('degraded answers from the gateway result cache when no node can serve', async (t) => {
-  const cluster = await launchCluster({ nodes: 3, dataDir: mkdtempSync(join(tmpdir(), 'geode-gw-cache-')) });
-  t.teardown(() => cluster.stop());
+  const dataDir = mkdtempSync(join(tmpdir(), 'geode-gw-cache-'));
+  const cluster = await launchCluster({ nodes: 3, dataDir });
+  t.teardown(async () => {
+    await cluster.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   await cluster.waitForLeader({ timeoutMs: 60_000 });
   const config = (extra: Record<string, unknown>) =>
     parseGatewayConfig(
