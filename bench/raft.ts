@@ -117,8 +117,7 @@ await runBench('raft', flags.json, async (ctx) => {
 
   // Both sides run unmeasured at the highest level, one after the other, before anything is measured.
   const prewarm: Record<string, number | null> = {};
-  for (const side of sides) {
-    if (prewarmMs === 0) break;
+  for (const side of prewarmMs > 0 ? sides : []) {
     const c = Math.max(...levels);
     ctx.progress(`${side.name}: pre-warm-up, ${c} clients for ${prewarmMs} ms (not measured)`);
     const client = side.connect(c);
