@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -65,8 +65,13 @@ export interface LaunchedNode {
   readonly configPath: string;
   /** Sends `signal` (default SIGKILL); resolves once the process has exited. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** SIGSTOP. */
-  pause(): void;
+  /**
+   * SIGSTOP, sent at once; resolves when every thread of the process is stopped (on Linux, read
+   * from /proc; elsewhere at once). The kernel stops a process only when its main thread next runs
+   * (it starts the group stop), so on a loaded machine, or while that thread sits in disk I/O, the
+   * other threads (read workers) can go on answering for a while after the signal.
+   */
+  pause(): Promise<void>;
   /** SIGCONT. */
   resume(): void;
   /** (Re)spawns with the same config; resolves when the node has started (/healthz and /api/v1/cluster/status answer). */
@@ -113,6 +118,30 @@ export interface LaunchedCluster {
 export const GEODE_BIN = fileURLToPath(new URL('../bin/geode.js', import.meta.url));
 
 const OUTPUT_TAIL_BYTES = 64 * 1024;
+/** Bound on waiting for a SIGSTOPped process to stop (see pause()). */
+const PAUSE_SETTLE_MS = 5_000;
+
+/** Whether every thread of `pid` is stopped (state T), per /proc; true where there is no /proc to ask. */
+function allThreadsStopped(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return true;
+  }
+  for (const task of tasks) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+    } catch {
+      continue; // the thread exited
+    }
+    // "pid (comm) S ...": the state follows the last ')' (comm may contain one).
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    if (state !== 'T' && state !== 't') return false;
+  }
+  return true;
+}
 const STOP_GRACE_MS = 5_000;
 
 /** Every live child of every launched cluster, killed when this process exits. */
@@ -306,10 +335,13 @@ class ChildNode implements LaunchedNode {
     await this.exited;
   }
 
-  pause(): void {
-    if (!this.running) return;
+  async pause(): Promise<void> {
+    const pid = this.pid;
+    if (pid === undefined) return;
     this.child?.kill('SIGSTOP');
     this.paused = true;
+    const deadline = Date.now() + PAUSE_SETTLE_MS;
+    while (this.paused && this.pid === pid && !allThreadsStopped(pid) && Date.now() < deadline) await sleep(2);
   }
 
   resume(): void {

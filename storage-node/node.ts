@@ -667,10 +667,27 @@ export class StorageNode extends EventEmitter {
       if (this.lastLeader !== NO_NODE && this.lastLeader !== status.leader) this.failovers++;
       this.lastLeader = status.leader;
     }
+    if (status.role !== previous.role) this.logRoleChange(previous, status);
     if (leaderChanged || status.term !== previous.term || status.role !== previous.role || !sameMembers(status, previous)) {
       if (previous.role === 'leader' && status.role !== 'leader') this.failReadIndexWaiters();
       this.emitChange('leader');
     }
+  }
+
+  /**
+   * Elections are rare and each costs clients a pause, so each step is logged. Losing leadership,
+   * and a follower that had a leader campaigning (its election timeout fired, or a leadership
+   * transfer asked it to), are warnings: in the first case heartbeats stopped arriving. Campaigning
+   * with no leader known (start-up) and winning are info.
+   */
+  private logRoleChange(previous: Status, status: Status): void {
+    const fields = { term: status.term, from: previous.role, to: status.role, leader: this.members.byRaftId(status.leader)?.name ?? null };
+    if (previous.role === 'leader') this.options.logger.warn(fields, 'raft: no longer the leader');
+    else if (previous.role === 'follower') {
+      const had = this.members.byRaftId(previous.leader)?.name;
+      if (had !== undefined) this.options.logger.warn({ ...fields, previous_leader: had }, 'raft: campaigning (election timeout or leadership transfer)');
+      else this.options.logger.info(fields, 'raft: campaigning');
+    } else if (status.role === 'leader') this.options.logger.info(fields, 'raft: elected leader');
   }
 
   // ---- writes ---------------------------------------------------------------

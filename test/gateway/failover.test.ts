@@ -65,8 +65,8 @@ t.test('gateway over a real cluster', async (t) => {
     const LONG_UNTIL = 550;
     let epoch = 0;
     let paused = false;
-    const pause = (): void => {
-      lagging.pause();
+    const pause = async (): Promise<void> => {
+      await lagging.pause();
       paused = true;
       epoch++;
     };
@@ -85,10 +85,10 @@ t.test('gateway over a real cluster', async (t) => {
     let behindHits = 0;
     const started = performance.now();
     for (let i = 0; i < ROUNDS; i++) {
-      if (i === LONG_FROM) pause();
+      if (i === LONG_FROM) await pause();
       if (i === LONG_UNTIL) resume();
       if (i % SHORT_EVERY === 5 && (i < LONG_FROM - SHORT_EVERY || i >= LONG_UNTIL + SHORT_EVERY) && !paused) {
-        pause();
+        await pause();
         shortPauses++;
         const mine = epoch;
         setTimeout(() => {

@@ -102,7 +102,7 @@ t.test('degraded answers from the gateway result cache when no node can serve', 
   t.equal((await query(plain, { query: COUNT, consistency: 'any' }, token)).status, 200, 'the gateway without a cache serves the same read');
 
   // Outage: every node stopped, the leader included.
-  for (const node of cluster.nodes) node.pause();
+  await Promise.all(cluster.nodes.map((node) => node.pause()));
 
   await t.test('while the gateway still thinks the nodes healthy, its attempts time out and the cache answers', async (t) => {
     const r = await query(cached, { query: COUNT, consistency: 'any', timeout_ms: OUTAGE_TIMEOUT_MS }, token);

@@ -69,7 +69,7 @@ t.test('read routing over a real cluster', async (t) => {
     };
     const set = await query(gw, { query: `SET SESSION MAX REPLICATION LAG ${BOUND}` });
     t.teardown(() => fa.resume());
-    fa.pause();
+    await fa.pause();
     const pausedAt = Date.now();
     let sawPaused = 0;
     let i = 0;
@@ -156,7 +156,7 @@ t.test('read routing over a real cluster', async (t) => {
     // Paused: its sockets stay open, nothing answers. Until health checks mark it down (seconds),
     // round-robin still picks it for every other read; those must not wait out the 2 s attempt.
     t.teardown(() => fa.resume());
-    fa.pause();
+    await fa.pause();
     const served = new Map<string, number>();
     for (let i = 0; i < 6; i++) {
       const r = await query(flat, { query: 'RETURN 1 AS one', consistency: 'any' });

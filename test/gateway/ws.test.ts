@@ -217,7 +217,7 @@ t.test('/v1/ws over a real cluster', async (t) => {
     let servedByStopped = 0;
     for (let i = 0; i < 30; i++) {
       const stop = i % 3 === 0;
-      if (stop) fb.pause();
+      if (stop) await fb.pause();
       const w = await ws.send(nextId(), { query: 'CREATE (:WsC {i: $i})', params: { i } });
       t.equal(w.error, undefined, `write ${i}`);
       const reading = ws.send(nextId(), { query: 'MATCH (n:WsC {i: $i}) RETURN count(n) AS c', params: { i } });
