@@ -667,7 +667,7 @@ export class StorageNode extends EventEmitter {
       if (this.lastLeader !== NO_NODE && this.lastLeader !== status.leader) this.failovers++;
       this.lastLeader = status.leader;
     }
-    if (status.role !== previous.role) this.logRoleChange(previous, status);
+    if (status.role !== previous.role || status.leader !== previous.leader) this.logLeadership(previous, status);
     if (leaderChanged || status.term !== previous.term || status.role !== previous.role || !sameMembers(status, previous)) {
       if (previous.role === 'leader' && status.role !== 'leader') this.failReadIndexWaiters();
       this.emitChange('leader');
@@ -675,19 +675,24 @@ export class StorageNode extends EventEmitter {
   }
 
   /**
-   * Elections are rare and each costs clients a pause, so each step is logged. Losing leadership,
-   * and a follower that had a leader campaigning (its election timeout fired, or a leadership
-   * transfer asked it to), are warnings: in the first case heartbeats stopped arriving. Campaigning
-   * with no leader known (start-up) and winning are info.
+   * Elections are rare and each costs clients a pause, so every change of role or leader is
+   * logged. Warnings: this node stops leading, or a follower loses the leader it had (heartbeats
+   * stopped, its process or link went down, or leadership was handed over). Info: campaigning,
+   * winning, and following a leader after having none (start-up, the end of an election).
    */
-  private logRoleChange(previous: Status, status: Status): void {
-    const fields = { term: status.term, from: previous.role, to: status.role, leader: this.members.byRaftId(status.leader)?.name ?? null };
-    if (previous.role === 'leader') this.options.logger.warn(fields, 'raft: no longer the leader');
-    else if (previous.role === 'follower') {
-      const had = this.members.byRaftId(previous.leader)?.name;
-      if (had !== undefined) this.options.logger.warn({ ...fields, previous_leader: had }, 'raft: campaigning (election timeout or leadership transfer)');
-      else this.options.logger.info(fields, 'raft: campaigning');
-    } else if (status.role === 'leader') this.options.logger.info(fields, 'raft: elected leader');
+  private logLeadership(previous: Status, status: Status): void {
+    const name = (id: number): string | null => (id === NO_NODE ? null : (this.members.byRaftId(id)?.name ?? String(id)));
+    const fields = { term: status.term, role: status.role, leader: name(status.leader) };
+    const roleChanged = status.role !== previous.role;
+    const leaderChanged = status.leader !== previous.leader;
+    const { logger } = this.options;
+    if (roleChanged && previous.role === 'leader') logger.warn(fields, 'raft: no longer the leader');
+    else if (leaderChanged && previous.leader !== NO_NODE && previous.leader !== this.id) {
+      logger.warn({ ...fields, previous_leader: name(previous.leader) }, status.leader === NO_NODE ? 'raft: lost the leader' : 'raft: the leader changed');
+    }
+    if (roleChanged && previous.role === 'follower' && (status.role === 'preCandidate' || status.role === 'candidate')) logger.info(fields, 'raft: campaigning');
+    else if (roleChanged && status.role === 'leader') logger.info(fields, 'raft: elected leader');
+    else if (leaderChanged && previous.leader === NO_NODE && status.leader !== NO_NODE && status.leader !== this.id) logger.info(fields, 'raft: following a leader');
   }
 
   // ---- writes ---------------------------------------------------------------

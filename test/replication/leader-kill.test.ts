@@ -70,6 +70,9 @@ t.test('SIGKILL of the leader during a write stream loses no acknowledged write'
   await first.kill('SIGKILL');
   const second = await cluster.waitForLeader({ timeoutMs: 30_000, exclude: [first.name] });
   t.not(second.name, first.name, 'a new leader was elected');
+  // Nodes log changes of leadership; losing the leader is a warning that names it.
+  const lost = (n: LaunchedNode): boolean => n.output().includes(`"previous_leader":"${first.name}","msg":"raft: lost the leader"`);
+  t.ok(cluster.nodes.some((n) => n !== first && lost(n)), `a survivor logged that it lost ${first.name}`);
   const ackedAtKill = acked.length;
   await until('writes after the failover', () => (acked.length >= ackedAtKill + 50 ? true : undefined), 30_000);
   stop = true;
