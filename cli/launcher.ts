@@ -118,6 +118,7 @@ export interface LaunchedCluster {
 export const GEODE_BIN = fileURLToPath(new URL('../bin/geode.js', import.meta.url));
 
 const OUTPUT_TAIL_BYTES = 64 * 1024;
+const STOP_GRACE_MS = 5_000;
 /** Bound on waiting for a SIGSTOPped process to stop (see pause()). */
 const PAUSE_SETTLE_MS = 5_000;
 
@@ -142,7 +143,6 @@ function allThreadsStopped(pid: number): boolean {
   }
   return true;
 }
-const STOP_GRACE_MS = 5_000;
 
 /** Every live child of every launched cluster, killed when this process exits. */
 const liveChildren = new Set<ChildProcess>();

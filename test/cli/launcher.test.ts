@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +67,16 @@ t.test('the launcher starts a cluster, kills and restarts nodes, and finds the n
   while ((await appliedIndex(follower.url).catch(() => 0)) < target && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
   const caughtUp = await appliedIndex(follower.url);
   t.ok(caughtUp >= target, `restarted follower caught up (${caughtUp} >= ${target})`);
+
+  // pause() resolves once every thread of the process has stopped, the read and apply workers included.
+  await follower.pause();
+  const states = readdirSync(`/proc/${follower.pid}/task`).map((task) => {
+    const stat = readFileSync(`/proc/${follower.pid}/task/${task}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2);
+  });
+  t.ok(states.length > 1 && states.every((s) => s === 'T' || s === 't'), `every thread stopped after pause(): ${states.join('')}`);
+  follower.resume();
+  t.type(await appliedIndex(follower.url), 'number', 'it answers again after resume()');
 
   // Killing the leader: a different leader is found.
   await leader.kill();
