@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { freePort, launchCluster } from '../../cli/launcher.js';
+import { freePort } from '../../cli/launcher.js';
+import { launchTempCluster } from '../helpers/cluster.js';
 
 async function write(url: string, query: string): Promise<number> {
   const response = await fetch(`${url}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
@@ -40,12 +40,7 @@ t.test('freePort picks listenable ports outside the range outgoing connections d
 });
 
 t.test('the launcher starts a cluster, kills and restarts nodes, and finds the new leader', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'geode-launcher-'));
-  const cluster = await launchCluster({ nodes: 3, dataDir, learners: 1 });
-  t.teardown(async () => {
-    await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const cluster = await launchTempCluster(t, 'geode-launcher-', { nodes: 3, learners: 1 });
   t.same(cluster.nodes.map((n) => n.name), ['node1', 'node2', 'node3', 'node4']);
   t.ok(cluster.nodes.every((n) => n.running && n.pid !== undefined));
 

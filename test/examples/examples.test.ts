@@ -1,11 +1,10 @@
 /**
  * Every example's main() against a real 3-node cluster and a real gateway.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { freePort, launchCluster } from '../../cli/launcher.js';
+import { freePort } from '../../cli/launcher.js';
+import { launchTempCluster } from '../helpers/cluster.js';
 import { parseGatewayConfig, startGateway } from '../../gateway/index.js';
 import { main as bulkhead } from '../../examples/bulkhead.js';
 import { main as circuitBreaker } from '../../examples/circuit-breaker.js';
@@ -18,12 +17,7 @@ import { main as readWriteSplitting } from '../../examples/read-write-splitting.
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 t.test('examples against a real cluster and gateway', { timeout: 600_000 }, async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'geode-examples-'));
-  const cluster = await launchCluster({ nodes: 3, dataDir });
-  t.teardown(async () => {
-    await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const cluster = await launchTempCluster(t, 'geode-examples-', { nodes: 3 });
   const leader = await cluster.waitForLeader({ timeoutMs: 60_000 });
   const followers = cluster.nodes.filter((n) => n !== leader);
   const gw = await startGateway(

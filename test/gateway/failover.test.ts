@@ -4,11 +4,8 @@
  * - read-your-writes across two gateways with the session token, 1,000 rounds, while a replica lags
  *   on purpose (short SIGSTOPs it stays in rotation through, and one long one).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { launchCluster } from '../../cli/launcher.js';
+import { launchTempCluster } from '../helpers/cluster.js';
 import { parseGatewayConfig } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
 import type { RunningGateway } from '../../gateway/gateway.js';
@@ -32,12 +29,7 @@ async function query(gw: RunningGateway, body: Record<string, unknown>, token?: 
 }
 
 t.test('gateway over a real cluster', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'geode-gw-failover-'));
-  const cluster = await launchCluster({ nodes: 3, dataDir });
-  t.teardown(async () => {
-    await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const cluster = await launchTempCluster(t, 'geode-gw-failover-', { nodes: 3 });
   await cluster.waitForLeader({ timeoutMs: 60_000 });
   const config = (extra: Record<string, unknown> = {}) =>
     parseGatewayConfig({ listen: '127.0.0.1:0', session_secret: 'shared-secret-of-both-gateways', regions: { local: { lat: 0, lon: 0, role: 'primary', nodes: cluster.nodes.map((n) => n.url) } }, region: 'local', health_interval_ms: 250, ...extra }, 'test', {});

@@ -11,11 +11,8 @@
  * - without the cache, the same read fails with an error code.
  * Every node is continued (SIGCONT) in teardown before the cluster stops.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { launchCluster } from '../../cli/launcher.js';
+import { launchTempCluster } from '../helpers/cluster.js';
 import { parseGatewayConfig } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
 import type { RunningGateway } from '../../gateway/gateway.js';
@@ -48,12 +45,7 @@ const OUTAGE_TIMEOUT_MS = 1500;
 const HOLD_MS = 1000;
 
 t.test('degraded answers from the gateway result cache when no node can serve', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'geode-gw-cache-'));
-  const cluster = await launchCluster({ nodes: 3, dataDir });
-  t.teardown(async () => {
-    await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const cluster = await launchTempCluster(t, 'geode-gw-cache-', { nodes: 3 });
   await cluster.waitForLeader({ timeoutMs: 60_000 });
   const config = (extra: Record<string, unknown>) =>
     parseGatewayConfig(

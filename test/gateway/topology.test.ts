@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { launchCluster } from '../../cli/launcher.js';
+import { launchTempCluster } from '../helpers/cluster.js';
 import { NodePools } from '../../gateway/pools.js';
 import { lagOf, Topology } from '../../gateway/topology/index.js';
 
@@ -19,10 +16,7 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
 }
 
 t.test('a stale status taken while the watch is open is corrected by the next poll', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'geode-topology-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  const cluster = await launchCluster({ nodes: 1, dataDir, logLevel: 'warn' });
-  t.teardown(() => cluster.stop());
+  const cluster = await launchTempCluster(t, 'geode-topology-', { nodes: 1, logLevel: 'warn' });
   const node = await cluster.waitForLeader({ timeoutMs: 30_000 });
   const pools = new NodePools();
   t.teardown(() => pools.close());

@@ -5,10 +5,7 @@
  * the gateway knows the leader and sees both followers healthy; stops
  * everything in the test's teardown.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { launchCluster } from '../../cli/launcher.js';
+import { launchTempCluster } from './cluster.js';
 import type { LaunchedCluster, LaunchedNode } from '../../cli/launcher.js';
 import { parseGatewayConfig } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
@@ -23,12 +20,7 @@ export interface TwoRegions {
 }
 
 export async function startTwoRegions(t: { teardown(fn: () => unknown): void }, name: string): Promise<TwoRegions> {
-  const dataDir = mkdtempSync(join(tmpdir(), `geode-gw-${name}-`));
-  const cluster = await launchCluster({ nodes: 3, dataDir });
-  t.teardown(async () => {
-    await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const cluster = await launchTempCluster(t, `geode-gw-${name}-`, { nodes: 3 });
   const leader = await cluster.waitForLeader({ timeoutMs: 60_000 });
   const [fa, fb] = cluster.nodes.filter((n) => n !== leader) as [LaunchedNode, LaunchedNode];
   const gw = await startGateway(

@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { launchCluster } from '../../cli/launcher.js';
+import { launchTempCluster } from '../helpers/cluster.js';
 import { entryChecksum } from '../../storage-node/log/durable-log.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -12,10 +10,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 // must stop the node: applying the entries after it would skip it for good, and this replica's graph
 // would silently differ from the others'. Restarted, the node meets the entry again.
 t.test('a node whose apply fails stops instead of going on without the entry', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'geode-apply-failure-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  const cluster = await launchCluster({ nodes: 1, dataDir, logLevel: 'info' });
-  t.teardown(() => cluster.stop());
+  const cluster = await launchTempCluster(t, 'geode-apply-failure-', { nodes: 1, logLevel: 'info' });
+  const { dataDir } = cluster;
   const node = await cluster.waitForLeader({ timeoutMs: 30_000 });
   for (let i = 0; i < 3; i++) {
     const response = await fetch(`${node.url}/v1/query`, {

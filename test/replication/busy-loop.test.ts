@@ -1,22 +1,14 @@
 // The thread that drives Raft never runs a query: a multi-second read and a
 // multi-second write on the leader must not cost it its leadership.
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { launchCluster } from '../../cli/launcher.js';
+import { launchTempCluster } from '../helpers/cluster.js';
 import { getJson, postJson } from '../helpers/http.js';
 
 t.test('long statements on the leader cause no election', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'geode-busy-'));
   // Election timeout 1 s (default 300 ms): the statements take seconds, so a Raft thread that ran them
   // would still miss many timeouts, but a sub-second stall of a loaded CI machine (every thread of
   // every node waiting on the disk or the CPU at once) is not what this test is about.
-  const cluster = await launchCluster({ nodes: 3, dataDir, electionTimeoutMs: 1000 });
-  t.teardown(async () => {
-    await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const cluster = await launchTempCluster(t, 'geode-busy-', { nodes: 3, electionTimeoutMs: 1000 });
   const leader = await cluster.waitForLeader({ timeoutMs: 30_000 });
   const before = (await getJson(`${leader.url}/api/v1/cluster/status`)).body as { term: number; leader: string };
   const started = Date.now();

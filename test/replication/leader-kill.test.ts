@@ -1,10 +1,7 @@
 // Kill -9 the leader in the middle of a stream of writes: every acknowledged
 // write must be present afterwards on every node, and the checksums agree.
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { launchCluster } from '../../cli/launcher.js';
+import { launchTempCluster } from '../helpers/cluster.js';
 import type { LaunchedCluster, LaunchedNode } from '../../cli/launcher.js';
 import { getJson, postJson, sleep, until } from '../helpers/http.js';
 
@@ -50,12 +47,7 @@ async function writeKey(cluster: LaunchedCluster, key: number, deadline: number)
 }
 
 t.test('SIGKILL of the leader during a write stream loses no acknowledged write', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'geode-kill-'));
-  const cluster = await launchCluster({ nodes: 3, dataDir });
-  t.teardown(async () => {
-    await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const cluster = await launchTempCluster(t, 'geode-kill-', { nodes: 3 });
   const first: LaunchedNode = await cluster.waitForLeader({ timeoutMs: 30_000 });
   const acked: number[] = [];
   let next = 0;

@@ -1,19 +1,11 @@
 // A follower that falls behind past log compaction catches up by snapshot.
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { launchCluster } from '../../cli/launcher.js';
+import { launchTempCluster } from '../helpers/cluster.js';
 import { getJson, postJson, until } from '../helpers/http.js';
 
 t.test('a follower restarted after the log was compacted past it installs a snapshot and converges', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'geode-snap-'));
   // Snapshot every 300 entries; the leader keeps 1,000 behind each snapshot, so 2,500 missed entries force a snapshot.
-  const cluster = await launchCluster({ nodes: 3, dataDir, snapshotEntries: 300, logLevel: 'info' });
-  t.teardown(async () => {
-    await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const cluster = await launchTempCluster(t, 'geode-snap-', { nodes: 3, snapshotEntries: 300, logLevel: 'info' });
   const leader = await cluster.waitForLeader({ timeoutMs: 30_000 });
   const follower = cluster.nodes.find((n) => n.name !== leader.name);
   if (follower === undefined) throw new Error('no follower');
