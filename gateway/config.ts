@@ -70,9 +70,9 @@ export interface GatewayConfig {
   /** Per-request timeout towards a node when the client gives none. */
   defaultTimeoutMs: number;
   /**
-   * Send reads over each node's multiplexed query stream (`GET /v1/stream`)
-   * instead of one HTTP exchange each; HTTP stays the fallback while a
-   * stream is down. Writes always use HTTP. Default true.
+   * Send reads and writes over each node's multiplexed query stream
+   * (`GET /v1/stream`) instead of one HTTP exchange each; HTTP stays the
+   * fallback while a stream is down. Default true.
    */
   queryStream: boolean;
   /**

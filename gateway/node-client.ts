@@ -1,8 +1,9 @@
 /**
  * One call to a storage node's `POST /v1/query` over its keep-alive pool, or
- * for reads over the node's query stream when that is open (node-stream.ts;
- * same request, same answer), through the node's circuit breaker, counted in
- * its in-flight gauge.
+ * over the node's query stream when that is open (node-stream.ts; same
+ * request, same answer; reads take a read lane, writes the node's own
+ * stream), through the node's circuit breaker, counted in its in-flight
+ * gauge.
  * Connection failures, attempt timeouts and 5xx INTERNAL throw NodeFailure
  * (they count against the breaker); every other answer is returned as is.
  */
@@ -29,11 +30,11 @@ export class NodeClient {
     private readonly pools: NodePools,
     private readonly breakers: Breakers,
     private readonly topology: Topology,
-    /** Query streams for reads; without them every call is HTTP. */
+    /** Query streams; without them every call is HTTP. */
     private readonly streams?: NodeStreams,
   ) {}
 
-  /** `read`: the request changes nothing, so it may take the node's query stream. */
+  /** `read`: the request changes nothing, so it may take a read lane of the node's query stream; otherwise it takes the node's own stream. */
   async query(url: string, payload: string, attemptTimeoutMs: number, read = false): Promise<NodeAnswer> {
     const view = this.topology.view(url);
     if (view !== undefined) view.inflight++;
@@ -62,10 +63,12 @@ export class NodeClient {
   private async send(url: string, payload: string, timeoutMs: number, read: boolean): Promise<NodeAnswer> {
     let status: number;
     let text: string;
-    const stream = read ? this.streams?.get(url) : undefined;
+    const stream = this.streams?.get(url);
     try {
-      if (stream?.ready === true) {
+      if (read && stream?.ready === true) {
         ({ status, text } = await stream.request(payload, timeoutMs));
+      } else if (!read && stream?.writeReady === true) {
+        ({ status, text } = await stream.write(payload, timeoutMs));
       } else {
         ({ status, text } = await this.http(url, payload, timeoutMs));
       }

@@ -1,7 +1,8 @@
 /**
  * The query stream: `GET /v1/stream` on a storage node, a WebSocket that
  * carries many `POST /v1/query` exchanges at once. Gateways send their reads
- * over it: one connection per node, every request tagged with an id, and all
+ * (over read lanes) and their writes (over the node's own stream, see below)
+ * on it: a few connections per node, every request tagged with an id, and all
  * requests (or answers) that are ready in the same turn of the event loop
  * packed into one binary frame. Against one HTTP exchange per query this
  * saves each side the HTTP parse and, under load, most of the syscalls.

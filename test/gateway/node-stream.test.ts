@@ -2,14 +2,14 @@
  * The gateway's query streams against a real storage node with read lanes:
  * reads go to the lanes the node redirects to, and a lane the gateway cannot
  * reach (the node seen through a port mapping) costs one failed attempt before
- * the stream settles on the node's own port.
+ * the stream settles on the node's own port. Writes take the node's own stream.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { NodeStream } from '../../gateway/node-stream.js';
+import { NodeStream, StreamFailure } from '../../gateway/node-stream.js';
 import { build } from '../../storage-node/api/server.js';
 import { StorageNode } from '../../storage-node/node.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
@@ -102,4 +102,33 @@ t.test('a lane busy with a long read takes no more reads: they go to the other l
   t.notOk(slowDone, 'a quick read was answered while the long one still ran');
   const long = await slow;
   t.equal(long.status, 200, long.text.slice(0, 200));
+});
+
+t.test("writes take the node's own stream (no lane), opened on the first write; a resent write applies once", async (t) => {
+  const stream = new NodeStream(nodeUrl);
+  t.teardown(() => stream.close());
+  t.equal(stream.writeEndpoint, undefined, 'no write socket before anything asks for one');
+  await eventually('the write socket open', () => (stream.writeReady ? true : undefined));
+  t.equal(stream.writeEndpoint, `${nodeUrl.replace('http', 'ws')}/v1/stream`, 'the node port itself, not a read lane');
+  const body = (i: number): string => JSON.stringify({ query: 'CREATE (w:StreamWrite {i: $i}) RETURN w.i AS i', params: { i }, request_id: `stream-write-${i}`, timeout_ms: 5000 });
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => stream.write(body(i), 5000)));
+  t.ok(answers.every((a) => a.status === 200), 'every write answered 200');
+  t.same(answers.map((a) => (JSON.parse(a.text) as { rows: { i: number }[] }).rows[0]?.i), Array.from({ length: 20 }, (_, i) => i), 'each write answered with its own result');
+  const again = await stream.write(body(3), 5000);
+  t.equal(again.status, 200);
+  t.same((JSON.parse(again.text) as { rows: unknown[] }).rows, [{ i: 3 }], 'the resent write answers its first result');
+  const count = await stream.request(JSON.stringify({ query: 'MATCH (w:StreamWrite) RETURN count(w) AS n', consistency: 'leader', timeout_ms: 5000 }), 5000);
+  t.same((JSON.parse(count.text) as { rows: unknown[] }).rows, [{ n: 20 }], 'twenty nodes: the resent write was not applied again');
+});
+
+t.test('a write on a closed stream fails as a connection error, and a closed stream opens no write socket', async (t) => {
+  const stream = new NodeStream(nodeUrl);
+  stream.close();
+  t.equal(stream.writeReady, false);
+  t.equal(stream.writeEndpoint, undefined);
+  const error = await stream.write(JSON.stringify({ query: 'CREATE (:Never)' }), 1000).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(error instanceof StreamFailure && error.reason === 'connect', 'rejected as a connection failure, which the gateway retries');
 });
