@@ -124,6 +124,7 @@ t.test('gateway over a real cluster', async (t) => {
     const acknowledged: number[] = [];
     const errors: string[] = [];
     let killed = false;
+    let onStream: string | undefined;
     const writers = [0, 1, 2, 3].map(async (w) => {
       for (let i = 0; i < 60; i++) {
         const id = w * 1000 + i;
@@ -132,11 +133,14 @@ t.test('gateway over a real cluster', async (t) => {
         else errors.push(`${id}: ${res.status} ${JSON.stringify(res.body)}`);
         if (w === 0 && i === 15 && !killed) {
           killed = true;
+          // Writes in flight on the leader's query stream, which the kill cuts: resent on reconnect or elsewhere.
+          onStream = a.app.gateway.streams?.get(leader.url).writeEndpoint;
           await leader.kill('SIGKILL');
         }
       }
     });
     await Promise.all(writers);
+    t.equal(onStream, `${leader.url.replace('http', 'ws')}/v1/stream`, "before the kill, writes went over the leader's own query stream");
     t.same(errors, [], 'the client saw no error');
     t.equal(acknowledged.length, 240);
     const newLeader = await cluster.waitForLeader({ exclude: [leader.name], timeoutMs: 60_000 });
