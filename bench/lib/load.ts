@@ -64,9 +64,20 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
     }
   };
   const onWindow = options.onWindow;
-  const timers = onWindow === undefined ? [] : [setTimeout(() => onWindow('open'), options.warmupMs), setTimeout(() => onWindow('close'), options.warmupMs + options.durationMs)];
+  let opened = false;
+  let closed = false;
+  const edge = (which: 'open' | 'close'): void => {
+    if (which === 'open') opened = true;
+    else if (!opened || closed) return;
+    else closed = true;
+    onWindow?.(which);
+  };
+  const timers = onWindow === undefined ? [] : [setTimeout(() => edge('open'), options.warmupMs), setTimeout(() => edge('close'), options.warmupMs + options.durationMs)];
   await Promise.all(Array.from({ length: options.concurrency }, (_, i) => client(i)));
   for (const timer of timers) clearTimeout(timer);
+  // Every client can finish before the closing timer gets its turn (a server that answers many
+  // requests in one frame ends them all at once, past the window's end): close the window now.
+  edge('close');
   const [p50, p99] = latencies.percentiles(50, 99);
   const result: LoadResult = {
     writes_per_s: round(count / (options.durationMs / 1000), 1),
