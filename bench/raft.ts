@@ -191,9 +191,11 @@ await runBench('raft', flags.json, async (ctx) => {
   const ratio: Record<string, number | null> = {};
   const ratioHttp: Record<string, number | null> = {};
   for (const c of levels) {
-    const http = results.etcd_http[`c${c}`];
-    const grpc = results.etcd_grpc[`c${c}`];
-    const best = http === undefined || (grpc !== undefined && (grpc.writes_per_s ?? 0) > (http.writes_per_s ?? 0)) ? grpc && { ...grpc, protocol: 'grpc' as const } : { ...http, protocol: 'http' as const };
+    let best: (typeof etcd)[string] | undefined;
+    for (const [side, protocol] of [['etcd_http', 'http'], ['etcd_grpc', 'grpc']] as const) {
+      const level = results[side][`c${c}`];
+      if (level !== undefined && (best === undefined || (level.writes_per_s ?? 0) > (best.writes_per_s ?? 0))) best = { ...level, protocol };
+    }
     if (best !== undefined) etcd[`c${c}`] = best;
     ratio[`c${c}`] = ratioOf(rate('geode_stream', c), best?.writes_per_s ?? null);
     ratioHttp[`c${c}`] = ratioOf(rate('geode_http', c), rate('etcd_http', c));
@@ -223,7 +225,7 @@ await runBench('raft', flags.json, async (ctx) => {
         name: 'geode_stream',
         pids,
         connect: (c) => {
-          // The gateway's own client for a node's stream; writes take the node's own socket, no read lanes.
+          // The gateway's own client for a node's stream: writes take the node's own socket (no read lanes here).
           const stream = new NodeStream(leader.url, 0);
           let opened: Promise<void> | undefined = (async () => {
             const deadline = Date.now() + OP_TIMEOUT_MS;

@@ -78,7 +78,8 @@ const SPILL = 256;
 /** The sockets to one node, seen as one stream. */
 export class NodeStream {
   private readonly sockets: StreamSocket[] = [];
-  private readonly primary: StreamSocket;
+  /** Undefined with no lanes (a stream for writes only). */
+  private readonly primary: StreamSocket | undefined;
   /** The node's own stream (no lane), for writes; opened on the first write. */
   private own: StreamSocket | undefined;
   private closed = false;
@@ -88,7 +89,7 @@ export class NodeStream {
     lanes = STREAM_LANES,
   ) {
     for (let k = 0; k < lanes; k++) this.sockets.push(new StreamSocket(url, k));
-    this.primary = this.sockets[Math.floor(Math.random() * lanes)] as StreamSocket;
+    this.primary = this.sockets[Math.floor(Math.random() * lanes)];
   }
 
   /** Whether reads can go this way now (some lane socket is open). */
@@ -124,6 +125,7 @@ export class NodeStream {
 
   request(payload: string, timeoutMs: number): Promise<StreamAnswer> {
     const primary = this.primary;
+    if (primary === undefined) return Promise.reject(new StreamFailure(`${this.url}: no read lanes on this stream`, 'connect'));
     if (primary.ready && primary.inflight < SPILL && primary.stalledFor(performance.now()) < STALL_MS) return primary.request(payload, timeoutMs);
     let best: StreamSocket | undefined;
     for (const s of this.sockets) if (s.ready && s !== primary && (best === undefined || s.inflight < best.inflight)) best = s;

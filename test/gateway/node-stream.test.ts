@@ -132,3 +132,17 @@ t.test('a write on a closed stream fails as a connection error, and a closed str
   );
   t.ok(error instanceof StreamFailure && error.reason === 'connect', 'rejected as a connection failure, which the gateway retries');
 });
+
+t.test('a stream with no read lanes carries writes only', async (t) => {
+  const stream = new NodeStream(nodeUrl, 0);
+  t.teardown(() => stream.close());
+  t.equal(stream.ready, false, 'no socket for reads');
+  const error = await stream.request(READ, 1000).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(error instanceof StreamFailure && error.reason === 'connect', 'a read is refused as a connection failure (the caller uses HTTP)');
+  await eventually('the write socket open', () => (stream.writeReady ? true : undefined));
+  const answer = await stream.write(JSON.stringify({ query: 'CREATE (w:WriteOnly) RETURN 1 AS one', timeout_ms: 5000 }), 5000);
+  t.equal(answer.status, 200, answer.text.slice(0, 200));
+});
