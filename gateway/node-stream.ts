@@ -21,9 +21,10 @@
  * Writes take one more socket per node, opened on the first write to it:
  * the node's own stream, without a lane, because only the node's Raft
  * thread can run a write and a lane would just hand it over (one thread hop
- * each way). Measured on a 3-node loopback cluster at 64 clients, against
- * one HTTP exchange per write: about half the servers' CPU per write and
- * twice the writes/s (bench/raft.ts prints both). A write that was sent on
+ * each way). Measured with bench/raft.ts (3-node loopback cluster, three
+ * runs), against one HTTP exchange per write: 1.4 to 1.9 times the writes/s
+ * at 64 and 256 clients, with 15 to 35% less server CPU per write and a
+ * sixth of the client's at most. A write that was sent on
  * a socket that then closes fails as a connection error, exactly like an
  * HTTP write whose connection dropped: the caller resends it with the same
  * request_id, which the node applies at most once.
