@@ -6,7 +6,7 @@
 import { ErrorCode, GeodeError } from '../shared/protocol/errors.js';
 import { GatewayMetrics } from './api/metrics.js';
 import type { RequestKind } from './api/metrics.js';
-import { RETRY_AFTER_CODES, toGeodeError } from './api/errors.js';
+import { retryAfterFor, toGeodeError } from './api/errors.js';
 import { Breakers } from './breakers/breakers.js';
 import type { BreakerOptions } from './breakers/breakers.js';
 import type { GatewayConfig } from './config.js';
@@ -109,11 +109,11 @@ export class GatewayCore {
       }
       target = result.target;
       outcome = result.outcome;
-      return { status: result.status, body: result.body, session: result.session, retryAfter: RETRY_AFTER_CODES.has(result.outcome) ? 1 : undefined };
+      return { status: result.status, body: result.body, session: result.session, retryAfter: retryAfterFor(result.outcome) };
     } catch (error) {
       const geode = toGeodeError(error);
       outcome = geode.code;
-      return { status: geode.status, body: JSON.stringify(geode.toJSON()), session, retryAfter: RETRY_AFTER_CODES.has(geode.code) ? 1 : undefined };
+      return { status: geode.status, body: JSON.stringify(geode.toJSON()), session, retryAfter: retryAfterFor(geode.code) };
     } finally {
       this.metrics.observe(kind, target, outcome, (performance.now() - started) / 1000);
     }

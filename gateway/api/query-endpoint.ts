@@ -26,7 +26,8 @@ import type { GatewayAnswer, GatewayCore } from '../core.js';
 import type { QueryBody } from '../query-service.js';
 import { clientAddress } from '../routing/geo.js';
 import { SESSION_HEADER } from '../session/token.js';
-import { RETRY_AFTER_CODES, toGeodeError } from './errors.js';
+import { toGeodeError } from './errors.js';
+import { errorHeaders } from '../../shared/protocol/framework-errors.js';
 
 export const QUERY_PATH = '/v1/query';
 
@@ -155,8 +156,7 @@ export class QueryEndpoint {
       return;
     }
     const body = JSON.stringify(geode.toJSON());
-    const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) };
-    if (RETRY_AFTER_CODES.has(geode.code)) headers['retry-after'] = '1';
+    const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), ...errorHeaders(geode) };
     response.writeHead(geode.status, headers).end(body);
   }
 }

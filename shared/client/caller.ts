@@ -31,9 +31,6 @@ export function defaultBackoff(attempt: number): number {
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxRetries: 6, backoff: defaultBackoff, deadlineMs: 30_000, attemptTimeoutMs: 10_000 };
 
-/** 503 codes that mean "try again (elsewhere or later)". */
-const RETRYABLE_503: ReadonlySet<string> = new Set([ErrorCode.OVERLOADED, ErrorCode.NO_QUORUM, ErrorCode.REPLICA_LAGGING]);
-
 export interface CallPlan {
   /** Where to send, best first; later ones are fallbacks. */
   candidates: readonly Endpoint[];
@@ -116,7 +113,7 @@ export async function callWithFailover(registry: EndpointRegistry, plan: CallPla
       } else {
         position++;
       }
-    } else if (isRetryableStatus(answer, error)) {
+    } else if (isRetryable(answer, error)) {
       serverWait = retryAfterMs(answer.headers);
       position++;
     } else {
@@ -126,8 +123,9 @@ export async function callWithFailover(registry: EndpointRegistry, plan: CallPla
   }
 }
 
-function isRetryableStatus(answer: HttpAnswer, error: GeodeError): boolean {
-  if (answer.status === 503 && RETRYABLE_503.has(error.code)) return true;
+/** The server labels every error (shared/protocol/errors.ts); a proxy's bare 502/503/504 is transient too. */
+function isRetryable(answer: HttpAnswer, error: GeodeError): boolean {
+  if (error.retryable) return true;
   // A proxy's own 502/503/504 page (no Geode error body).
   const body = answer.body as { error?: unknown } | null;
   return (answer.status === 502 || answer.status === 503 || answer.status === 504) && (typeof body !== 'object' || body === null || body.error === undefined);

@@ -3,7 +3,7 @@
  * stable code (shared/protocol/errors.ts); "no node answered at all" is a
  * `GeodeConnectionError` (alias `PrimaryUnavailable`, the seed's name).
  */
-import { ErrorCode, GeodeError } from '../protocol/errors.js';
+import { ErrorCode, GeodeError, errorFromWire } from '../protocol/errors.js';
 import type { ErrorBody } from '../protocol/errors.js';
 
 export { ErrorCode, GeodeError, isGeodeError } from '../protocol/errors.js';
@@ -27,20 +27,11 @@ export class GeodeConnectionError extends Error {
 export const PrimaryUnavailable = GeodeConnectionError;
 export type PrimaryUnavailable = GeodeConnectionError;
 
-const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
-
 /** Rebuilds the server's `{error: {code, message, ...}}` body as a GeodeError; anything else becomes INTERNAL. */
 export function errorFromBody(status: number, body: unknown): GeodeError {
   const error = (body as Partial<ErrorBody> | null)?.error;
   if (error === undefined || typeof error !== 'object' || error === null) {
     return new GeodeError(ErrorCode.INTERNAL, `unexpected HTTP ${status} without an error body`, { extra: { status } });
   }
-  const { code, message, position, detail, phase, ...extra } = error;
-  const known = typeof code === 'string' && KNOWN_CODES.has(code);
-  return new GeodeError(known ? code : ErrorCode.INTERNAL, typeof message === 'string' ? message : `HTTP ${status}`, {
-    ...(position !== undefined ? { position } : {}),
-    ...(typeof detail === 'string' ? { detail } : known || typeof code !== 'string' ? {} : { detail: code }),
-    ...(phase !== undefined ? { phase } : {}),
-    ...(Object.keys(extra).length > 0 ? { extra } : {}),
-  });
+  return errorFromWire(error, `HTTP ${status}`);
 }

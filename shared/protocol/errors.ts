@@ -25,8 +25,10 @@ export const ErrorCode = {
   PROCEDURE_ERROR: 'PROCEDURE_ERROR',
   /** Integer overflow and other arithmetic failures. */
   ARITHMETIC_ERROR: 'ARITHMETIC_ERROR',
-  /** A statement exceeded its deterministic work budget (rows touched). */
+  /** A statement exceeded its deterministic work budget (rows touched, list elements built, path steps). */
   WORK_LIMIT: 'WORK_LIMIT',
+  /** A statement exceeded its memory budget (lists, strings, aggregation state, sort buffers, result rows). */
+  MEMORY_LIMIT: 'MEMORY_LIMIT',
   /** The query ran past its time limit; anything it wrote was rolled back. */
   TIMEOUT: 'TIMEOUT',
   /** The request body is larger than the server accepts. */
@@ -61,30 +63,65 @@ export interface SourcePosition {
 /** When an error was detected, as the openCypher TCK distinguishes it. */
 export type ErrorPhase = 'compile' | 'runtime';
 
-/** HTTP status for each code. */
-export const httpStatusFor: Readonly<Record<ErrorCode, number>> = {
-  BAD_REQUEST: 400,
-  SYNTAX_ERROR: 400,
-  SEMANTIC_ERROR: 400,
-  TYPE_ERROR: 400,
-  ARGUMENT_ERROR: 400,
-  ENTITY_NOT_FOUND: 400,
-  PARAMETER_MISSING: 400,
-  CONSTRAINT_VIOLATION: 409,
-  PROCEDURE_ERROR: 400,
-  ARITHMETIC_ERROR: 400,
-  WORK_LIMIT: 400,
-  TIMEOUT: 408,
-  PAYLOAD_TOO_LARGE: 413,
-  NOT_LEADER: 421,
-  REPLICA_LAGGING: 503,
-  NO_QUORUM: 503,
-  UNAUTHORIZED: 401,
-  OVERLOADED: 503,
-  NOT_FOUND: 404,
-  UNSUPPORTED: 400,
-  INTERNAL: 500,
+/**
+ * What each code means for the caller, defined once: its HTTP status, whether
+ * sending the same request again (with the same `request_id`, so a write is
+ * applied at most once) may succeed without changing it, and whether the
+ * answer carries `Retry-After`. Clients, gateways and nodes all read this
+ * table; none keeps its own list.
+ *
+ * Retryable: NOT_LEADER (follow `leader_url`), REPLICA_LAGGING (another
+ * replica), NO_QUORUM and OVERLOADED (later). Everything else is the
+ * statement's own outcome and would fail again the same way, TIMEOUT
+ * included: a statement that ran out of time is slow everywhere. One
+ * exception is marked per error, not per code: a write that was proposed but
+ * not acknowledged in time (TIMEOUT with `retryable: true`), whose outcome is
+ * unknown and which is safe to resend with its `request_id`.
+ */
+export interface ErrorCodeSpec {
+  readonly status: number;
+  readonly retryable: boolean;
+  /** The answer carries `Retry-After: 1`: the condition is transient. */
+  readonly retryAfter: boolean;
+}
+
+const spec = (status: number, retryable = false, retryAfter = false): ErrorCodeSpec => ({ status, retryable, retryAfter });
+
+export const errorCodeSpecs: Readonly<Record<ErrorCode, ErrorCodeSpec>> = {
+  BAD_REQUEST: spec(400),
+  SYNTAX_ERROR: spec(400),
+  SEMANTIC_ERROR: spec(400),
+  TYPE_ERROR: spec(400),
+  ARGUMENT_ERROR: spec(400),
+  ENTITY_NOT_FOUND: spec(400),
+  PARAMETER_MISSING: spec(400),
+  CONSTRAINT_VIOLATION: spec(409),
+  PROCEDURE_ERROR: spec(400),
+  ARITHMETIC_ERROR: spec(400),
+  WORK_LIMIT: spec(400),
+  MEMORY_LIMIT: spec(400),
+  TIMEOUT: spec(408),
+  PAYLOAD_TOO_LARGE: spec(413),
+  NOT_LEADER: spec(421, true),
+  REPLICA_LAGGING: spec(503, true, true),
+  NO_QUORUM: spec(503, true, true),
+  UNAUTHORIZED: spec(401),
+  OVERLOADED: spec(503, true, true),
+  NOT_FOUND: spec(404),
+  UNSUPPORTED: spec(400),
+  INTERNAL: spec(500),
 };
+
+/** HTTP status for each code (from errorCodeSpecs). */
+export const httpStatusFor: Readonly<Record<ErrorCode, number>> = Object.fromEntries(
+  Object.entries(errorCodeSpecs).map(([code, s]) => [code, s.status]),
+) as Record<ErrorCode, number>;
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && KNOWN_CODES.has(value);
+}
 
 export interface GeodeErrorOptions {
   position?: SourcePosition;
@@ -93,6 +130,8 @@ export interface GeodeErrorOptions {
   phase?: ErrorPhase;
   /** Extra JSON-safe fields copied into the error body (e.g. `leader_id`, `leader_url`). */
   extra?: Record<string, unknown>;
+  /** Overrides the code's retryability for this one error (see errorCodeSpecs). */
+  retryable?: boolean;
 }
 
 /** An error as a value: a stable code, a human message, and optional position and detail. */
@@ -102,6 +141,8 @@ export class GeodeError extends Error {
   readonly detail: string | undefined;
   readonly phase: ErrorPhase | undefined;
   readonly extra: Record<string, unknown> | undefined;
+  /** Sending the same request again may succeed (see errorCodeSpecs); on the wire as `retryable`. */
+  readonly retryable: boolean;
 
   constructor(code: ErrorCode, message: string, options: GeodeErrorOptions = {}) {
     super(message);
@@ -111,14 +152,26 @@ export class GeodeError extends Error {
     this.detail = options.detail;
     this.phase = options.phase;
     this.extra = options.extra;
+    this.retryable = options.retryable ?? errorCodeSpecs[code].retryable;
   }
 
   get status(): number {
-    return httpStatusFor[this.code];
+    return errorCodeSpecs[this.code].status;
+  }
+
+  /** The same error with more fields in its body (a `request_id`, say). */
+  withExtra(extra: Record<string, unknown>): GeodeError {
+    return new GeodeError(this.code, this.message, {
+      ...(this.position !== undefined ? { position: this.position } : {}),
+      ...(this.detail !== undefined ? { detail: this.detail } : {}),
+      ...(this.phase !== undefined ? { phase: this.phase } : {}),
+      extra: { ...this.extra, ...extra },
+      retryable: this.retryable,
+    });
   }
 
   toJSON(): ErrorBody {
-    const error: ErrorBody['error'] = { code: this.code, message: this.message };
+    const error: ErrorBody['error'] = { code: this.code, message: this.message, retryable: this.retryable };
     if (this.position !== undefined) error.position = this.position;
     if (this.detail !== undefined) error.detail = this.detail;
     if (this.phase !== undefined) error.phase = this.phase;
@@ -131,6 +184,7 @@ export interface ErrorBody {
   error: {
     code: ErrorCode;
     message: string;
+    retryable?: boolean;
     position?: SourcePosition;
     detail?: string;
     phase?: ErrorPhase;
@@ -140,6 +194,29 @@ export interface ErrorBody {
 
 export function isGeodeError(value: unknown): value is GeodeError {
   return value instanceof GeodeError;
+}
+
+/**
+ * Rebuilds a GeodeError from the `error` member of a wire body (another
+ * process's answer, a worker thread's failure). An unknown or missing code
+ * becomes INTERNAL, keeping the foreign code as `detail`.
+ */
+export function errorFromWire(error: unknown, fallbackMessage = 'error without a message'): GeodeError {
+  if (typeof error !== 'object' || error === null) return new GeodeError(ErrorCode.INTERNAL, fallbackMessage);
+  const { code, message, position, detail, phase, retryable, ...extra } = error as Record<string, unknown>;
+  const known = isErrorCode(code);
+  return new GeodeError(known ? code : ErrorCode.INTERNAL, typeof message === 'string' ? message : fallbackMessage, {
+    ...(isPosition(position) ? { position } : {}),
+    ...(typeof detail === 'string' ? { detail } : !known && typeof code === 'string' ? { detail: code } : {}),
+    ...(phase === 'compile' || phase === 'runtime' ? { phase } : {}),
+    ...(Object.keys(extra).length > 0 ? { extra } : {}),
+    ...(typeof retryable === 'boolean' ? { retryable } : {}),
+  });
+}
+
+function isPosition(value: unknown): value is SourcePosition {
+  const p = value as Partial<SourcePosition> | null;
+  return typeof p === 'object' && p !== null && typeof p.offset === 'number' && typeof p.line === 'number' && typeof p.column === 'number';
 }
 
 /** Shorthands for the errors the query path raises most. */

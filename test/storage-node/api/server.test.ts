@@ -166,7 +166,7 @@ t.test('an unexpected failure is 500 INTERNAL without leaking its message', asyn
   const { app } = await harness(t);
   const response = await app.inject({ method: 'POST', url: '/v1/query', payload: { query: 'boom' } });
   t.equal(response.statusCode, 500);
-  t.same(response.json(), { error: { code: 'INTERNAL', message: 'internal error' } });
+  t.same(response.json(), { error: { code: 'INTERNAL', message: 'internal error', retryable: false } });
   t.notMatch(response.body, /secret|\/srv|engine\.ts/);
   await assertIntact(t, app, 0);
 });
