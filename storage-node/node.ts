@@ -86,6 +86,12 @@ export interface StorageNodeOptions {
   readLanes?: { host: string };
   /** `off` skips fsync (benchmarks of non-durable setups only). */
   sync?: 'full' | 'off';
+  /**
+   * Per-statement memory budget in bytes (the config's `query_memory_limit`): reads on this node use it,
+   * and as leader it is stamped into each write's log entry so every replica applies the write under the
+   * same budget. Default DEFAULT_STATEMENT_MEMORY_BYTES.
+   */
+  statementMemoryBytes?: number;
   logger: TransportLogger & { error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
 }
 
@@ -171,6 +177,9 @@ interface IndexWaiter {
 const READ_BATCH = 8;
 /** Entries per apply call at most: a node catching up applies in bounded transactions. */
 const MAX_APPLY_BATCH = 1024;
+
+/** Per-statement memory budget unless the config says otherwise (see StorageNodeOptions.statementMemoryBytes). */
+export const DEFAULT_STATEMENT_MEMORY_BYTES = 256 * 1024 * 1024;
 
 /** Applied entries between two snapshots unless the config says otherwise (see StorageNodeOptions.snapshotEntries). */
 export const DEFAULT_SNAPSHOT_ENTRIES = 100_000;
