@@ -103,8 +103,13 @@ export interface Message {
   logTerm: number;
   index: number;
   entries: Entry[];
-  /** The leader's commit index (app), or min(match, commit) on heartbeats. */
+  /** The leader's commit index (app), or min(match, commit) on heartbeats (a follower may not hold more). */
   commit: number;
+  /**
+   * The leader's own commit index, on app and heartbeat messages: what a follower must have applied
+   * to be caught up (its replication lag), even when `commit` is capped by what it holds.
+   */
+  leaderCommit?: number;
   reject: boolean;
   /** On a rejected appResp: the follower's guess for the last matching index. On snapResp: bytes received. */
   rejectHint: number;
@@ -119,6 +124,11 @@ export interface Message {
    * app/heartbeat messages so a follower's host can compute replication lag in time.
    */
   leaderTime?: number;
+  /**
+   * Never set by the core. A follower's host stamps its applied index on appResp and heartbeatResp, so
+   * the leader knows how far each member has applied (status, replication lag), not only what it holds.
+   */
+  applied?: number;
 }
 
 /** A message with defaults for every field not given. */

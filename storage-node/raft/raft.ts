@@ -308,7 +308,8 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat('');
+      // As etcd does: the newest pending read rides every heartbeat, so a lost round costs one interval, not the read's timeout.
+      this.bcastHeartbeat(this.readQueue[this.readQueue.length - 1]?.ctx ?? '');
     }
   }
 
@@ -596,7 +597,7 @@ export class Raft {
     for (const [id, pr] of this.tracker.progress) {
       if (id === this.id) continue;
       const commit = Math.min(pr.match, this.log.committed);
-      this.send(message({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, context: ctx }));
+      this.send(message({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, context: ctx, leaderCommit: this.log.committed }));
     }
   }
 
@@ -634,7 +635,7 @@ export class Raft {
     }
     if (ents.length === 0 && !sendIfEmpty) return false;
     this.send(
-      message({ type: 'app', from: this.id, to, term: this.term, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.log.committed }),
+      message({ type: 'app', from: this.id, to, term: this.term, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.log.committed, leaderCommit: this.log.committed }),
     );
     pr.sentEntries(ents.length > 0 ? (ents[ents.length - 1] as Entry).index : undefined);
     return true;

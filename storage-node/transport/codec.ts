@@ -28,6 +28,9 @@ interface FrameHeader {
   /** Snapshot chunk: offset, done, byte length. */
   ch?: [number, boolean, number];
   lts?: number;
+  /** leaderCommit, applied: absent when unset. */
+  lc?: number;
+  ap?: number;
 }
 
 export function encodeMessage(m: Message): Buffer {
@@ -48,6 +51,8 @@ export function encodeMessage(m: Message): Buffer {
   if (m.snapshot !== undefined) header.s = m.snapshot;
   if (m.chunk !== undefined) header.ch = [m.chunk.offset, m.chunk.done, m.chunk.data.byteLength];
   if (m.leaderTime !== undefined) header.lts = m.leaderTime;
+  if (m.leaderCommit !== undefined) header.lc = m.leaderCommit;
+  if (m.applied !== undefined) header.ap = m.applied;
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const parts: Uint8Array[] = [Buffer.alloc(4), json];
   (parts[0] as Buffer).writeUInt32BE(json.byteLength, 0);
@@ -104,5 +109,7 @@ export function decodeMessage(frame: Buffer): Message {
   if (header.s !== undefined) m.snapshot = header.s;
   if (header.ch !== undefined) m.chunk = { offset: header.ch[0], done: header.ch[1], data: take(header.ch[2]) };
   if (header.lts !== undefined) m.leaderTime = header.lts;
+  if (typeof header.lc === 'number') m.leaderCommit = header.lc;
+  if (typeof header.ap === 'number') m.applied = header.ap;
   return m;
 }

@@ -307,6 +307,34 @@ t.test('heartbeats carry min(match, commit) and leave a field for the leader’s
   t.equal(to2?.commit, net.raft(1).log.committed);
   t.ok((to3?.commit ?? Infinity) < net.raft(1).log.committed, 'a lagging follower gets its match, not the commit');
   t.equal(to2?.leaderTime, undefined, 'the core never sets leaderTime; the host stamps it');
+  t.equal(to3?.leaderCommit, net.raft(1).log.committed, "a lagging follower still learns the leader's real commit (its lag)");
+  t.equal(to2?.leaderCommit, net.raft(1).log.committed);
+});
+
+t.test('appends carry the leader’s real commit as leaderCommit', async (t) => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.campaign(1);
+  const before = net.delivered.length;
+  net.propose(1, 'a');
+  const apps = net.delivered.slice(before).filter((m) => m.type === 'app');
+  t.ok(apps.length > 0);
+  for (const m of apps) t.equal(m.leaderCommit, m.commit, 'an append carries the commit itself in both fields');
+});
+
+t.test('ReadIndex: a lost heartbeat round is retried by the next periodic heartbeat, as etcd does', async (t) => {
+  const net = new TestNetwork([1, 2, 3], { heartbeatTick: 2, electionTick: 10 });
+  net.campaign(1);
+  net.propose(1, 'a');
+  const commit = net.raft(1).log.committed;
+  // The read's own heartbeat round is lost; nothing else is.
+  net.dropIf = (m) => m.type === 'heartbeat' && m.context === 'lost-round';
+  net.host(1).raw.readIndex('lost-round');
+  net.stabilize();
+  t.equal(net.host(1).readStates.length, 0, 'no answer while the round is lost');
+  net.dropIf = undefined;
+  net.tick(2, [1]);
+  net.stabilize();
+  t.same(net.host(1).readStates, [{ index: commit, ctx: 'lost-round' }], 'the next heartbeat carried the pending read and confirmed it');
 });
 
 t.test('restart: a node recovers term, vote, log and configuration from storage', async (t) => {

@@ -58,6 +58,8 @@ t.test('codec round-trips every field and payload bytes', async (t) => {
     snapshot: { index: 10, term: 2, confState: { voters: [1, 2, 3], learners: [4] } },
     chunk: { offset: 100, done: true, data: new Uint8Array([5, 6]) },
     leaderTime: 123456,
+    leaderCommit: 40,
+    applied: 39,
   });
   const back = decodeMessage(encodeMessage(m));
   t.same(back, m);
