@@ -46,6 +46,8 @@ export async function startClusterNode(config: NodeConfig, logLevel: string): Pr
       dataDir: config.dataDir,
       members,
       clusterSecret: config.clusterSecret ?? 'single-node-without-peers',
+      clusterId: config.clusterId,
+      statementMemoryBytes: config.queryMemoryLimitBytes,
       replication: {
         mode: config.replicationMode,
         ...(config.quorumSize === undefined ? {} : { quorumSize: config.quorumSize }),

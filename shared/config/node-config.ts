@@ -83,9 +83,18 @@ export interface NodeConfig {
    * false turns lanes off.
    */
   readLanes: boolean;
+  /** Names the Raft group in status (`cluster_id`), so an operator can tell clusters apart; default `geode`. */
+  clusterId: string;
+  /** Per-statement memory budget in bytes (`query_memory_limit`); a statement over it fails with MEMORY_LIMIT. */
+  queryMemoryLimitBytes: number;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 100;
+export const DEFAULT_CLUSTER_ID = 'geode';
+/** The node's own default (storage-node's DEFAULT_STATEMENT_MEMORY_BYTES); config cannot import the node, so it is restated. */
+export const DEFAULT_QUERY_MEMORY_LIMIT_BYTES = 256 * 1024 * 1024;
+/** Below this even a modest MATCH ... RETURN of a few thousand rows fails: a typo (`1KB` for `1GB`), not a choice. */
+export const MIN_QUERY_MEMORY_LIMIT_BYTES = 1024 * 1024;
 export const DEFAULT_ELECTION_TIMEOUT_MS = 300;
 /** Secrets shorter than this are guessable; refuse them rather than run with them. */
 export const MIN_SECRET_LENGTH = 16;
@@ -223,6 +232,8 @@ const KNOWN_KEYS = new Set([
   'advertise',
   'snapshot_entries',
   'read_lanes',
+  'cluster_id',
+  'query_memory_limit',
 ]);
 
 /** Keys of the shared `cluster:` section: node keys that make sense cluster-wide, and the seed's sizing keys. */
@@ -237,6 +248,8 @@ const CLUSTER_SHARED_KEYS = [
   'election_timeout_ms',
   'snapshot_entries',
   'read_lanes',
+  'cluster_id',
+  'query_memory_limit',
 ] as const;
 /** Accepted for the seed's sake; `replication_factor` and `availability_zones` are informational (every voter holds all data). */
 const CLUSTER_SIZING_KEYS = ['nodes', 'replication_factor', 'availability_zones'] as const;
@@ -266,6 +279,15 @@ function readClusterSection(section: Record<string, unknown>, issues: string[]):
         break;
       case 'sync_replicas':
         readInteger(section, key, 0, at, issues);
+        break;
+      case 'read_lanes':
+        readBoolean(section, key, at, issues);
+        break;
+      case 'cluster_id':
+        readClusterId(section, key, at, issues);
+        break;
+      case 'query_memory_limit':
+        readByteSize(section, key, MIN_QUERY_MEMORY_LIMIT_BYTES, at, issues);
         break;
       default:
         readInteger(section, key, 1, at, issues);
@@ -315,8 +337,9 @@ function readNode(
   const region = readString(entry, 'region', 1, at, issues);
   const clusterSecret = readString(entry, 'cluster_secret', MIN_SECRET_LENGTH, at, issues) ?? options.clusterSecret;
   const adminToken = readString(entry, 'admin_token', MIN_SECRET_LENGTH, at, issues) ?? options.adminToken;
-  const readLanes = entry['read_lanes'] ?? true;
-  if (typeof readLanes !== 'boolean') issues.push(`${at('read_lanes')}: expected true or false`);
+  const readLanes = readBoolean(entry, 'read_lanes', at, issues) ?? true;
+  const clusterId = readClusterId(entry, 'cluster_id', at, issues) ?? DEFAULT_CLUSTER_ID;
+  const queryMemoryLimitBytes = readByteSize(entry, 'query_memory_limit', MIN_QUERY_MEMORY_LIMIT_BYTES, at, issues) ?? DEFAULT_QUERY_MEMORY_LIMIT_BYTES;
 
   const selfName = typeof id === 'string' ? id : '';
   const memberNames = [selfName, ...clusterPeers.map((p) => p.name)];
@@ -358,7 +381,9 @@ function readNode(
     dataDir: dataDir ?? `data/${id}`,
     heartbeatMs,
     electionTimeoutMs,
-    readLanes: readLanes === true,
+    readLanes,
+    clusterId,
+    queryMemoryLimitBytes,
   };
   if (quorumSize !== undefined) config.quorumSize = quorumSize;
   if (syncReplicas !== undefined) config.syncReplicas = syncReplicas;
@@ -414,6 +439,66 @@ function readString(
     return undefined;
   }
   return value;
+}
+
+function readBoolean(entry: Record<string, unknown>, key: string, at: (key: string) => string, issues: string[]): boolean | undefined {
+  const value = entry[key];
+  if (value === undefined || typeof value === 'boolean') return value;
+  issues.push(`${at(key)}: expected true or false`);
+  return undefined;
+}
+
+function readClusterId(entry: Record<string, unknown>, key: string, at: (key: string) => string, issues: string[]): string | undefined {
+  const value = entry[key];
+  if (value === undefined) return undefined;
+  // Same charset as node ids: it ends up in status JSON, backup metadata and file names.
+  if (typeof value !== 'string' || !NODE_ID.test(value)) {
+    issues.push(`${at(key)}: expected a cluster id (letters, digits, '.', '_', '-'; starting with a letter or digit; at most 63)`);
+    return undefined;
+  }
+  return value;
+}
+
+function readByteSize(entry: Record<string, unknown>, key: string, minimum: number, at: (key: string) => string, issues: string[]): number | undefined {
+  const value = entry[key];
+  if (value === undefined) return undefined;
+  const bytes = typeof value === 'number' || typeof value === 'string' ? parseByteSize(value) : undefined;
+  if (bytes === undefined) {
+    issues.push(`${at(key)}: expected a size such as 256MB, 1GiB or a byte count`);
+    return undefined;
+  }
+  if (bytes < minimum) {
+    issues.push(`${at(key)}: ${String(value)} is below the minimum of ${formatByteSize(minimum)}`);
+    return undefined;
+  }
+  return bytes;
+}
+
+const BYTE_UNITS: Readonly<Record<string, number>> = { b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/**
+ * A size in bytes: a whole number (`268435456`), or a number and a unit, `B`, `K`/`KB`/`KiB`, `M`/`MB`/`MiB`,
+ * `G`/`GB`/`GiB`, `T`/`TB`/`TiB` (any case, optional space). Units are binary, so `256MB` = `256MiB`, as in
+ * PostgreSQL's memory settings. Anything else is undefined, never a guess (why not a package:
+ * shared/config/README.md).
+ */
+export function parseByteSize(value: number | string): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$/i.exec(value);
+  if (match === null) return undefined;
+  const [, amount = '', prefix] = match;
+  // A fraction of a byte is not a size; `1.5GiB` is.
+  if (prefix === undefined && amount.includes('.')) return undefined;
+  const bytes = Math.floor(Number(amount) * (BYTE_UNITS[(prefix ?? 'b').toLowerCase()] ?? 1));
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/** The largest binary unit that divides `bytes` evenly: 1048576 -> `1MiB`. */
+export function formatByteSize(bytes: number): string {
+  for (const [unit, size] of [['TiB', 2 ** 40], ['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return `${bytes}B`;
 }
 
 function readPeers(value: unknown, path: string, issues: string[], selfName: string): PeerAddress[] {

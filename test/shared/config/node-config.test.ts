@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, loadNodeConfig, parseNodeConfig, raftTiming } from '../../../shared/config/index.js';
+import { ConfigError, loadNodeConfig, parseByteSize, parseNodeConfig, raftTiming } from '../../../shared/config/index.js';
 
 /** The seed's three-node layout, verbatim. */
 const SEED_THREE_NODES = `
@@ -77,6 +77,8 @@ t.test('a single seed-style node entry is read with defaults for the rest', asyn
     heartbeatMs: 100,
     electionTimeoutMs: 300,
     readLanes: true,
+    clusterId: 'geode',
+    queryMemoryLimitBytes: 256 * 1024 * 1024,
   });
 });
 
@@ -189,6 +191,8 @@ node1:
   sync_replicas: 0
   async_replicas: 0
   read_lanes: false
+  cluster_id: orders-prod.eu_1
+  query_memory_limit: 512MiB
 `);
   t.same(config, {
     id: 'node1',
@@ -207,6 +211,8 @@ node1:
     heartbeatMs: 50,
     electionTimeoutMs: 250,
     readLanes: false,
+    clusterId: 'orders-prod.eu_1',
+    queryMemoryLimitBytes: 512 * 1024 * 1024,
   });
 });
 
@@ -216,6 +222,68 @@ t.test('the flat form with an id key is accepted', async (t) => {
   t.same(config.listen, { host: '::1', port: 4000 });
   t.equal(config.advertise, 'http://[::1]:4000');
   t.same(config.clusterPeers, [{ name: '10.0.0.2', host: '10.0.0.2', port: 3141 }]);
+});
+
+t.test('query_memory_limit takes a size with a binary unit or a byte count, strictly', async (t) => {
+  const MiB = 1024 * 1024;
+  const valid: [string | number, number][] = [
+    [268435456, 256 * MiB],
+    ['268435456', 256 * MiB],
+    ['256MB', 256 * MiB],
+    ['256MiB', 256 * MiB],
+    ['256mb', 256 * MiB],
+    ['256 M', 256 * MiB],
+    ['1GiB', 1024 * MiB],
+    ['1.5G', 1536 * MiB],
+    ['2048KB', 2 * MiB],
+    ['1TiB', 1024 * 1024 * MiB],
+    ['4096b', 4096],
+  ];
+  for (const [text, bytes] of valid) t.equal(parseByteSize(text), bytes, `${JSON.stringify(text)} is ${bytes} bytes`);
+  for (const text of ['', 'MB', '-1MB', '1.5', '1.5B', '12 apples', '1GiB of RAM', '1 GiBs', '0x100000', '1e9', '1PB', '99999999999999T']) {
+    t.equal(parseByteSize(text), undefined, `${JSON.stringify(text)} is refused`);
+  }
+  for (const number of [-1, 1.5, Number.MAX_SAFE_INTEGER + 2]) t.equal(parseByteSize(number), undefined, `${number} is refused`);
+
+  const node = (value: string): string => `node1:\n  listen: 127.0.0.1:0\n  query_memory_limit: ${value}\n`;
+  t.equal(parseNodeConfig(node('1GiB')).queryMemoryLimitBytes, 1024 * MiB);
+  t.equal(parseNodeConfig(node('1MiB')).queryMemoryLimitBytes, MiB, 'the minimum itself is accepted');
+  t.same(issuesOf(node('1048575')), ['node1.query_memory_limit: 1048575 is below the minimum of 1MiB']);
+  t.same(issuesOf(node('512KB')), ['node1.query_memory_limit: 512KB is below the minimum of 1MiB']);
+  t.same(issuesOf(node('lots')), ['node1.query_memory_limit: expected a size such as 256MB, 1GiB or a byte count']);
+  t.same(issuesOf(node('[1, GB]')), ['node1.query_memory_limit: expected a size such as 256MB, 1GiB or a byte count']);
+});
+
+t.test('cluster_id defaults to geode and takes a short name of a safe charset', async (t) => {
+  const node = (value: string): string => `node1:\n  listen: 127.0.0.1:0\n  cluster_id: ${value}\n`;
+  t.equal(parseNodeConfig('node1:\n  listen: 127.0.0.1:0\n').clusterId, 'geode');
+  t.equal(parseNodeConfig(node('cluster_abc123')).clusterId, 'cluster_abc123', "the seed's example id");
+  t.equal(parseNodeConfig(node('a'.repeat(63))).clusterId, 'a'.repeat(63));
+  const refused = "node1.cluster_id: expected a cluster id (letters, digits, '.', '_', '-'; starting with a letter or digit; at most 63)";
+  for (const value of ['""', 'a'.repeat(64), '-leading-dash', '"has space"', 'slash/name', '"Ünïcode"', '42', 'true']) {
+    t.same(issuesOf(node(value)), [refused], `${value} is refused`);
+  }
+});
+
+t.test("cluster_id and query_memory_limit in the seed's cluster section apply to every node; a node's own value wins", async (t) => {
+  const text = (cluster: string, node2 = ''): string =>
+    `cluster:\n  nodes: 2\n  cluster_secret: ${SECRET}\n${cluster}` +
+    `node1:\n  listen: 127.0.0.1:3151\n  cluster_peers: [node2@127.0.0.1:3152]\n` +
+    `node2:\n  listen: 127.0.0.1:3152\n  cluster_peers: [node1@127.0.0.1:3151]\n${node2}`;
+  const shared = text('  cluster_id: payments\n  query_memory_limit: 64MB\n  read_lanes: false\n');
+  for (const id of ['node1', 'node2']) {
+    const config = parseNodeConfig(shared, { nodeId: id });
+    t.equal(config.clusterId, 'payments', `${id} takes the cluster's id`);
+    t.equal(config.queryMemoryLimitBytes, 64 * 1024 * 1024, `${id} takes the cluster's budget`);
+    t.equal(config.readLanes, false, `${id} takes the cluster's read_lanes`);
+  }
+  const own = parseNodeConfig(text('  query_memory_limit: 64MB\n', '  query_memory_limit: 2GB\n'), { nodeId: 'node2' });
+  t.equal(own.queryMemoryLimitBytes, 2 * 1024 * 1024 * 1024, "node2's own value wins");
+  t.same(issuesOf(text('  cluster_id: "no spaces"\n  query_memory_limit: 10KB\n  read_lanes: maybe\n'), 'node1'), [
+    'cluster.read_lanes: expected true or false',
+    "cluster.cluster_id: expected a cluster id (letters, digits, '.', '_', '-'; starting with a letter or digit; at most 63)",
+    'cluster.query_memory_limit: 10KB is below the minimum of 1MiB',
+  ]);
 });
 
 t.test('read_lanes takes only true or false', async (t) => {
@@ -237,6 +305,8 @@ node1:
   quorum_size: 0
   heartbeat_ms: fast
   cluster_secret: short
+  cluster_id: "my cluster"
+  query_memory_limit: 12 apples
 `);
   t.same(issues, [
     'node1.role: expected one of primary, standby, learner',
@@ -247,6 +317,8 @@ node1:
     'node1.quorum_size: expected an integer >= 1',
     'node1.heartbeat_ms: expected an integer >= 2',
     'node1.cluster_secret: expected a string of at least 16 characters',
+    "node1.cluster_id: expected a cluster id (letters, digits, '.', '_', '-'; starting with a letter or digit; at most 63)",
+    'node1.query_memory_limit: expected a size such as 256MB, 1GiB or a byte count',
   ]);
 });
 
