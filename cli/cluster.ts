@@ -1,17 +1,20 @@
 /**
  * `geode cluster <sub>`: operator commands over the nodes' HTTP API (and, for
- * kill-node/start-node, over the processes `geode dev` recorded in dev.json).
+ * kill-node/start-node, through the control endpoint of the `geode dev` that
+ * dev.json names: that process owns and supervises the nodes, dev-control.ts).
  *
  * Nodes are found from --url, else from `<data-dir>/dev.json`, else the dev
  * defaults 127.0.0.1:3151-3153; each command tries them in order until one
  * answers. Status and health come from the leader when one is known, since
  * only the leader sees every follower's progress.
  */
-import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { isAlive, readDevState, writeDevState } from './dev-state.js';
-import type { DevState } from './dev-state.js';
+import { askDev, ControlFailed } from './dev-control.js';
+import type { ControlAction, ControlAnswer } from './dev-control.js';
+import { isAlive, readDevState } from './dev-state.js';
+import type { DevNodeState, DevState } from './dev-state.js';
+import { describeExit } from './supervisor.js';
+import type { ProcessExit, ProcessState } from './supervisor.js';
 
 export interface ClusterCommandOptions {
   url: string | undefined;
@@ -37,6 +40,10 @@ interface NodeEntry {
   match_index: number | null;
   url: string;
   voter?: boolean;
+  /** Added from dev.json when the cluster is a live `geode dev`: its supervisor's view of the process. */
+  restarts?: number;
+  process_state?: ProcessState;
+  last_exit?: ProcessExit | null;
 }
 
 interface ClusterStatusBody {
@@ -148,18 +155,46 @@ export async function runClusterCommand(sub: string, options: ClusterCommandOpti
   }
 }
 
+/**
+ * The dev process's record of each node in `s` (same name and URL), when dev.json names a live
+ * `geode dev`; undefined otherwise, e.g. for `--url` pointing at another cluster.
+ */
+function supervisedNodes(ctx: Context, s: ClusterStatusBody): Map<string, DevNodeState> | undefined {
+  const dev = ctx.dev;
+  if (dev === undefined || !isAlive(dev.pid)) return undefined;
+  const byName = new Map<string, DevNodeState>();
+  for (const n of s.nodes) {
+    const recorded = dev.nodes.find((d) => d.name === n.id && d.url === n.url);
+    if (recorded !== undefined) byName.set(n.id, recorded);
+  }
+  return byName.size > 0 ? byName : undefined;
+}
+
 async function status(ctx: Context): Promise<number> {
   const s = await ctx.status();
+  const supervised = supervisedNodes(ctx, s);
+  if (supervised !== undefined) {
+    for (const n of s.nodes) {
+      const recorded = supervised.get(n.id);
+      if (recorded === undefined) continue;
+      n.restarts = recorded.restarts;
+      n.process_state = recorded.state;
+      n.last_exit = recorded.last_exit;
+    }
+  }
   if (ctx.options.json) {
     ctx.options.out(`${JSON.stringify(s)}\n`);
     return 0;
   }
   const head = `cluster ${s.cluster_id}  term ${s.term}  leader ${s.leader ?? '(none)'}  quorum ${s.quorum_status}  commit ${s.commit_index}  (as seen by ${s.node})`;
-  const rows = [['NODE', 'ROLE', 'STATUS', 'LAG_MS', 'APPLIED', 'MATCH', 'URL']];
+  const rows = [['NODE', 'ROLE', 'STATUS', 'LAG_MS', 'APPLIED', 'MATCH', ...(supervised === undefined ? [] : ['PROCESS', 'RESTARTS']), 'URL']];
+  const exits: string[] = [];
   for (const n of [...s.nodes].sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))) {
-    rows.push([n.id, n.role, n.status, n.replication_lag < 0 ? '-' : String(n.replication_lag), n.applied_index === null ? '-' : String(n.applied_index), n.match_index === null ? '-' : String(n.match_index), n.url]);
+    const supervision = supervised === undefined ? [] : [n.process_state ?? '-', n.restarts === undefined ? '-' : String(n.restarts)];
+    rows.push([n.id, n.role, n.status, n.replication_lag < 0 ? '-' : String(n.replication_lag), n.applied_index === null ? '-' : String(n.applied_index), n.match_index === null ? '-' : String(n.match_index), ...supervision, n.url]);
+    if (n.last_exit !== undefined && n.last_exit !== null) exits.push(`last exit of ${n.id}: ${describeExit(n.last_exit.code, n.last_exit.signal)} at ${n.last_exit.at}`);
   }
-  ctx.options.out(`${head}\n${table(rows)}\n`);
+  ctx.options.out(`${head}\n${table(rows)}\n${exits.map((line) => `${line}\n`).join('')}`);
   return 0;
 }
 
@@ -224,59 +259,36 @@ async function failover(ctx: Context): Promise<number> {
   return 0;
 }
 
-function devNode(ctx: Context, name: string | undefined): { state: DevState; index: number } {
+/** Asks the `geode dev` of dev.json to kill or start `name` (it owns and supervises the processes). */
+async function askDevFor(ctx: Context, action: ControlAction, name: string | undefined, timeoutMs: number): Promise<ControlAnswer> {
   if (name === undefined) throw new CommandFailed('a node id is required');
-  const state = ctx.dev;
+  const state: DevState | undefined = ctx.dev;
   if (state === undefined) throw new CommandFailed(`no dev cluster recorded in ${resolve(ctx.options.dataDir, 'dev.json')} (kill-node/start-node act on \`geode dev\`)`);
-  const index = state.nodes.findIndex((n) => n.name === name);
-  if (index < 0) throw new CommandFailed(`unknown node ${name} (dev nodes: ${state.nodes.map((n) => n.name).join(', ')})`);
-  return { state, index };
+  if (!isAlive(state.pid)) throw new CommandFailed(`the geode dev recorded in ${resolve(ctx.options.dataDir, 'dev.json')} (pid ${state.pid}) is not running`);
+  try {
+    return await askDev(state, action, name, timeoutMs);
+  } catch (error) {
+    if (error instanceof ControlFailed) throw new CommandFailed(`${action === 'kill' ? 'kill-node' : 'start-node'} ${name}: ${error.message}`);
+    throw error;
+  }
 }
 
+/** SIGKILL, as a crash would; the supervisor leaves the node down until start-node. */
 async function killNode(ctx: Context): Promise<number> {
-  const { state, index } = devNode(ctx, ctx.options.positionals[0]);
-  const node = state.nodes[index]!;
-  if (node.pid !== null && isAlive(node.pid)) {
-    process.kill(node.pid, 'SIGKILL');
-    const until = Date.now() + 10_000;
-    while (isAlive(node.pid) && Date.now() < until) await sleep(20);
-  }
-  state.nodes[index] = { ...node, pid: null };
-  writeDevState(ctx.options.dataDir, state);
-  ctx.options.out(ctx.options.json ? `${JSON.stringify({ killed: node.name, pid: node.pid })}\n` : `killed ${node.name}\n`);
+  const answer = await askDevFor(ctx, 'kill', ctx.options.positionals[0], 15_000);
+  ctx.options.out(ctx.options.json ? `${JSON.stringify({ killed: answer.node, pid: answer.pid })}\n` : `killed ${answer.node}\n`);
   return 0;
 }
 
+/** Resolves once the node serves /api/v1/cluster/status (it has started), bounded by --timeout. */
 async function startNode(ctx: Context): Promise<number> {
-  const { state, index } = devNode(ctx, ctx.options.positionals[0]);
-  const node = state.nodes[index]!;
-  if (node.pid !== null && isAlive(node.pid)) {
-    ctx.options.out(ctx.options.json ? `${JSON.stringify({ started: node.name, pid: node.pid, already_running: true })}\n` : `${node.name} is already running (pid ${node.pid})\n`);
-    return 0;
+  const answer = await askDevFor(ctx, 'start', ctx.options.positionals[0], ctx.options.timeoutSeconds * 1000);
+  if (answer.already_running === true) {
+    ctx.options.out(ctx.options.json ? `${JSON.stringify({ started: answer.node, pid: answer.pid, already_running: true })}\n` : `${answer.node} is already running (pid ${String(answer.pid)})\n`);
+  } else {
+    ctx.options.out(ctx.options.json ? `${JSON.stringify({ started: answer.node, pid: answer.pid })}\n` : `started ${answer.node} (pid ${String(answer.pid)})\n`);
   }
-  const log = openSync(node.log, 'a');
-  // Detached and tied to the dev process: it stops itself when `geode dev` is gone.
-  const child = spawn(node.command, node.args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, GEODE_PARENT_PID: String(state.pid) } });
-  closeSync(log);
-  child.unref();
-  const pid = child.pid ?? null;
-  state.nodes[index] = { ...node, pid };
-  writeDevState(ctx.options.dataDir, state);
-  const until = Date.now() + ctx.options.timeoutSeconds * 1000;
-  while (Date.now() < until) {
-    if (!isAlive(pid)) throw new CommandFailed(`${node.name} exited during start; see ${node.log}`);
-    try {
-      const response = await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(1_000) });
-      if (response.ok) {
-        ctx.options.out(ctx.options.json ? `${JSON.stringify({ started: node.name, pid })}\n` : `started ${node.name} (pid ${String(pid)})\n`);
-        return 0;
-      }
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(100);
-  }
-  throw new CommandFailed(`${node.name} did not answer /healthz within ${ctx.options.timeoutSeconds} s; see ${node.log}`);
+  return 0;
 }
 
 async function waitSync(ctx: Context): Promise<number> {

@@ -1,10 +1,14 @@
 /**
  * `<data-dir>/dev.json`: what `geode dev` started, so `geode cluster
- * kill-node/start-node` can act on its processes and the other cluster
- * commands find its nodes and admin token.
+ * kill-node/start-node` can reach its control endpoint (dev-control.ts), the
+ * other cluster commands find its nodes and admin token, and `status` shows
+ * the supervisor's view of each node. Only the dev process writes it: it is
+ * rewritten on every supervision event (an exit, a restart, a deliberate
+ * stop or start).
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ProcessExit, ProcessState } from './supervisor.js';
 
 export interface DevNodeState {
   name: string;
@@ -15,6 +19,12 @@ export interface DevNodeState {
   args: string[];
   config: string;
   log: string;
+  /** running; restarting (exited unasked, restart scheduled at next_restart_at); stopped (by kill-node, until start-node). */
+  state: ProcessState;
+  /** Restarts the supervisor made since `geode dev` started. */
+  restarts: number;
+  last_exit: ProcessExit | null;
+  next_restart_at: string | null;
 }
 
 export interface DevState {
@@ -23,6 +33,8 @@ export interface DevState {
   gateway: string;
   admin_token: string;
   data_dir: string;
+  /** URL of the dev process's control endpoint (kill-node, start-node); its token is admin_token. */
+  control: string;
   nodes: DevNodeState[];
 }
 

@@ -11,6 +11,13 @@
  * Children never outlive the parent: they are SIGKILLed on the parent's
  * exit, and each child also watches its parent pid (GEODE_PARENT_PID) and
  * stops itself when the parent disappears (e.g. after a SIGKILL).
+ *
+ * Supervision is opt-in (`supervision`; `geode dev` turns it on): a node
+ * whose process exits without the owner asking (a crash, a disk failure's
+ * exit 1, a SIGKILL from outside) is started again with backoff
+ * (supervisor.ts). `kill()` and `stop()` are the owner asking: the node then
+ * stays down until `start()`. Without supervision nothing restarts by
+ * itself, which tests and benchmarks that kill nodes on purpose rely on.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -21,6 +28,8 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { RestartBackoff, restartPolicy } from './supervisor.js';
+import type { ProcessExit, SupervisionEvent, SupervisionOptions, SupervisionStatus } from './supervisor.js';
 
 export interface LaunchOptions {
   nodes: number;
@@ -53,6 +62,13 @@ export interface LaunchOptions {
   peerPort?: (from: string, to: string, targetPort: number) => Promise<number>;
   /** Bound for a spawned node to start serving; default 60 s. */
   startTimeoutMs?: number;
+  /** Written as `cluster_id` into every node's config; absent: the nodes' default (`geode`). */
+  clusterId?: string;
+  /**
+   * Restart nodes whose process exits unasked, with backoff (supervisor.ts); absent: never restart.
+   * `kill()` / `stop()` are deliberate and keep a node down until `start()`.
+   */
+  supervision?: SupervisionOptions;
 }
 
 export interface LaunchedNode {
@@ -78,6 +94,8 @@ export interface LaunchedNode {
   start(): Promise<void>;
   /** Captured output tail (stdio `pipe` only). */
   output(): string;
+  /** The supervisor's view of this node; undefined when the cluster runs without supervision. */
+  readonly supervision: SupervisionStatus | undefined;
 }
 
 export interface AddNodeOptions {
@@ -147,17 +165,21 @@ function allThreadsStopped(pid: number): boolean {
 /** Every live child of every launched cluster, killed when this process exits. */
 const liveChildren = new Set<ChildProcess>();
 let hooksInstalled = false;
+/** Set once this process is going away: children then die with it, and nothing may start them again. */
+let parentExiting = false;
 
 function installParentHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   process.on('exit', () => {
+    parentExiting = true;
     for (const child of liveChildren) child.kill('SIGKILL');
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
       // Another handler (e.g. `geode dev`'s clean shutdown) owns this signal: let it stop the nodes gracefully.
       if (process.listenerCount(signal) > 1) return;
+      parentExiting = true;
       for (const child of liveChildren) child.kill('SIGKILL');
       process.off(signal, onSignal);
       process.kill(process.pid, signal);
@@ -225,6 +247,7 @@ interface NodeSettings {
   env: Record<string, string>;
   stdio: NonNullable<LaunchOptions['stdio']>;
   startTimeoutMs: number;
+  supervision: SupervisionOptions | undefined;
 }
 
 interface NodePlan {
@@ -238,6 +261,14 @@ class ChildNode implements LaunchedNode {
   private exited: Promise<void> = Promise.resolve();
   private tail = '';
   private paused = false;
+  /** The owner wants this node up: set by start(), cleared by kill() and stop(). Only then is an exit restarted. */
+  private wanted = false;
+  private spawnedAt = 0;
+  private restarts = 0;
+  private lastExit: ProcessExit | null = null;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private nextRestartAt: number | undefined;
+  private readonly backoff: RestartBackoff | undefined;
 
   constructor(
     readonly name: string,
@@ -245,7 +276,9 @@ class ChildNode implements LaunchedNode {
     readonly port: number,
     readonly configPath: string,
     private readonly settings: NodeSettings,
-  ) {}
+  ) {
+    this.backoff = settings.supervision === undefined ? undefined : new RestartBackoff(restartPolicy(settings.supervision));
+  }
 
   get pid(): number | undefined {
     return this.running ? this.child?.pid : undefined;
@@ -254,6 +287,13 @@ class ChildNode implements LaunchedNode {
   get running(): boolean {
     const child = this.child;
     return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  get supervision(): SupervisionStatus | undefined {
+    if (this.backoff === undefined) return undefined;
+    const state = this.running ? 'running' : this.restartTimer !== undefined ? 'restarting' : 'stopped';
+    const nextRestartAt = state === 'restarting' && this.nextRestartAt !== undefined ? new Date(this.nextRestartAt).toISOString() : null;
+    return { state, restarts: this.restarts, lastExit: this.lastExit, nextRestartAt };
   }
 
   output(): string {
@@ -266,47 +306,12 @@ class ChildNode implements LaunchedNode {
   }
 
   async start(): Promise<void> {
+    this.wanted = true;
+    this.cancelRestart();
     if (this.running) return;
-    const { command, args } = this.command;
-    let stdio: ('ignore' | 'inherit' | 'pipe' | number)[];
-    let logFd: number | undefined;
-    switch (this.settings.stdio) {
-      case 'file':
-        logFd = openSync(join(this.settings.dataDir, `${this.name}.log`), 'a');
-        stdio = ['ignore', logFd, logFd];
-        break;
-      case 'pipe':
-        stdio = ['ignore', 'pipe', 'pipe'];
-        break;
-      default:
-        stdio = ['ignore', this.settings.stdio, this.settings.stdio];
-    }
-    const child = spawn(command, args, {
-      stdio,
-      // Own process group: a terminal's Ctrl-C reaches the parent only, which stops the nodes in order.
-      detached: true,
-      env: { ...process.env, ...this.settings.env, GEODE_PARENT_PID: String(process.pid) },
-    });
-    if (logFd !== undefined) closeSync(logFd);
-    this.child = child;
-    this.paused = false;
-    liveChildren.add(child);
-    const keep = (chunk: Buffer): void => {
-      this.tail = (this.tail + chunk.toString()).slice(-OUTPUT_TAIL_BYTES);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.exited = new Promise((resolveExit) => {
-      child.once('exit', () => {
-        liveChildren.delete(child);
-        resolveExit();
-      });
-      child.once('error', (error) => {
-        this.tail += `\nspawn failed: ${error.message}`;
-        liveChildren.delete(child);
-        resolveExit();
-      });
-    });
+    this.backoff?.reset();
+    const child = this.spawnChild();
+    this.emit({ kind: 'started', node: this.name, pid: child.pid });
     const deadline = Date.now() + this.settings.startTimeoutMs;
     while (Date.now() < deadline) {
       if (child !== this.child || !this.running) {
@@ -325,14 +330,122 @@ class ChildNode implements LaunchedNode {
     throw new Error(`${this.name}: /api/v1/cluster/status did not answer within ${this.settings.startTimeoutMs} ms\n${this.tail}`);
   }
 
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.child;
-    if (child === undefined || !this.running) return;
-    child.kill(signal);
-    // A stopped process only acts on a catchable signal once continued.
-    if (this.paused && signal !== 'SIGKILL') child.kill('SIGCONT');
+  /** Starts the process with this node's config and returns at once (start() then waits for it to serve). */
+  private spawnChild(): ChildProcess {
+    const { command, args } = this.command;
+    let stdio: ('ignore' | 'inherit' | 'pipe' | number)[];
+    let logFd: number | undefined;
+    switch (this.settings.stdio) {
+      case 'file':
+        logFd = openSync(join(this.settings.dataDir, `${this.name}.log`), 'a');
+        stdio = ['ignore', logFd, logFd];
+        break;
+      case 'pipe':
+        stdio = ['ignore', 'pipe', 'pipe'];
+        break;
+      default:
+        stdio = ['ignore', this.settings.stdio, this.settings.stdio];
+    }
+    let child: ChildProcess;
+    try {
+      child = spawn(command, args, {
+        stdio,
+        // Own process group: a terminal's Ctrl-C reaches the parent only, which stops the nodes in order.
+        detached: true,
+        env: { ...process.env, ...this.settings.env, GEODE_PARENT_PID: String(process.pid) },
+      });
+    } finally {
+      if (logFd !== undefined) closeSync(logFd);
+    }
+    this.child = child;
     this.paused = false;
-    await this.exited;
+    this.spawnedAt = Date.now();
+    liveChildren.add(child);
+    const keep = (chunk: Buffer): void => {
+      this.tail = (this.tail + chunk.toString()).slice(-OUTPUT_TAIL_BYTES);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.exited = new Promise((resolveExit) => {
+      let done = false;
+      const finish = (code: number | null, signal: string | null, error?: string): void => {
+        if (done) return;
+        done = true;
+        liveChildren.delete(child);
+        this.onExit(child, code, signal, error);
+        resolveExit();
+      };
+      child.once('exit', (code, signal) => finish(code, signal));
+      child.once('error', (error) => {
+        this.tail += `\nspawn failed: ${error.message}`;
+        finish(child.exitCode, child.signalCode, error.message);
+      });
+    });
+    return child;
+  }
+
+  /** Records the exit and, when supervised and not asked for, schedules the restart. */
+  private onExit(child: ChildProcess, code: number | null, signal: string | null, error: string | undefined): void {
+    if (child !== this.child) return;
+    this.lastExit = { code, signal, at: new Date().toISOString() };
+    if (this.backoff === undefined || !this.wanted || parentExiting) return;
+    this.scheduleRestart(this.backoff, child.pid, code, signal, Date.now() - this.spawnedAt, error);
+  }
+
+  private scheduleRestart(backoff: RestartBackoff, pid: number | undefined, code: number | null, signal: string | null, uptimeMs: number, error: string | undefined): void {
+    const { attempt, delayMs } = backoff.next(uptimeMs);
+    this.nextRestartAt = Date.now() + delayMs;
+    this.restartTimer = setTimeout(() => this.restart(attempt), delayMs);
+    // A pending restart must not keep a finished test or command alive; live children hold the loop anyway.
+    this.restartTimer.unref();
+    this.emit({ kind: 'exit', node: this.name, pid, code, signal, uptimeMs, attempt, delayMs, ...(error === undefined ? {} : { error }) });
+  }
+
+  private restart(attempt: number): void {
+    this.restartTimer = undefined;
+    this.nextRestartAt = undefined;
+    if (this.backoff === undefined || !this.wanted || this.running || parentExiting) return;
+    this.restarts++;
+    let child: ChildProcess;
+    try {
+      child = this.spawnChild();
+    } catch (error) {
+      // Could not even spawn (the log file's directory is gone, no pids left): back off as after a crash.
+      const message = error instanceof Error ? error.message : String(error);
+      this.lastExit = { code: null, signal: null, at: new Date().toISOString() };
+      this.scheduleRestart(this.backoff, undefined, null, null, 0, message);
+      return;
+    }
+    this.emit({ kind: 'restart', node: this.name, pid: child.pid, attempt, restarts: this.restarts });
+  }
+
+  private cancelRestart(): void {
+    if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.nextRestartAt = undefined;
+  }
+
+  private emit(event: SupervisionEvent): void {
+    if (this.backoff === undefined) return;
+    try {
+      this.settings.supervision?.onEvent?.(event);
+    } catch {
+      // A listener's failure (say, a full disk under dev.json) must not stop the restarts themselves.
+    }
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.wanted = false;
+    this.cancelRestart();
+    const child = this.child;
+    if (child !== undefined && this.running) {
+      child.kill(signal);
+      // A stopped process only acts on a catchable signal once continued.
+      if (this.paused && signal !== 'SIGKILL') child.kill('SIGCONT');
+      this.paused = false;
+      await this.exited;
+    }
+    this.emit({ kind: 'stopped', node: this.name, pid: child?.pid });
   }
 
   async pause(): Promise<void> {
@@ -352,7 +465,12 @@ class ChildNode implements LaunchedNode {
 
   /** SIGTERM, then SIGKILL after the grace period. */
   async stop(): Promise<void> {
-    if (!this.running) return;
+    this.wanted = false;
+    this.cancelRestart();
+    if (!this.running) {
+      this.emit({ kind: 'stopped', node: this.name, pid: undefined });
+      return;
+    }
     const exited = this.exited;
     const graceful = this.kill('SIGTERM');
     const timer = setTimeout(() => this.child?.kill('SIGKILL'), STOP_GRACE_MS);
@@ -475,6 +593,7 @@ function yamlConfig(plan: NodePlan, all: NodePlan[], peerPorts: Map<string, numb
   if (options.snapshotEntries !== undefined) entry['snapshot_entries'] = options.snapshotEntries;
   if (options.heartbeatMs !== undefined) entry['heartbeat_ms'] = options.heartbeatMs;
   if (options.electionTimeoutMs !== undefined) entry['election_timeout_ms'] = options.electionTimeoutMs;
+  if (options.clusterId !== undefined) entry['cluster_id'] = options.clusterId;
   return `# Written by geode's launcher; node ${plan.name} of a loopback cluster.\n${stringify({ [plan.name]: entry })}`;
 }
 
@@ -509,6 +628,7 @@ export async function launchCluster(options: LaunchOptions): Promise<LaunchedClu
     env: options.env ?? {},
     stdio: options.stdio ?? 'pipe',
     startTimeoutMs: options.startTimeoutMs ?? 60_000,
+    supervision: options.supervision,
   };
   const nodes: ChildNode[] = [];
   for (const plan of plans) nodes.push(await writeNodeConfig(plan, plans, options, host, secret, token, dataDir, settings));

@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
-import { ConfigError, loadNodeConfig } from '../shared/config/index.js';
+import { ConfigError, formatByteSize, loadNodeConfig } from '../shared/config/index.js';
 import type { RunningNode } from './serve.js';
 import { CLUSTER_SUBCOMMANDS, CommandFailed } from './cluster.js';
 import { ShutdownOnSignals } from './signals.js';
@@ -17,14 +17,18 @@ Commands:
   dev [--data-dir DIR] [--nodes N] [--gateways G] [--base-port P] [--front-port P]
                                       run a 3-node cluster on 127.0.0.1:3151-3153 (data in ./data)
                                       and the gateway on 127.0.0.1:3141 (G gateways: 3141, 3142, ...)
-  node --config FILE [--id NODE]      run one storage node from a YAML config
-  gateway --config FILE [--workers N] run one gateway from a YAML config (N processes sharing the port)
+  node --config FILE [--id NODE] [--check]
+                                      run one storage node from a YAML config
+                                      (--check: validate the config, report every problem, exit)
+  gateway --config FILE [--workers N] [--check]
+                                      run one gateway from a YAML config (N processes sharing the port)
   cluster <sub> [--url URL] [--json] [--token T] [--data-dir DIR]
       status                          cluster table (or JSON)
       health                          exit 0 while the quorum holds, 1 otherwise
       primary                         print the leader's name
       failover --target=ID            hand leadership to ID
-      kill-node ID | start-node ID    SIGKILL / restart a node of \`geode dev\` (from dev.json)
+      kill-node ID | start-node ID    SIGKILL a node of \`geode dev\` and keep it down / start it again
+                                      (dev restarts a node that dies any other way)
       wait-sync ID [--timeout S]      wait until ID applied what is committed now (default 30 s)
       verify-data [--timeout S]       compare graph checksums of all nodes at the same applied index
   help                                show this text
@@ -143,10 +147,18 @@ async function runDev(args: string[]): Promise<number | 'running'> {
 }
 
 async function runNode(args: string[]): Promise<number | 'running'> {
-  const values = parseOptions(args, { config: { type: 'string' }, id: { type: 'string' } });
+  const values = parseOptions(args, { config: { type: 'string' }, id: { type: 'string' }, check: { type: 'boolean', default: false } });
   if (values.help) return printUsage();
   if (values.config === undefined) throw new UsageError('node: --config FILE is required');
+  // A bad config throws ConfigError listing every problem: exit 2, with or without --check.
   const config = loadNodeConfig(values.config, values.id === undefined ? {} : { nodeId: values.id });
+  if (values.check) {
+    process.stdout.write(
+      `${values.config}: valid (node ${config.id}, cluster ${config.clusterId}, ${config.members.length} member${config.members.length === 1 ? '' : 's'}, ` +
+        `${config.replicationMode}, query_memory_limit ${formatByteSize(config.queryMemoryLimitBytes)})\n`,
+    );
+    return 0;
+  }
   const logLevel = checkLogLevel(values['log-level']);
   stopWithParent();
   // Loaded on demand so `geode --help` never pays for (or depends on) the engine and server.
@@ -176,9 +188,15 @@ function stopWithParent(): void {
 
 /** `geode gateway --config FILE`: one gateway (see gateway.ts); prints {"gateway": url} once listening. */
 async function runGatewayCommand(args: string[]): Promise<number | 'running'> {
-  const values = parseOptions(args, { config: { type: 'string' }, workers: { type: 'string', default: '1' } });
+  const values = parseOptions(args, { config: { type: 'string' }, workers: { type: 'string', default: '1' }, check: { type: 'boolean', default: false } });
   if (values.help) return printUsage();
   if (values.config === undefined) throw new UsageError('gateway: --config FILE is required');
+  if (values.check) {
+    const { loadGatewayConfig } = await import('../gateway/index.js');
+    const config = loadGatewayConfig(values.config);
+    process.stdout.write(`${values.config}: valid (gateway on ${config.listen.host}:${config.listen.port}, region ${config.region})\n`);
+    return 0;
+  }
   const workers = parseCount(values.workers, '--workers', 1);
   const logLevel = checkLogLevel(values['log-level']);
   if (cluster.isPrimary) stopWithParent();
