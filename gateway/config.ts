@@ -81,6 +81,12 @@ export interface GatewayConfig {
    * next candidate (first answer wins). 0 turns hedging off.
    */
   readHedgeMs: number;
+  /**
+   * Every read waits for the highest write index this gateway acknowledged (sent as `after_index`),
+   * so a read without a session token still sees every write acknowledged before it arrived.
+   * Default true; false leaves tokenless reads to the lag bound alone.
+   */
+  readYourWrites: boolean;
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -100,6 +106,7 @@ export const GATEWAY_DEFAULTS = {
   defaultTimeoutMs: 30_000,
   queryStream: true,
   readHedgeMs: 250,
+  readYourWrites: true,
 } as const;
 
 const MIN_SESSION_SECRET = 16;
@@ -108,7 +115,7 @@ const KNOWN_KEYS = new Set([
   'listen', 'regions', 'region', 'session_secret', 'admin_token', 'trusted_proxies', 'max_replication_lag_ms',
   'write_hold_ms', 'write_queue', 'read_concurrency', 'write_concurrency', 'body_limit', 'max_query_bytes',
   'read_preference', 'consistency', 'query_cache', 'health_interval_ms', 'poll_interval_ms', 'default_timeout_ms',
-  'query_stream', 'read_hedge_ms',
+  'query_stream', 'read_hedge_ms', 'read_your_writes',
 ]);
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -286,9 +293,11 @@ export function parseGatewayConfig(raw: unknown, source = '<gateway config>', en
     defaultTimeoutMs: r.int(raw, 'default_timeout_ms', 'default_timeout_ms', GATEWAY_DEFAULTS.defaultTimeoutMs, 1),
     queryStream: typeof raw['query_stream'] === 'boolean' ? raw['query_stream'] : GATEWAY_DEFAULTS.queryStream,
     readHedgeMs: r.int(raw, 'read_hedge_ms', 'read_hedge_ms', GATEWAY_DEFAULTS.readHedgeMs, 0),
+    readYourWrites: typeof raw['read_your_writes'] === 'boolean' ? raw['read_your_writes'] : GATEWAY_DEFAULTS.readYourWrites,
   };
-  const queryStream = raw['query_stream'];
-  if (queryStream !== undefined && typeof queryStream !== 'boolean') r.issues.push('query_stream: expected true or false');
+  for (const key of ['query_stream', 'read_your_writes']) {
+    if (raw[key] !== undefined && typeof raw[key] !== 'boolean') r.issues.push(`${key}: expected true or false`);
+  }
   if (r.issues.length > 0) throw new ConfigError(r.issues, source);
   return config;
 }

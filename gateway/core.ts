@@ -1,9 +1,14 @@
 /**
  * The gateway without HTTP: topology, breakers, pools, the query service,
  * limits and metrics, shared by the HTTP route and the WebSocket session.
- * `run` never throws: every failure becomes an error answer.
+ * `run` never throws: every failure becomes an error answer. A write gets a
+ * request_id here when the client sent none, before any limit is checked, so
+ * that every error answer to a write, the gateway's own included (bulkhead
+ * full, write queue full, no leader within write_hold_ms), carries the id
+ * the client can resend it with.
  */
 import { ErrorCode, GeodeError } from '../shared/protocol/errors.js';
+import { newRequestId } from '../shared/protocol/request-id.js';
 import { GatewayMetrics } from './api/metrics.js';
 import type { RequestKind } from './api/metrics.js';
 import { retryAfterFor, toGeodeError } from './api/errors.js';
@@ -81,6 +86,7 @@ export class GatewayCore {
     let kind: RequestKind = 'unknown';
     let target: 'leader' | 'replica' | 'gateway' | 'cache' | 'none' = 'none';
     let outcome = 'ok';
+    let requestId: string | undefined;
     try {
       if (Buffer.byteLength(body.query) > this.config.maxQueryBytes) {
         throw new GeodeError(ErrorCode.PAYLOAD_TOO_LARGE, `query text is over ${this.config.maxQueryBytes} bytes`, { detail: 'QueryTooLarge' });
@@ -92,8 +98,12 @@ export class GatewayCore {
         target = 'gateway';
         return { status: 200, body: answer.body, session: answer.session, retryAfter: undefined };
       }
-      // Separate bulkheads for reads and writes: a full one answers OVERLOADED at once instead of queueing.
       const isRead = plan.kind === 'read' || plan.kind === 'admin';
+      if (!isRead) {
+        requestId = body.request_id ?? newRequestId();
+        if (body.request_id === undefined) body = { ...body, request_id: requestId };
+      }
+      // Separate bulkheads for reads and writes: a full one answers OVERLOADED at once instead of queueing.
       const limit = isRead ? this.config.readConcurrency : this.config.writeConcurrency;
       if ((isRead ? this.readsInFlight : this.writesInFlight) >= limit) {
         throw new GeodeError(ErrorCode.OVERLOADED, `too many ${isRead ? 'reads' : 'writes'} in flight (limit ${limit})`, { detail: 'ConcurrencyLimit' });
@@ -111,7 +121,8 @@ export class GatewayCore {
       outcome = result.outcome;
       return { status: result.status, body: result.body, session: result.session, retryAfter: retryAfterFor(result.outcome) };
     } catch (error) {
-      const geode = toGeodeError(error);
+      let geode = toGeodeError(error);
+      if (requestId !== undefined) geode = geode.withExtra({ request_id: requestId });
       outcome = geode.code;
       return { status: geode.status, body: JSON.stringify(geode.toJSON()), session, retryAfter: retryAfterFor(geode.code) };
     } finally {

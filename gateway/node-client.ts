@@ -4,8 +4,14 @@
  * request, same answer; reads take a read lane, writes the node's own
  * stream), through the node's circuit breaker, counted in its in-flight
  * gauge.
- * Connection failures, attempt timeouts and 5xx INTERNAL throw NodeFailure
- * (they count against the breaker); every other answer is returned as is.
+ *
+ * Connection failures and 5xx INTERNAL throw NodeFailure (they count against
+ * the breaker); every other answer is returned as is, the statement's own
+ * errors (TIMEOUT, MEMORY_LIMIT, WORK_LIMIT, ...) included. When the call's
+ * time runs out without an answer, the node's liveness decides: a node that
+ * still shows signs of life (health checks, stream frames or pongs, other
+ * answers) is running a statement past its time, StatementTimeout, which
+ * does not count against it; a silent one is a NodeFailure.
  */
 import { errors } from 'undici';
 import { NodeFailure } from './breakers/breakers.js';
@@ -23,6 +29,17 @@ export interface NodeAnswer {
   json: unknown;
   /** Present on error answers. */
   errorCode: string | undefined;
+}
+
+/** The node is alive but gave no answer within the statement's time (plus a margin for its own TIMEOUT answer): the statement's fault, not the node's. */
+export class StatementTimeout extends Error {
+  constructor(
+    readonly url: string,
+    readonly waitedMs: number,
+  ) {
+    super(`${url} is alive but did not answer the statement within ${waitedMs} ms`);
+    this.name = 'StatementTimeout';
+  }
 }
 
 export class NodeClient {
@@ -46,18 +63,33 @@ export class NodeClient {
   }
 
   /**
-   * Whether `url` has shown no sign of life since `since` (performance.now()): its query stream is
-   * open and has delivered nothing (no frame, no pong) since. Without an open stream we cannot tell,
-   * and answer false.
+   * Whether `url` has shown no sign of life since `since` (performance.now()): no frame or pong on its
+   * query stream, no answer over HTTP, no passed health check or status since.
    */
   silentSince(url: string, since: number): boolean {
-    const stream = this.streams?.get(url);
-    return stream?.ready === true && stream.lastHeardAt < since;
+    return this.lastHeardAt(url) < since;
   }
 
-  /** Pings `url` over its query stream, so that silentSince can tell a live node from a stopped one. */
+  /** The node is alive: it passes health checks and showed a sign of life lately (Topology.isAlive). */
+  alive(url: string): boolean {
+    return this.topology.isAlive(url, this.streams?.lastHeardAt(url));
+  }
+
+  /**
+   * Asks `url` for a sign of life: a ping on each socket of its query stream and a health check over
+   * HTTP, which the node's main thread answers even while every read worker is busy with a long
+   * statement (a read lane's socket cannot answer a ping then).
+   */
   probe(url: string): void {
-    this.streams?.get(url).probe();
+    this.streams?.probe(url);
+    this.topology.checkNow(url);
+  }
+
+  /** performance.now() of the last sign of life from `url` (-Infinity: none). */
+  private lastHeardAt(url: string): number {
+    const seen = this.topology.view(url)?.lastSeenAt ?? Number.NEGATIVE_INFINITY;
+    const heard = this.streams?.lastHeardAt(url) ?? Number.NEGATIVE_INFINITY;
+    return heard > seen ? heard : seen;
   }
 
   private async send(url: string, payload: string, timeoutMs: number, read: boolean): Promise<NodeAnswer> {
@@ -71,11 +103,17 @@ export class NodeClient {
         ({ status, text } = await stream.write(payload, timeoutMs));
       } else {
         ({ status, text } = await this.http(url, payload, timeoutMs));
+        this.topology.markSeen(url);
       }
     } catch (error) {
+      const message = `${url}: ${error instanceof Error ? error.message : String(error)}`;
       const timeout = error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError || (error instanceof StreamFailure && error.reason === 'timeout');
-      if (!timeout) this.topology.markDown(url);
-      throw new NodeFailure(`${url}: ${error instanceof Error ? error.message : String(error)}`, timeout ? 'timeout' : 'connect');
+      if (timeout) {
+        if (this.alive(url)) throw new StatementTimeout(url, timeoutMs);
+        throw new NodeFailure(message, 'timeout');
+      }
+      this.topology.markDown(url);
+      throw new NodeFailure(message, neverSent(error) ? 'refused' : 'lost');
     }
     let json: unknown;
     try {
@@ -117,6 +155,13 @@ export function parseSuccess(text: string): unknown {
     }
   }
   return JSON.parse(text);
+}
+
+/** The request surely did not reach the node: refused, or no socket to send it on. */
+function neverSent(error: unknown): boolean {
+  if (error instanceof StreamFailure) return error.reason === 'connect';
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'UND_ERR_CONNECT_TIMEOUT';
 }
 
 export function errorCodeOf(body: unknown): string | undefined {

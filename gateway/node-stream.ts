@@ -37,7 +37,8 @@
  *
  * Failures map onto the HTTP ones: no answer within the request's time is a
  * timeout; a connection that closes fails every request in flight on it as
- * a connection error (the caller retries reads elsewhere). It reconnects
+ * lost (the node may have run it), and a request with no open socket as a
+ * connection error (it never went out). It reconnects
  * with backoff (100 ms doubling to 2 s) until closed.
  */
 import { WebSocket } from 'ws';
@@ -46,10 +47,14 @@ import { QUERY_STREAM_MAX_FRAME, QUERY_STREAM_PATH, decodeFrame, encodeFrame } f
 import type { StreamItem } from '../shared/protocol/query-stream.js';
 import { zeroMask } from '../shared/protocol/ws-mask.js';
 
+/**
+ * `connect`: the request never went out (no open socket); `lost`: the socket closed while it was
+ * outstanding (the node may have run it); `timeout`: no answer within the request's time.
+ */
 export class StreamFailure extends Error {
   constructor(
     message: string,
-    readonly reason: 'timeout' | 'connect',
+    readonly reason: 'timeout' | 'connect' | 'lost',
   ) {
     super(message);
   }
@@ -336,7 +341,7 @@ class StreamSocket {
   private failAll(message: string): void {
     const waiters = [...this.waiting.values()];
     this.waiting.clear();
-    for (const waiter of waiters) waiter.reject(new StreamFailure(message, 'connect'));
+    for (const waiter of waiters) waiter.reject(new StreamFailure(message, 'lost'));
   }
 }
 
@@ -357,6 +362,16 @@ export class NodeStreams {
   drop(url: string): void {
     this.streams.get(url)?.close();
     this.streams.delete(url);
+  }
+
+  /** performance.now() when the node at `url` last sent anything on its stream (-Infinity: nothing, or no stream). */
+  lastHeardAt(url: string): number {
+    return this.streams.get(url)?.lastHeardAt ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** Pings every open socket of the stream to `url`, if there is one. */
+  probe(url: string): void {
+    this.streams.get(url)?.probe();
   }
 
   /** Whether the stream to `url` is open (false when none was ever opened). */

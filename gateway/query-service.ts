@@ -6,31 +6,52 @@
  * index, falling back to the next candidate and, if allowed, the degraded
  * result cache.
  *
+ * Read-your-writes by default: the gateway keeps the highest index of the
+ * writes it acknowledged, and every read carries `after_index` = the larger
+ * of that and the session token's causal index. A read without a token thus
+ * sees every write this gateway acknowledged before the read arrived (the
+ * replica waits until it has applied it; replicas known to be behind are
+ * tried last); with a token, the session's own writes on any gateway.
+ * `read_your_writes: false` leaves tokenless reads to the lag bound alone.
+ *
+ * A node's error answer is the statement's own outcome unless its code says
+ * it is about the node's state (errorCodeSpecs[code].retryable: NOT_LEADER,
+ * REPLICA_LAGGING, NO_QUORUM, OVERLOADED), which sends a read to the next
+ * candidate and holds a write for a leader. TIMEOUT, MEMORY_LIMIT,
+ * WORK_LIMIT and the rest go back to the client as the node gave them,
+ * retried nowhere: a statement that is too slow or too big is so on every
+ * replica. A read gets the client's whole time on its node, plus a margin for
+ * the node's own TIMEOUT answer; past that, a node that is still alive
+ * (health checks, stream pongs) makes the answer 408 TIMEOUT, not a node
+ * failure.
+ *
  * Hedged reads: when a replica has not answered a read within
- * `read_hedge_ms` (default 250) and its query stream has been quiet as long,
- * the gateway pings it; if the process stays silent through another such
- * delay (paused, partitioned or wedged, which health checks only notice
- * seconds later), the read is also sent to the next candidate and the first
- * answer wins. A replica that answers the ping is alive and only slow on this
- * read (a long scan): it is left to finish alone, so a long read is not run
- * twice on a healthy cluster and least_connections still sees one request.
- * Without an open query stream the gateway cannot tell and does not hedge.
- * At most one hedge per read; reads change nothing.
+ * `read_hedge_ms` (default 250) and has shown no sign of life as long, the
+ * gateway probes it (stream pings, and a health check its main thread
+ * answers even while its read workers are busy); if the process stays
+ * silent through another such delay (paused, partitioned or wedged, which
+ * health checks only notice seconds later), the read is also sent to the
+ * next candidate and the first answer wins. A replica that answers the probe
+ * is alive and only slow on this read: it is left to finish alone, so a long
+ * read is not run twice on a healthy cluster. A read whose node is declared
+ * down by health checks (or its breaker opens) while it waits moves on to
+ * the next candidate, hedging or not. Either way a statement goes to at most
+ * MAX_NODES_PER_READ nodes that may have run it: one that kills the nodes
+ * it runs on does not get to visit them all.
  */
 import { LRUCache } from 'lru-cache';
 import { classify, parse } from '../shared/gql/index.js';
 import type { SessionSetStatement, StatementKind } from '../shared/gql/ast.js';
-import { ErrorCode, GeodeError } from '../shared/protocol/errors.js';
-import { newRequestId } from '../shared/protocol/request-id.js';
+import { ErrorCode, GeodeError, errorCodeSpecs, errorFromWire } from '../shared/protocol/errors.js';
 import { BreakerOpen, NodeFailure } from './breakers/breakers.js';
 import type { Breakers } from './breakers/breakers.js';
 import type { Consistency, GatewayConfig } from './config.js';
 import type { GatewayMetrics, RouteTarget } from './api/metrics.js';
 import type { NodeAnswer, NodeClient } from './node-client.js';
-import { errorField } from './node-client.js';
+import { StatementTimeout, errorField } from './node-client.js';
 import { locate, nearestRegion } from './routing/geo.js';
 import type { GeoPoint, RegionPoint } from './routing/geo.js';
-import { planRead } from './routing/pipeline.js';
+import { leaderFirst, planRead } from './routing/pipeline.js';
 import type { Candidate } from './routing/pipeline.js';
 import { applySessionSetting } from './session/settings.js';
 import type { Session } from './session/token.js';
@@ -65,14 +86,28 @@ interface StatementPlan {
 
 /** Longer texts are parsed every time rather than pinned in the cache. */
 const MAX_CACHED_TEXT = 16 * 1024;
-/** A replica that is slower than this on a read, while others could answer, is skipped. */
-const READ_ATTEMPT_MS = 2000;
 /** Pause between write attempts that made no progress (e.g. NOT_LEADER ping-pong mid-election). */
 const RETRY_PAUSE_MS = 25;
+/** How long past the client's timeout the gateway waits for the node's own answer (its TIMEOUT, say) before answering for it. */
+export const NODE_ANSWER_MARGIN_MS = 500;
+/** With hedging off, how often a read waiting on a node looks whether health checks have declared that node down. */
+const DOWN_CHECK_MS = 250;
+/**
+ * Nodes a read may be in flight on that then fail under it (no answer, connection lost, 5xx), hedge
+ * included: one more than the first, so a dead replica costs a retry, and a statement that kills
+ * the node it runs on takes down at most two, never every replica.
+ */
+export const MAX_NODES_PER_READ = 2;
 
-/** Node answers that are about the node's state, not the request: try elsewhere / wait for a leader. */
-const RETRYABLE_ON_LEADER = new Set<string>([ErrorCode.NOT_LEADER, ErrorCode.NO_QUORUM, ErrorCode.OVERLOADED]);
-const RETRYABLE_ON_REPLICA = new Set<string>([ErrorCode.REPLICA_LAGGING, ErrorCode.NOT_LEADER, ErrorCode.NO_QUORUM, ErrorCode.OVERLOADED]);
+/**
+ * Whether the gateway should try elsewhere or later: the code is about the node's state (NOT_LEADER,
+ * REPLICA_LAGGING, NO_QUORUM, OVERLOADED). A statement's own outcome is never retried here, even one
+ * the node labels retryable for the client (a write whose acknowledgement timed out: the client,
+ * with its request_id and its own time, decides).
+ */
+function aboutTheNode(error: GeodeError): boolean {
+  return errorCodeSpecs[error.code].retryable && error.retryable;
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -102,6 +137,7 @@ export class QueryService {
   private readonly regionPoints: RegionPoint[];
   private turn = 0;
   private heldWrites = 0;
+  private acknowledgedIndex_ = 0;
 
   constructor(private readonly options: QueryServiceOptions) {
     const { queryCache, regions } = options.config;
@@ -111,6 +147,11 @@ export class QueryService {
 
   get writesWaiting(): number {
     return this.heldWrites;
+  }
+
+  /** The highest log index of a write this gateway acknowledged: every read's `after_index` is at least this (read_your_writes). */
+  get acknowledgedIndex(): number {
+    return this.acknowledgedIndex_;
   }
 
   /** Parses (or recalls) the statement; query errors are thrown, never cached. */
@@ -140,28 +181,36 @@ export class QueryService {
     return { status: 200, body: JSON.stringify(body), session: next, kind: 'session', target: 'gateway', outcome: 'ok' };
   }
 
-  /** `kind` comes from `classify`; session statements go to `answerSessionSetting`. */
+  /**
+   * `kind` comes from `classify`; session statements go to `answerSessionSetting`. A write's body
+   * carries its request_id (GatewayCore mints one); its error answers carry it too.
+   */
   async execute(body: QueryBody, kind: StatementKind, session: Session, clientAddress: string | undefined): Promise<QueryOutcome> {
     const timeoutMs = body.timeout_ms ?? this.options.config.defaultTimeoutMs;
     const deadline = Date.now() + timeoutMs;
     if (kind === 'write' || kind === 'schema' || kind === 'cluster') {
-      const payload = JSON.stringify({ ...body, request_id: body.request_id ?? newRequestId(), timeout_ms: timeoutMs });
-      const answer = await this.toLeader(payload, deadline, true);
-      return this.finish(answer, kind, 'leader', session, 'index');
+      const payload = JSON.stringify({ ...body, timeout_ms: timeoutMs });
+      const answer = await this.toLeader(payload, deadline, timeoutMs, true);
+      if (answer.status === 200) {
+        const index = metaNumber(answer.json, 'index');
+        if (index !== undefined && index > this.acknowledgedIndex_) this.acknowledgedIndex_ = index;
+      }
+      return this.finish(answer, kind, 'leader', session, 'index', body.request_id);
     }
     const consistency = body.consistency ?? session.consistency;
-    const afterIndex = Math.max(body.after_index ?? 0, session.causalIndex);
+    const ownWrites = this.options.config.readYourWrites ? this.acknowledgedIndex_ : 0;
+    const afterIndex = Math.max(body.after_index ?? 0, session.causalIndex, ownWrites);
     const request: QueryBody = { query: body.query, consistency };
     if (body.params !== undefined) request.params = body.params;
     if (afterIndex > 0) request.after_index = afterIndex;
     if (consistency === 'linearizable' || consistency === 'leader') {
       request.timeout_ms = timeoutMs;
-      const answer = await this.toLeader(JSON.stringify(request), deadline, false);
+      const answer = await this.toLeader(JSON.stringify(request), deadline, timeoutMs, false);
       return this.finish(answer, kind, 'leader', session, 'applied_index');
     }
     const lagBoundMs = consistency === 'bounded' ? (body.max_lag_ms ?? session.maxLagMs) : undefined;
     if (lagBoundMs !== undefined) request.max_lag_ms = lagBoundMs;
-    return this.readFromReplicas(request, kind, session, lagBoundMs, deadline, clientAddress);
+    return this.readFromReplicas(request, kind, session, lagBoundMs, deadline, timeoutMs, clientAddress);
   }
 
   // ---- leader path ------------------------------------------------------------
@@ -171,7 +220,7 @@ export class QueryService {
    * without a usable hint, NO_QUORUM), the request is held, up to write_hold_ms
    * from the first failure, and resent unchanged (same request_id).
    */
-  private async toLeader(payload: string, deadline: number, isWrite: boolean): Promise<NodeAnswer> {
+  private async toLeader(payload: string, deadline: number, timeoutMs: number, isWrite: boolean): Promise<NodeAnswer> {
     const { config, topology, client, metrics } = this.options;
     let holdStartedAt: number | undefined;
     let held = false;
@@ -181,6 +230,10 @@ export class QueryService {
       holdStartedAt ??= Date.now();
     };
     const holdLeft = (): number => (holdStartedAt === undefined ? config.writeHoldMs : holdStartedAt + config.writeHoldMs - Date.now());
+    const overdue = (): GeodeError =>
+      isWrite
+        ? new GeodeError(ErrorCode.TIMEOUT, `the write was not acknowledged within its time limit of ${timeoutMs} ms; its outcome is unknown, retry with the same request_id`, { retryable: true })
+        : new GeodeError(ErrorCode.TIMEOUT, `the statement ran past its time limit of ${timeoutMs} ms`);
     try {
       for (;;) {
         const target = hint ?? topology.availableLeader()?.url;
@@ -197,15 +250,16 @@ export class QueryService {
         if (target === undefined) {
           startHold();
           await topology.waitForLeader(Math.max(0, Math.min(holdLeft(), deadline - Date.now())));
-          if (Date.now() >= deadline) throw lastError ?? new GeodeError(ErrorCode.TIMEOUT, 'no leader within the request timeout');
+          if (Date.now() >= deadline) throw lastError ?? new GeodeError(ErrorCode.TIMEOUT, 'no leader within the request timeout', { retryable: isWrite });
           continue;
         }
         let answer: NodeAnswer;
         try {
-          answer = await client.query(target, payload, Math.max(1, deadline - Date.now()), !isWrite);
+          answer = await client.query(target, payload, Math.max(1, deadline - Date.now()) + NODE_ANSWER_MARGIN_MS, !isWrite);
         } catch (error) {
+          if (error instanceof StatementTimeout) throw overdue();
           lastError = this.unavailable(error);
-          if (error instanceof NodeFailure && error.reason === 'timeout' && Date.now() >= deadline) throw new GeodeError(ErrorCode.TIMEOUT, 'the leader did not answer within the request timeout');
+          if (error instanceof NodeFailure && error.reason === 'timeout' && Date.now() >= deadline) throw overdue();
           startHold();
           await sleep(RETRY_PAUSE_MS);
           continue;
@@ -214,10 +268,11 @@ export class QueryService {
           this.observe(answer);
           return answer;
         }
-        if (answer.errorCode === undefined || !RETRYABLE_ON_LEADER.has(answer.errorCode)) return answer;
-        lastError = fromAnswer(answer);
+        const error = errorFromWire(errorBody(answer.json), `node answered ${answer.status}`);
+        if (!aboutTheNode(error) || Date.now() >= deadline) return answer;
+        lastError = error;
         startHold();
-        if (answer.errorCode === ErrorCode.NOT_LEADER) {
+        if (error.code === ErrorCode.NOT_LEADER) {
           const leaderUrl = errorField(answer.json, 'leader_url');
           topology.refresh();
           if (typeof leaderUrl === 'string' && leaderUrl !== '') {
@@ -255,6 +310,7 @@ export class QueryService {
         breaker: breakers.state(v.url),
         inflight: v.inflight,
         rttMs: v.rttMs,
+        appliedIndex: v.appliedIndex,
       }));
   }
 
@@ -270,10 +326,20 @@ export class QueryService {
     return { origin, home: nearestRegion(origin, this.regionPoints)?.name ?? own };
   }
 
-  private async readFromReplicas(request: QueryBody, kind: StatementKind, session: Session, lagBoundMs: number | undefined, deadline: number, clientAddress: string | undefined): Promise<QueryOutcome> {
-    const { metrics } = this.options;
+  private async readFromReplicas(
+    request: QueryBody,
+    kind: StatementKind,
+    session: Session,
+    lagBoundMs: number | undefined,
+    deadline: number,
+    timeoutMs: number,
+    clientAddress: string | undefined,
+  ): Promise<QueryOutcome> {
+    const { metrics, topology, breakers } = this.options;
     const { origin, home } = this.whereIs(session, clientAddress);
-    const plan = planRead(this.candidates(), { policy: session.readPreference, lagBoundMs, homeRegion: home, origin, regions: this.regionPoints, turn: this.turn++ });
+    const routed = planRead(this.candidates(), { policy: session.readPreference, lagBoundMs, homeRegion: home, origin, regions: this.regionPoints, turn: this.turn++, afterIndex: request.after_index ?? 0 });
+    // System views: only the leader knows every member's lag and health; without one, a replica answers (partial).
+    const plan = kind === 'admin' && topology.availableLeader() !== undefined ? leaderFirst(routed) : routed;
     let lastError: GeodeError | undefined;
     /** The last failure was a node's answer (relayed as is) rather than a connection failure. */
     let lastAnswer: NodeAnswer | undefined;
@@ -283,61 +349,85 @@ export class QueryService {
     // Attempts in flight (at most two: the first and one hedge), by plan position.
     const running = new Map<number, Promise<Attempt>>();
     let next = 0;
+    /** Attempts that may have reached their node and ended without an answer (or were given up on). */
+    let lost = 0;
     const launch = (): void => {
-      if (next >= plan.length) return;
+      if (next >= plan.length || lost + running.size >= MAX_NODES_PER_READ) return;
       const left = deadline - Date.now();
       if (left <= 0) return;
       const i = next++;
       const candidate = plan[i] as Candidate;
-      const attempt = i < plan.length - 1 ? Math.min(left, READ_ATTEMPT_MS) : left;
+      // The node gets the client's whole time; the gateway waits a little longer for its own answer.
       running.set(
         i,
-        client.query(candidate.url, `${head},"timeout_ms":${attempt}}`, attempt + 100, true).then(
+        client.query(candidate.url, `${head},"timeout_ms":${left}}`, left + NODE_ANSWER_MARGIN_MS, true).then(
           (answer) => ({ i, answer, error: undefined }),
           (error: unknown) => ({ i, answer: undefined, error }),
         ),
       );
     };
     launch();
-    /** When the replica holding the only attempt was pinged because it had gone quiet. */
+    // With one candidate there is nothing to hedge to or move on to: just wait.
+    const watch = plan.length > 1;
+    const tickMs = config.readHedgeMs > 0 ? config.readHedgeMs : DOWN_CHECK_MS;
+    /** When the replica holding the only attempt was probed because it had gone quiet. */
     let probedAt: number | undefined;
     while (running.size > 0) {
       let settled: Attempt;
-      const [only] = running.values();
-      if (running.size === 1 && next < plan.length && config.readHedgeMs > 0) {
-        // Hedge: a replica whose process does not answer at all (paused, partitioned, wedged) costs two
-        // hedge delays, not the whole attempt timeout. Quiet for one delay, it is pinged; silent through
-        // the next as well, the read also goes to the next candidate. A replica that answers the ping is
-        // alive and merely slow on this read (a long scan), which is left to finish there alone.
+      if (watch) {
         let timer: NodeJS.Timeout | undefined;
-        const hedge = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, config.readHedgeMs, undefined)));
-        const first = await Promise.race([only as Promise<Attempt>, hedge]);
+        const tick = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, tickMs, undefined)));
+        const first = await Promise.race([...running.values(), tick]);
         clearTimeout(timer);
         if (first === undefined) {
-          const waiting = plan[running.keys().next().value as number] as Candidate;
-          const now = performance.now();
-          if (probedAt === undefined) {
-            if (client.silentSince(waiting.url, now - config.readHedgeMs)) {
-              client.probe(waiting.url);
-              probedAt = now;
-            }
-          } else {
-            if (client.silentSince(waiting.url, probedAt)) {
-              metrics.readHedges.inc();
-              launch();
-            }
+          // A node that health checks (or its breaker) have declared down since the read went out will not answer it.
+          for (const i of [...running.keys()]) {
+            const url = (plan[i] as Candidate).url;
+            if (topology.view(url)?.healthy !== false && breakers.state(url) !== 'open') continue;
+            running.delete(i);
+            lost++;
+            lastError = new GeodeError(ErrorCode.NO_QUORUM, `node unavailable: ${url} stopped answering health checks during the read`, { detail: 'NodeUnavailable' });
+            lastAnswer = undefined;
+            metrics.readRetries.inc();
             probedAt = undefined;
+          }
+          if (running.size === 0) {
+            launch();
+            continue;
+          }
+          // Hedge: a replica whose process does not answer at all (paused, partitioned, wedged) costs two
+          // hedge delays, not the time until health checks notice. Quiet for one delay, it is probed;
+          // silent through the next as well, the read also goes to the next candidate. A replica that
+          // answers the probe is alive and merely slow on this read, which is left to finish there alone.
+          if (running.size === 1 && config.readHedgeMs > 0 && next < plan.length) {
+            const waiting = plan[running.keys().next().value as number] as Candidate;
+            const now = performance.now();
+            if (probedAt === undefined) {
+              if (client.silentSince(waiting.url, now - config.readHedgeMs)) {
+                client.probe(waiting.url);
+                probedAt = now;
+              }
+            } else {
+              if (client.silentSince(waiting.url, probedAt)) {
+                metrics.readHedges.inc();
+                launch();
+              }
+              probedAt = undefined;
+            }
           }
           continue;
         }
         settled = first;
       } else {
-        settled = running.size === 1 ? await (only as Promise<Attempt>) : await Promise.race(running.values());
+        const [only] = running.values();
+        settled = await (only as Promise<Attempt>);
       }
       running.delete(settled.i);
       const candidate = plan[settled.i] as Candidate;
       const target: RouteTarget = candidate.leader ? 'leader' : 'replica';
       if (settled.answer === undefined) {
+        if (settled.error instanceof StatementTimeout) throw new GeodeError(ErrorCode.TIMEOUT, `the statement ran past its time limit of ${timeoutMs} ms`, { detail: 'StatementOverdue' });
+        if (settled.error instanceof NodeFailure && settled.error.reached) lost++;
         lastError = this.unavailable(settled.error);
         lastAnswer = undefined;
         metrics.readRetries.inc();
@@ -346,9 +436,8 @@ export class QueryService {
         this.remember(request, settled.answer);
         return this.finish(settled.answer, kind, target, session, 'applied_index');
       } else {
-        const code = settled.answer.errorCode;
-        const retry = code !== undefined && (RETRYABLE_ON_REPLICA.has(code) || (code === ErrorCode.TIMEOUT && (next < plan.length || running.size > 0)));
-        if (!retry) return this.finish(settled.answer, kind, target, session, 'applied_index');
+        // The statement's own outcome (TIMEOUT, MEMORY_LIMIT, WORK_LIMIT, a type error, ...): the same on every replica.
+        if (!aboutTheNode(errorFromWire(errorBody(settled.answer.json)))) return this.finish(settled.answer, kind, target, session, 'applied_index');
         lastAnswer = settled.answer;
         lastError = undefined;
         metrics.readRetries.inc();
@@ -358,7 +447,15 @@ export class QueryService {
     const cached = this.cachedRead(request, session);
     if (cached !== undefined) return { status: 200, body: cached, session, kind, target: 'cache', outcome: 'ok' };
     if (lastAnswer !== undefined) return this.finish(lastAnswer, kind, 'replica', session, 'applied_index');
-    if (lastError !== undefined) throw lastError;
+    if (lastError !== undefined) {
+      if (lost >= MAX_NODES_PER_READ && next < plan.length) {
+        throw new GeodeError(ErrorCode.NO_QUORUM, `the read was in flight on ${lost} nodes that failed under it; it is not sent to more. Last: ${lastError.message}`, {
+          detail: 'ReadNodesLost',
+          retryable: false,
+        });
+      }
+      throw lastError;
+    }
     // Nothing was tried: either no node is reachable at all, or those that are lag past the session's bound.
     if (!this.candidates().some((c) => c.healthy && c.breaker !== 'open')) {
       throw new GeodeError(ErrorCode.NO_QUORUM, 'no storage node is reachable to serve the read', { detail: 'NoNodeReachable' });
@@ -399,20 +496,25 @@ export class QueryService {
     throw error;
   }
 
-  private finish(answer: NodeAnswer, kind: StatementKind, target: RouteTarget, session: Session, advanceBy: 'index' | 'applied_index'): QueryOutcome {
+  /** `requestId`: a write's, added to its error answer so that the client can resend it safely. */
+  private finish(answer: NodeAnswer, kind: StatementKind, target: RouteTarget, session: Session, advanceBy: 'index' | 'applied_index', requestId?: string): QueryOutcome {
     let next = session;
+    let body = answer.text;
     if (answer.status === 200) {
       const index = metaNumber(answer.json, advanceBy);
       if (index !== undefined && index > session.causalIndex) next = { ...session, causalIndex: index };
+    } else if (requestId !== undefined) {
+      const error = errorBody(answer.json);
+      if (error !== undefined && error['request_id'] === undefined) body = JSON.stringify({ ...(answer.json as object), error: { ...error, request_id: requestId } });
     }
-    return { status: answer.status, body: answer.text, session: next, kind, target, outcome: answer.errorCode ?? 'ok' };
+    return { status: answer.status, body, session: next, kind, target, outcome: answer.errorCode ?? 'ok' };
   }
 }
 
-/** A node's error answer as a GeodeError (used when it is the last thing we have to say). */
-function fromAnswer(answer: NodeAnswer): GeodeError {
-  const message = errorField(answer.json, 'message');
-  return new GeodeError((answer.errorCode ?? ErrorCode.INTERNAL) as ErrorCode, typeof message === 'string' ? message : `node answered ${answer.status}`);
+/** The `error` member of a node's error answer. */
+function errorBody(json: unknown): Record<string, unknown> | undefined {
+  const error = (json as { error?: unknown } | null)?.error;
+  return typeof error === 'object' && error !== null ? (error as Record<string, unknown>) : undefined;
 }
 
 function metaNumber(body: unknown, key: string): number | undefined {

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import proxy from '@fastify/http-proxy';
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 import type { GatewayCore } from '../core.js';
+import { outOfRotation } from '../routing/pipeline.js';
 import { lagOf } from '../topology/node-view.js';
 import { QUERY_PATH } from './query-endpoint.js';
 import type { QueryEndpoint } from './query-endpoint.js';
@@ -22,22 +23,38 @@ export function checkAdmin(request: FastifyRequest, token: string | undefined): 
   }
 }
 
+/**
+ * `GET /api/v1/cluster/status`: the seed's shape (`cluster_id`, `nodes[{id, role, status,
+ * replication_lag}]`, `quorum_status`) as the nodes report it (`cluster_id` is the nodes' own,
+ * null until one answered), plus the leader and term, per node its URL, region and applied index,
+ * and what this gateway observes of it: health checks, breaker, and whether it is in read rotation
+ * under the gateway's default lag bound, with the reason when not.
+ */
 export function mergedStatus(core: GatewayCore): Record<string, unknown> {
-  const { topology, breakers, config } = core;
+  const { topology, breakers, config, service } = core;
   const leader = topology.leader();
+  const candidates = new Map(service.candidates().map((c) => [c.url, c]));
+  const now = performance.now();
   const nodeEntry = (url: string): Record<string, unknown> => {
     const v = topology.view(url);
-    if (v === undefined) return { url };
+    if (v === undefined) return { id: null, url, role: 'unknown', status: 'unknown', replication_lag: -1, in_rotation: false, out_of_rotation: 'not known to the gateway' };
     const lag = lagOf(v);
+    const candidate = candidates.get(v.url);
+    const reason = candidate !== undefined ? outOfRotation(candidate, config.maxReplicationLagMs) : v.role === 'candidate' ? 'campaigning in an election' : 'role unknown: no status from it yet';
     return {
       id: v.name ?? null,
-      url: v.url,
       role: v.role,
       status: v.healthy ? 'healthy' : 'unreachable',
       replication_lag: lag ?? -1,
+      url: v.url,
       applied_index: v.appliedIndex,
       term: v.term,
+      // What this gateway observes.
+      failed_health_checks: v.failedChecks,
+      last_seen_ms_ago: Number.isFinite(v.lastSeenAt) ? Math.round(now - v.lastSeenAt) : null,
       breaker: breakers.state(v.url),
+      in_rotation: reason === undefined,
+      out_of_rotation: reason ?? null,
       rtt_ms: v.rttMs === undefined ? null : Math.round(v.rttMs * 100) / 100,
       inflight: v.inflight,
       watching: v.watching,
@@ -50,16 +67,23 @@ export function mergedStatus(core: GatewayCore): Record<string, unknown> {
   const discovered = topology.views().filter((v) => !configured.has(v.url));
   if (discovered.length > 0) regions.push({ name: 'unassigned', role: 'secondary', lat: 0, lon: 0, nodes: discovered.map((v) => nodeEntry(v.url)) });
   const nodes = regions.flatMap((r) => r.nodes.map((n) => ({ ...n, region: r.name })));
+  const clusterIds = topology.clusterIdsSeen();
   return {
-    gateway_region: config.region ?? null,
+    cluster_id: topology.clusterId ?? null,
+    nodes,
+    quorum_status: leader === undefined ? 'lost' : topology.quorumStatus,
     leader: leader?.name ?? null,
     leader_url: leader?.url ?? null,
     term: topology.term,
-    quorum_status: leader === undefined ? 'lost' : topology.quorumStatus,
+    // Nodes configured with different cluster_ids behind one gateway: a deployment mistake worth seeing.
+    ...(clusterIds.length > 1 ? { cluster_ids_seen: clusterIds } : {}),
+    gateway_region: config.region ?? null,
+    max_replication_lag_ms: config.maxReplicationLagMs,
+    read_your_writes: config.readYourWrites,
+    acknowledged_index: service.acknowledgedIndex,
     failovers: topology.failovers,
-    writes_waiting: core.service.writesWaiting,
+    writes_waiting: service.writesWaiting,
     regions,
-    nodes,
   };
 }
 

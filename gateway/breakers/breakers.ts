@@ -1,7 +1,10 @@
 /**
  * One opossum circuit breaker per storage node. Only node failures count
- * (refused or reset connections, attempt timeouts, 5xx INTERNAL): a client's
- * syntax error or a lagging replica says nothing about the node's health.
+ * (refused or reset connections, no answer from a node that also stopped
+ * answering health checks, 5xx INTERNAL): a client's syntax error, a
+ * statement's own TIMEOUT / MEMORY_LIMIT / WORK_LIMIT, a statement still
+ * running on a live node past its time, or a lagging replica says nothing
+ * about the node's health.
  * Opens after `volumeThreshold` calls with `errorThresholdPercentage` failing
  * in the rolling window; after `resetTimeoutMs` it half-opens and lets a trial
  * call through.
@@ -19,14 +22,26 @@ export interface BreakerOptions {
   rollingWindowMs?: number;
 }
 
+/**
+ * Why a node call failed: `refused` never reached the node (connection refused, stream not open), so
+ * the statement did not run there; `lost` (the connection dropped with the request outstanding),
+ * `timeout` (no answer and no sign of life) and `server` (5xx INTERNAL) may have run it.
+ */
+export type NodeFailureReason = 'refused' | 'lost' | 'timeout' | 'server';
+
 /** Thrown by a node call for failures that should count against the node. */
 export class NodeFailure extends Error {
   constructor(
     message: string,
-    readonly reason: 'connect' | 'timeout' | 'server',
+    readonly reason: NodeFailureReason,
   ) {
     super(message);
     this.name = 'NodeFailure';
+  }
+
+  /** The request may have reached the node (and the statement may have run there). */
+  get reached(): boolean {
+    return this.reason !== 'refused';
   }
 }
 

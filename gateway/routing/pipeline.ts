@@ -1,7 +1,8 @@
 /**
  * Read routing as small functions over candidate lists, composed in
  * `planRead`: tiers (home region, other regions, leader) -> lag bound ->
- * health and breaker -> the session's policy. Each stage is pure.
+ * health and breaker -> the session's policy -> within a tier, replicas
+ * known to be behind the read's `after_index` last. Each stage is pure.
  */
 import type { ReadPreference } from '../config.js';
 import { distanceKm } from './geo.js';
@@ -19,6 +20,8 @@ export interface Candidate {
   breaker: BreakerState;
   inflight: number;
   rttMs: number | undefined;
+  /** Highest applied index the gateway has seen from it (answers, statuses). */
+  appliedIndex: number;
 }
 
 /** Followers of the home region, followers elsewhere, then the leader; empty tiers dropped. */
@@ -42,6 +45,37 @@ export function withinLag(candidates: readonly Candidate[], boundMs: number): Ca
 /** Healthy and not behind an open breaker (half-open lets a trial through). */
 export function available(candidates: readonly Candidate[]): Candidate[] {
   return candidates.filter((c) => c.healthy && c.breaker !== 'open');
+}
+
+/** The leader first, the rest in their order: for reads only the leader can answer completely (system views). */
+export function leaderFirst(plan: readonly Candidate[]): Candidate[] {
+  const leader = plan.find((c) => c.leader);
+  return leader === undefined ? [...plan] : [leader, ...plan.filter((c) => c !== leader)];
+}
+
+/**
+ * Why a candidate takes no reads under a lag bound, or undefined when it is in rotation. The leader is
+ * never behind itself; it takes reads only when no follower can (the last tier).
+ */
+export function outOfRotation(c: Candidate, lagBoundMs: number | undefined): string | undefined {
+  if (!c.healthy) return 'health checks failing';
+  if (c.breaker === 'open') return 'circuit breaker open';
+  if (!c.leader && lagBoundMs !== undefined && c.lagMs !== undefined && c.lagMs > lagBoundMs) return `replication lag ${c.lagMs} ms over the bound of ${lagBoundMs} ms`;
+  return undefined;
+}
+
+/**
+ * Replicas known to be behind `afterIndex` (applied index seen below it, and not reported caught up:
+ * lag unknown or above 0) go after the others, order otherwise kept: a read that must see that index
+ * would wait on them. A caught-up replica whose last reported index is older keeps its place: it
+ * applies a new entry within a round trip of its commit, and demoting it would send every read after
+ * a write to whichever replica happened to answer first.
+ */
+export function preferApplied(candidates: readonly Candidate[], afterIndex: number): Candidate[] {
+  if (afterIndex <= 0) return candidates as Candidate[];
+  const behind = (c: Candidate): boolean => !c.leader && c.appliedIndex < afterIndex && c.lagMs !== 0;
+  if (!candidates.some(behind)) return candidates as Candidate[];
+  return [...candidates.filter((c) => !behind(c)), ...candidates.filter(behind)];
 }
 
 const rttOrInfinity = (c: Candidate): number => c.rttMs ?? Number.POSITIVE_INFINITY;
@@ -77,6 +111,8 @@ export interface ReadPlanContext {
   regions: readonly RegionPoint[];
   /** Round-robin turn (a counter the caller advances). */
   turn: number;
+  /** The read's `after_index` (0: none). */
+  afterIndex?: number;
 }
 
 export function order(candidates: readonly Candidate[], context: ReadPlanContext): Candidate[] {
@@ -95,7 +131,7 @@ export function planRead(candidates: readonly Candidate[], context: ReadPlanCont
   const plan: Candidate[] = [];
   for (const tier of tiers(candidates, context.homeRegion)) {
     const eligible = available(context.lagBoundMs === undefined ? tier : withinLag(tier, context.lagBoundMs));
-    plan.push(...order(eligible, context));
+    plan.push(...preferApplied(order(eligible, context), context.afterIndex ?? 0));
   }
   return plan;
 }

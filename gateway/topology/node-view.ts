@@ -15,6 +15,10 @@ export interface NodeView {
   role: NodeRoleView;
   /** Last active health check (or request) succeeded. */
   healthy: boolean;
+  /** Health checks failed in a row (0 after one passes). */
+  failedChecks: number;
+  /** performance.now() of the node's last sign of life the topology saw: a health check, a status, an answer (-Infinity: none yet). */
+  lastSeenAt: number;
   /** The leader's view of this node's lag (ms), from the leader's status. */
   leaderViewLagMs: number | undefined;
   /** The node's own view of its lag (ms), from its status. */

@@ -13,6 +13,8 @@ export interface MemberSnapshot {
 }
 
 export interface StatusSnapshot {
+  /** The Raft group's name as the node is configured (`cluster_id`); undefined from a node too old to say. */
+  clusterId: string | undefined;
   node: string;
   term: number;
   leader: string | null;
@@ -55,6 +57,7 @@ export function parseStatus(body: unknown): StatusSnapshot | undefined {
     });
   }
   return {
+    clusterId: str(s['cluster_id']),
     node,
     term,
     leader: str(s['leader']) ?? null,

@@ -71,6 +71,8 @@ export class Topology extends EventEmitter {
   private started = false;
   private closed = false;
   private lastQuorumStatus = 'unknown';
+  /** Each node's configured `cluster_id`, by URL, as its last status said. */
+  private readonly clusterIds = new Map<string, string>();
 
   constructor(private readonly options: TopologyOptions) {
     super();
@@ -89,6 +91,46 @@ export class Topology extends EventEmitter {
 
   get quorumStatus(): string {
     return this.lastQuorumStatus;
+  }
+
+  /** The cluster's name as the nodes are configured: the leader's word, else any node's; undefined until a status said. */
+  get clusterId(): string | undefined {
+    const leader = this.leaderUrl === undefined ? undefined : this.clusterIds.get(this.leaderUrl);
+    if (leader !== undefined) return leader;
+    for (const id of this.clusterIds.values()) return id;
+    return undefined;
+  }
+
+  /** Every distinct `cluster_id` the nodes report: more than one means the gateway was given nodes of different clusters. */
+  clusterIdsSeen(): string[] {
+    return [...new Set(this.clusterIds.values())];
+  }
+
+  /**
+   * How recent a sign of life must be for a node to count as alive: three health intervals (at least
+   * 1 s), so that one slow or lost check does not make a live node look dead.
+   */
+  get livenessWindowMs(): number {
+    return Math.max(1000, 3 * this.options.healthIntervalMs);
+  }
+
+  /** The node passes health checks and showed a sign of life within the liveness window (`heardAt`: a later sign the caller saw, performance.now()). */
+  isAlive(url: string, heardAt = Number.NEGATIVE_INFINITY): boolean {
+    const view = this.nodes.get(url)?.view;
+    if (view === undefined || !view.healthy) return false;
+    return performance.now() - Math.max(view.lastSeenAt, heardAt) <= this.livenessWindowMs;
+  }
+
+  /** The node answered something: a sign of life. */
+  markSeen(url: string): void {
+    const view = this.nodes.get(url)?.view;
+    if (view !== undefined) view.lastSeenAt = performance.now();
+  }
+
+  /** Runs a health check of `url` now (unless one is in flight); a pass updates its lastSeenAt. */
+  checkNow(url: string): void {
+    const runtime = this.nodes.get(url);
+    if (runtime !== undefined && this.started) void this.check(runtime);
   }
 
   views(): NodeView[] {
@@ -195,6 +237,8 @@ export class Topology extends EventEmitter {
         role: 'unknown',
         // Innocent until a check fails: routing needs candidates before the first check returns.
         healthy: true,
+        failedChecks: 0,
+        lastSeenAt: Number.NEGATIVE_INFINITY,
         leaderViewLagMs: undefined,
         ownLagMs: undefined,
         appliedIndex: 0,
@@ -259,8 +303,11 @@ export class Topology extends EventEmitter {
     if (this.closed) return;
     const view = runtime.view;
     if (ok) {
-      view.rttMs = nextRtt(view.rttMs, performance.now() - started);
+      const now = performance.now();
+      view.rttMs = nextRtt(view.rttMs, now - started);
+      view.lastSeenAt = now;
       runtime.failures = 0;
+      view.failedChecks = 0;
       if (!view.healthy) {
         view.healthy = true;
         this.emit('change');
@@ -269,6 +316,7 @@ export class Topology extends EventEmitter {
       return;
     }
     runtime.failures++;
+    view.failedChecks = runtime.failures;
     if (view.healthy && (refused || runtime.failures >= (this.options.unhealthyAfter ?? 2))) {
       view.healthy = false;
       // A paused node keeps its socket open but silent: drop it so the stream reconnects when it is back.
@@ -305,6 +353,8 @@ export class Topology extends EventEmitter {
     const view = runtime.view;
     view.name = status.node;
     if (this.dropDuplicatesOf(runtime)) return;
+    view.lastSeenAt = performance.now();
+    if (status.clusterId !== undefined) this.clusterIds.set(url, status.clusterId);
     if (status.term > view.term) view.term = status.term;
     view.appliedIndex = Math.max(view.appliedIndex, status.appliedIndex);
     for (const member of status.members) {
@@ -349,6 +399,7 @@ export class Topology extends EventEmitter {
     const url = duplicate.view.url;
     duplicate.watch?.close();
     this.nodes.delete(url);
+    this.clusterIds.delete(url);
     if (this.leaderUrl === url) this.leaderUrl = keep.view.url;
     if (this.lastLeaderUrl === url) this.lastLeaderUrl = keep.view.url;
     this.emit('forget', url);

@@ -7,7 +7,7 @@ t.test('a breaker opens after repeated node failures and half-opens after the re
   const breakers = new Breakers({ volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 200 });
   t.teardown(() => breakers.close());
   const url = 'http://n1';
-  for (let i = 0; i < 4; i++) await t.rejects(breakers.run(url, () => Promise.reject(new NodeFailure('down', 'connect'))));
+  for (let i = 0; i < 4; i++) await t.rejects(breakers.run(url, () => Promise.reject(new NodeFailure('down', 'refused'))));
   t.equal(breakers.state(url), 'open');
   await t.rejects(breakers.run(url, () => Promise.resolve(1)), BreakerOpen);
   const deadline = Date.now() + 10_000;

@@ -11,6 +11,7 @@ const node = (url: string, over: Partial<Candidate> = {}): Candidate => ({
   breaker: 'closed',
   inflight: 0,
   rttMs: 1,
+  appliedIndex: 0,
   ...over,
 });
 
