@@ -8,6 +8,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Test } from 'tap';
+import { isAlive } from '../../cli/dev-state.js';
+import type { DevState } from '../../cli/dev-state.js';
 import { freePort, launchCluster } from '../../cli/launcher.js';
 
 const GEODE = fileURLToPath(new URL('../../bin/geode.js', import.meta.url));
@@ -238,6 +240,152 @@ t.test('geode dev runs a cluster and two gateways; geode cluster commands work a
   for (const n of devState.nodes) t.throws(() => process.kill(n.pid, 0), 'node process is gone');
 });
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every 100 ms until it returns a value, at most `timeoutMs`. */
+async function until<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await sleep(100);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms`);
+}
+
+async function statusAt(url: string): Promise<(StatusBody & { applied_index: number; cluster_id: string }) | undefined> {
+  try {
+    const response = await fetch(`${url}/api/v1/cluster/status`, { signal: AbortSignal.timeout(1_000) });
+    return response.ok ? ((await response.json()) as StatusBody & { applied_index: number; cluster_id: string }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const devJson = (dataDir: string): DevState => JSON.parse(readFileSync(join(dataDir, 'dev.json'), 'utf8')) as DevState;
+
+/** `geode dev` at --log-level info on free ports, with its dev.json read once it is up, and the leader's name. */
+async function startDev(t: Test) {
+  const dataDir = join(tempDir(t), 'data');
+  const basePort = await freeRun(3);
+  const started = await start(t, ['dev', '--data-dir', dataDir, '--base-port', String(basePort), '--front-port', '0', '--log-level', 'info']);
+  const before = devJson(dataDir);
+  t.match(before.control, /^http:\/\/127\.0\.0\.1:\d+$/, 'dev.json names the control endpoint');
+  t.same(
+    before.nodes.map((n) => [n.name, n.state, n.restarts, n.last_exit]),
+    ['node1', 'node2', 'node3'].map((name) => [name, 'running', 0, null]),
+    'every node runs, none restarted yet',
+  );
+  const leaderName = (await waitForLeaderAt(before.nodes.map((n) => n.url))).leader!;
+  const leader = before.nodes.find((n) => n.name === leaderName)!;
+  const cluster = (args: string[]) => runToEnd(['cluster', ...args, '--data-dir', dataDir]);
+  return { ...started, dataDir, before, leaderName, leader, cluster };
+}
+
+/** Ctrl-C: dev exits 0, removes dev.json, and every node process is gone, with no restart on the way out. */
+async function stopDev(t: Test, dev: Awaited<ReturnType<typeof startDev>>): Promise<void> {
+  const last = devJson(dev.dataDir).nodes.map((n) => n.pid);
+  const restartsLogged = (dev.stderr().match(/ restarted \(pid/g) ?? []).length;
+  dev.child.kill('SIGINT');
+  t.same(await dev.exit, { code: 0, signal: null }, dev.stderr());
+  t.notOk(existsSync(join(dev.dataDir, 'dev.json')), 'dev.json removed');
+  for (const pid of last) t.notOk(isAlive(pid), `node process ${String(pid)} is gone`);
+  t.equal((dev.stderr().match(/ restarted \(pid/g) ?? []).length, restartsLogged, 'no restart during shutdown');
+}
+
+t.test('geode dev restarts a node killed from outside; it rejoins, and dev.json, status and the logs show the restart', async (t) => {
+  const dev = await startDev(t);
+  const { gateway, stderr, dataDir, before, leaderName, leader, cluster } = dev;
+  t.equal((await statusAt(leader.url))?.cluster_id, 'dev', 'dev names its cluster in the node configs');
+
+  // A follower dies from outside (not through kill-node): the supervisor starts it again.
+  const victim = before.nodes.find((n) => n.name !== leaderName)!;
+  process.kill(victim.pid!, 'SIGKILL');
+  const created = await query(gateway!, 'CREATE (n:WhileDown {id: 1})');
+  t.equal(created.status, 200, 'the other two commit a write meanwhile');
+  const back = await until(`${victim.name} restarted`, 30_000, () => {
+    const n = devJson(dataDir).nodes.find((x) => x.name === victim.name);
+    return n !== undefined && n.state === 'running' && n.pid !== null && n.pid !== victim.pid ? n : undefined;
+  });
+  t.ok(isAlive(back.pid), 'a new process runs');
+  t.notOk(isAlive(victim.pid), 'the old one is gone');
+  t.equal(back.restarts, 1, 'dev.json counts one restart');
+  t.match(back.last_exit, { code: null, signal: 'SIGKILL', at: /^\d{4}-/ }, 'and records the exit');
+  t.same(
+    devJson(dataDir).nodes.filter((n) => n.name !== victim.name).map((n) => n.restarts),
+    [0, 0],
+    'the others were not restarted',
+  );
+  await until(`${victim.name} answers /healthz`, 30_000, async () => {
+    try {
+      return (await fetch(`${victim.url}/healthz`, { signal: AbortSignal.timeout(1_000) })).ok ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  const commit = (await statusAt(leader.url))!.commit_index;
+  const applied = await until(`${victim.name} applies the leader's commit ${commit}`, 30_000, async () => {
+    const own = await statusAt(victim.url);
+    return own !== undefined && own.applied_index >= commit ? own.applied_index : undefined;
+  });
+  t.ok(applied >= commit, `rejoined: applied ${applied} >= commit ${commit}`);
+  const [shownJson, table] = await Promise.all([cluster(['status', '--json']), cluster(['status'])]);
+  t.equal(shownJson.code, 0, shownJson.stderr);
+  const shown = JSON.parse(shownJson.stdout) as { cluster_id: string; nodes: { id: string; restarts?: number; process_state?: string }[] };
+  t.equal(shown.cluster_id, 'dev');
+  t.same(
+    Object.fromEntries(shown.nodes.map((n) => [n.id, [n.restarts, n.process_state]])),
+    Object.fromEntries(before.nodes.map((n) => [n.name, [n.name === victim.name ? 1 : 0, 'running']])),
+    'status --json shows restarts per node',
+  );
+  t.match(table.stdout, /NODE\s+ROLE\s+STATUS\s+LAG_MS\s+APPLIED\s+MATCH\s+PROCESS\s+RESTARTS\s+URL/);
+  t.match(table.stdout, new RegExp(`\\n${victim.name}\\s.*\\srunning\\s+1\\s+http`), 'the table shows the restart');
+  t.match(table.stdout, `last exit of ${victim.name}: signal SIGKILL`);
+  const exitLine = new RegExp(`${victim.name} exited unexpectedly \\(signal SIGKILL\\) after [\\d.]+ s; restart 1 in 500 ms`);
+  const restartLine = new RegExp(`${victim.name} restarted \\(pid ${back.pid}; attempt 1, 1 restart in all\\)`);
+  t.match(stderr(), exitLine, "dev's stderr logs the exit");
+  t.match(stderr(), restartLine, "dev's stderr logs the restart");
+  const nodeLog = readFileSync(victim.log, 'utf8');
+  t.match(nodeLog, exitLine, "the node's log has the exit");
+  t.match(nodeLog, restartLine, "the node's log has the restart");
+  await stopDev(t, dev);
+});
+
+t.test("geode cluster kill-node keeps a dev node down until start-node (the seed's failover test)", async (t) => {
+  const dev = await startDev(t);
+  const { dataDir, before, leaderName, leader, cluster } = dev;
+  const killedAt = Date.now();
+  const killed = await cluster(['kill-node', leaderName]);
+  t.equal(killed.code, 0, killed.stderr);
+  t.equal(killed.stdout, `killed ${leaderName}\n`);
+  t.notOk(isAlive(leader.pid), 'the primary process is gone');
+  const survivors = before.nodes.filter((n) => n.name !== leaderName);
+  const newLeader = await until('failover', 30_000, async () => {
+    for (const n of survivors) {
+      const seen = await statusAt(n.url);
+      if (seen?.leader !== undefined && seen.leader !== null && seen.leader !== leaderName) return seen.leader;
+    }
+    return undefined;
+  });
+  t.not(newLeader, leaderName, `failover to ${newLeader}`);
+  // Twice the first two backoff delays together (0.5 s + 1 s): a supervised crash would be back by now.
+  await sleep(killedAt + 3_000 - Date.now());
+  const down = devJson(dataDir).nodes.find((n) => n.name === leaderName)!;
+  t.match(down, { state: 'stopped', pid: null, restarts: 0, last_exit: { signal: 'SIGKILL' } }, 'kill-node keeps it down');
+  t.equal(await statusAt(leader.url), undefined, 'nothing answers on its port');
+  const started = await cluster(['start-node', leaderName]);
+  t.equal(started.code, 0, started.stderr);
+  t.match(started.stdout, new RegExp(`^started ${leaderName} \\(pid \\d+\\)\\n$`));
+  const synced = await cluster(['wait-sync', leaderName]);
+  t.equal(synced.code, 0, synced.stderr);
+  const again = devJson(dataDir).nodes.find((n) => n.name === leaderName)!;
+  t.match(again, { state: 'running', restarts: 0 }, 'start-node is a deliberate start, not a restart');
+  t.ok(isAlive(again.pid), 'its new process runs');
+  t.match(dev.stderr(), `${leaderName} stopped on request`, 'dev logs the deliberate stop');
+  t.notMatch(dev.stderr(), `${leaderName} exited unexpectedly`, 'and does not take it for a crash');
+  await stopDev(t, dev);
+});
+
 t.test('geode gateway --config serves writes and reads in front of a launched cluster, alone and with workers', async (t) => {
   const dir = tempDir(t);
   const launched = await launchCluster({ nodes: 3, dataDir: join(dir, 'cluster') });
@@ -305,6 +453,24 @@ t.test('geode node refuses a bad config with the key path and exit 2', async (t)
   });
   t.equal((await exit).code, 2);
   t.match(stderr, /node1\.replcation_mode: unknown key/);
+});
+
+t.test('geode node --check validates a config: a summary and exit 0, or every problem at once and exit 2', async (t) => {
+  const dir = tempDir(t);
+  const good = join(dir, 'good.yaml');
+  writeFileSync(good, 'node1:\n  listen: 127.0.0.1:0\n  cluster_id: orders\n  query_memory_limit: 1GiB\n');
+  const ok = await runToEnd(['node', '--config', good, '--check']);
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal(ok.stdout, `${good}: valid (node node1, cluster orders, 1 member, synchronous, query_memory_limit 1GiB)\n`);
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'node1:\n  listen: 127.0.0.1:0\n  cluster_id: "two words"\n  query_memory_limit: 512KB\n  heartbeat_ms: 0\n');
+  const refused = await runToEnd(['node', '--config', bad, '--check']);
+  t.equal(refused.code, 2);
+  t.equal(refused.stdout, '', 'no summary for a bad config');
+  t.match(refused.stderr, /node1\.heartbeat_ms: expected an integer >= 2/);
+  t.match(refused.stderr, /node1\.cluster_id: expected a cluster id/);
+  t.match(refused.stderr, /node1\.query_memory_limit: 512KB is below the minimum of 1MiB/);
+  t.notOk(existsSync(join(dir, 'data')), 'nothing was started or created');
 });
 
 t.test('an unknown command exits 2 with usage; --help exits 0', async (t) => {
