@@ -10,8 +10,9 @@ import { NodeValue, PathValue, RelationshipValue, isMap } from '../../shared/gql
 import type { Value, ValueMap } from '../../shared/gql/values.js';
 import { classify, collectParameters, parse } from '../../shared/gql/index.js';
 import type { Expr, PatternPart, QueryStatement, Statement, StatementKind, SystemSelectStatement } from '../../shared/gql/index.js';
-import { compileExpression } from './eval/index.js';
+import { StatementBudget, compileExpression } from './eval/index.js';
 import type { CompiledExpr, EvalContext, PatternHost, Row } from './eval/index.js';
+import { LIST_BYTES, SLOT_BYTES } from './eval/budget.js';
 import type { ExecuteOptions, ExecutionContext, GraphObservation, QueryResult } from './types.js';
 import { canonicalValue, decodeProperties, encodeProperties } from './encoding.js';
 import { compileQuery, explainPlan, runQuery } from './executor.js';
@@ -79,6 +80,8 @@ class StatementContext implements EvalContext, PatternHost {
   readonly now: number;
   private rng: SeededRandom | undefined;
 
+  readonly budget: StatementBudget;
+
   constructor(
     private readonly tx: GraphTransaction,
     readonly params: ValueMap,
@@ -86,6 +89,7 @@ class StatementContext implements EvalContext, PatternHost {
     private readonly caches: PatternCaches,
   ) {
     this.now = context.now;
+    this.budget = tx.budget;
   }
 
   random(): number {
@@ -119,8 +123,11 @@ class StatementContext implements EvalContext, PatternHost {
       }
     }
     const ex: Execution = { tx: this.tx, ctx };
+    const budget = this.budget;
     for (const extended of matcher.match(row, ex)) {
+      const mark = budget.held;
       if (filter === undefined || filter(extended, ctx) === true) yield extended;
+      budget.held = mark;
     }
   }
 
@@ -179,7 +186,7 @@ export class GraphEngine {
   explain(query: string): string[] {
     const prepared = this.prepare(query);
     if (prepared.plan === null) return [prepared.stmt.kind];
-    const tx = new GraphTransaction(this.store, this.schema, { deadline: undefined, workBudget: undefined });
+    const tx = new GraphTransaction(this.store, this.schema, new StatementBudget(), false);
     return explainPlan(prepared.plan, tx);
   }
 
@@ -198,7 +205,8 @@ export class GraphEngine {
       }
     }
     if (this.inTransaction) throw new GeodeError(ErrorCode.INTERNAL, 'execute() re-entered during a statement');
-    const tx = new GraphTransaction(this.store, this.schema, { deadline: options.deadline, workBudget: options.workBudget });
+    const budget = new StatementBudget({ deadline: options.deadline, workBudget: options.workBudget, memoryBudget: options.memoryBudget });
+    const tx = new GraphTransaction(this.store, this.schema, budget, kind !== 'read');
     const ctx = new StatementContext(tx, params, context, this.patternCaches);
     const ex: Execution = { tx, ctx };
     this.inTransaction = true;
@@ -216,7 +224,13 @@ export class GraphEngine {
           columns = plan.columns;
           for (const row of runQuery(plan, ex)) {
             const out: Value[] = new Array<Value>(columns.length);
-            for (let i = 0; i < columns.length; i++) out[i] = row.get(columns[i] as string) ?? null;
+            // Result rows are kept (and copied by snapshot) until the caller has them.
+            budget.retain(LIST_BYTES + columns.length * SLOT_BYTES, 'result rows');
+            for (let i = 0; i < columns.length; i++) {
+              const value = row.get(columns[i] as string) ?? null;
+              budget.retainValue(value, 'result rows');
+              out[i] = value;
+            }
             rows.push(out);
           }
           if (options.deadline !== undefined) tx.checkDeadline();
@@ -266,6 +280,10 @@ export class GraphEngine {
       if (isGeodeError(err)) throw err;
       if (err instanceof RangeError && /call stack/i.test(err.message)) {
         throw new GeodeError(ErrorCode.WORK_LIMIT, 'Query recursion too deep', { phase: 'runtime' });
+      }
+      // V8's own size limits, should a value slip past the estimates: the statement is over budget, not a bug.
+      if (err instanceof RangeError && /invalid (string|array) length|maximum size exceeded/i.test(err.message)) {
+        throw new GeodeError(ErrorCode.MEMORY_LIMIT, `Statement exceeded the engine's size limits: ${err.message}`, { phase: 'runtime' });
       }
       throw new GeodeError(ErrorCode.INTERNAL, err instanceof Error ? err.message : String(err), { phase: 'runtime' });
     } finally {

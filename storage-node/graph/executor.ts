@@ -5,6 +5,12 @@
  * writing and hand on a materialized list, so each update clause sees the
  * graph as the previous clause left it, for all rows (Cypher's clause
  * semantics), and LIMIT 0 after a write still performs the write.
+ *
+ * Budgets (eval/budget.ts): each operator takes a mark of `budget.held` when
+ * it receives a row and restores it before asking for the next, so values
+ * built for a row stop counting once the row has moved on; what an operator
+ * keeps (aggregation groups, DISTINCT keys, sort buffers, drained rows) is
+ * charged to `budget.retained`.
  */
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 import { NodeValue, PathValue, RelationshipValue, isMap } from '../../shared/gql/values.js';
@@ -28,7 +34,10 @@ import type {
   SortItem,
   UnwindClause,
 } from '../../shared/gql/ast.js';
-import { compileExpression, containsAggregate, orderBy, planAggregates, valueKey } from './eval/index.js';
+import { compileExpression, containsAggregate, orderBy, planAggregates, sortWithBudget, valueKey } from './eval/index.js';
+import { LIST_BYTES, SET_ENTRY_BYTES, SLOT_BYTES, scalarBytes, stringBytes } from './eval/budget.js';
+import type { StatementBudget } from './eval/budget.js';
+import { textWork } from './eval/ops.js';
 import type { AggregateSlot, Aggregator, CompiledExpr, EvalContext, Row } from './eval/index.js';
 import { PatternMatcher, anchorOperator, partVariables } from './patterns.js';
 import type { MatchEnv } from './patterns.js';
@@ -192,12 +201,18 @@ function compileMatch(clause: MatchClause, scope: string[]): { plan: ClausePlan;
     ],
     *run(input, ex) {
       const ctx = ex.ctx;
+      const budget = ctx.budget;
       for (const row of input) {
         let matched = false;
         for (const candidate of matcher.match(row, ex)) {
-          if (where !== null && where(candidate, ctx) !== true) continue;
+          const mark = budget.held;
+          if (where !== null && where(candidate, ctx) !== true) {
+            budget.held = mark;
+            continue;
+          }
           matched = true;
           yield candidate;
+          budget.held = mark;
         }
         if (optional && !matched) {
           const padded = new Map(row);
@@ -217,21 +232,31 @@ function compileUnwind(clause: UnwindClause, scope: string[]): { plan: ClausePla
     eager: false,
     describe: () => ['Unwind'],
     *run(input, ex) {
+      const budget = ex.ctx.budget;
       for (const row of input) {
+        const mark = budget.held;
         const list = expr(row, ex.ctx);
-        if (list === null) continue;
+        if (list === null) {
+          budget.held = mark;
+          continue;
+        }
         if (!Array.isArray(list)) {
           const out = new Map(row);
           out.set(variable, list);
           yield out;
+          budget.held = mark;
           continue;
         }
+        // The list stays charged while its items are handed on.
+        const listMark = budget.held;
         for (const item of list) {
           ex.tx.touch();
           const out = new Map(row);
           out.set(variable, item);
           yield out;
+          budget.held = listMark;
         }
+        budget.held = mark;
       }
     },
   };
@@ -325,16 +350,24 @@ function compileProjection(
     describe: () => ops,
     *run(input, ex) {
       const ctx = ex.ctx;
+      const budget = ctx.budget;
       // Each entry: [projected row, scope row for ORDER BY].
       let rows: Iterable<[Row, Row]> = project(input, ex);
-      if (distinct) rows = distinctRows(rows, columns);
+      if (distinct) rows = distinctRows(rows, columns, budget);
       if (sortItems.length > 0) {
         const keyed: { out: Row; scope: Row; keys: Value[] }[] = [];
         for (const [out, scopeRow] of rows) {
           const merged = mergeScope(scopeRow, out);
-          keyed.push({ out, scope: merged, keys: sortKeys.map((k) => k(merged, ctx)) });
+          const keys = sortKeys.map((k) => k(merged, ctx));
+          // The sort buffer keeps the row, its scope and its keys until the statement ends.
+          budget.retainRow(out, 'ORDER BY (sort buffer)');
+          budget.retainRow(merged, 'ORDER BY (sort buffer)');
+          let keyBytes = LIST_BYTES + SORT_ENTRY_BYTES;
+          for (const key of keys) keyBytes += SLOT_BYTES + (typeof key === 'string' ? stringBytes(key.length) : scalarBytes(key));
+          budget.retain(keyBytes, 'ORDER BY (sort keys)');
+          keyed.push({ out, scope: merged, keys });
         }
-        keyed.sort((a, b) => orderBy(sortItems, a.keys, b.keys));
+        sortWithBudget(keyed, (a, b) => orderBy(sortItems, a.keys, b.keys), budget);
         rows = keyed.map((k) => [k.out, k.scope] as [Row, Row]);
       }
       let toSkip = skip === null ? 0 : skip(ctx);
@@ -345,14 +378,17 @@ function compileProjection(
           toSkip--;
           continue;
         }
+        const mark = budget.held;
         // WITH ... WHERE sees the projected names and, where not shadowed, the variables before WITH.
         if (filter !== null && filter(mergeScope(scopeRow, out), ctx) !== true) {
+          budget.held = mark;
           remaining--;
           if (remaining <= 0) return;
           continue;
         }
         if (hasHidden) for (const key of out.keys()) if (key.startsWith(HIDDEN)) out.delete(key);
         yield out;
+        budget.held = mark;
         if (--remaining <= 0) return;
       }
     },
@@ -367,13 +403,24 @@ function mergeScope(scopeRow: Row, out: Row): Row {
   return merged;
 }
 
-function* distinctRows(rows: Iterable<[Row, Row]>, columns: string[]): Generator<[Row, Row]> {
+/** Bytes of one sort buffer entry besides its rows and keys. */
+const SORT_ENTRY_BYTES = 48;
+
+/** Adds `key` to a DISTINCT or UNION set, charged to the budget; false when it was there already. */
+function addDistinctKey(seen: Set<string>, key: string, budget: StatementBudget, what: string): boolean {
+  budget.work(textWork(key.length));
+  if (seen.has(key)) return false;
+  budget.retain(SET_ENTRY_BYTES + stringBytes(key.length), what);
+  seen.add(key);
+  return true;
+}
+
+function* distinctRows(rows: Iterable<[Row, Row]>, columns: string[], budget: StatementBudget): Generator<[Row, Row]> {
   const seen = new Set<string>();
   for (const entry of rows) {
     let key = '';
     for (const c of columns) key += valueKey(entry[0].get(c) ?? null) + '\u0001';
-    if (seen.has(key)) continue;
-    seen.add(key);
+    if (!addDistinctKey(seen, key, budget, 'DISTINCT')) continue;
     yield entry;
   }
 }
@@ -384,14 +431,22 @@ function compilePlainProjection(items: ProjectionItem[], starNames: string[], it
   const cols: Column[] = items.map((i) => ({ name: itemName(i), expr: compileExpression(i.expr) }));
   return function* (input, ex) {
     const ctx = ex.ctx;
+    const budget = ctx.budget;
     for (const row of input) {
+      const mark = budget.held;
       const out: Row = new Map();
       for (const name of starNames) out.set(name, row.get(name) ?? null);
       for (const col of cols) out.set(col.name, col.expr(row, ctx));
       yield [out, row];
+      budget.held = mark;
     }
   };
 }
+
+/** Bytes of an aggregation group besides its key, first row and aggregator state (the group object and its map entry). */
+const GROUP_BYTES = 120;
+/** Bytes of one aggregator's closures and counters. */
+const AGGREGATOR_BYTES = 96;
 
 interface Group {
   first: Row;
@@ -415,28 +470,39 @@ function compileAggregation(items: ProjectionItem[], starNames: string[], itemNa
   });
   return function* (input, ex) {
     const ctx = ex.ctx;
+    const budget = ctx.budget;
     const groups = new Map<string, Group>();
     for (const row of input) {
+      const mark = budget.held;
       const keys = keyCols.map((c) => c.expr(row, ctx));
       let groupKey = '';
       for (const k of keys) groupKey += valueKey(k) + '\u0001';
+      if (groupKey.length > 64) budget.work(textWork(groupKey.length));
       let group = groups.get(groupKey);
       if (group === undefined) {
+        // A group keeps its key, its key values, its first row and its aggregators' state.
+        budget.retainRow(row, 'aggregation groups');
+        let bytes = GROUP_BYTES + stringBytes(groupKey.length) + slots.length * AGGREGATOR_BYTES;
+        for (const k of keys) bytes += SLOT_BYTES + (typeof k === 'string' ? stringBytes(k.length) : scalarBytes(k));
+        budget.retain(bytes, 'aggregation groups');
         group = { first: row, keys, aggregators: slots.map((s) => s.create()) };
         groups.set(groupKey, group);
       }
       for (const agg of group.aggregators) agg.step(row, ctx);
+      budget.held = mark;
     }
     if (groups.size === 0 && keyCols.length === 0) {
       groups.set('', { first: new Map(), keys: [], aggregators: slots.map((s) => s.create()) });
     }
     for (const group of groups.values()) {
+      const mark = budget.held;
       const scopeRow = new Map(group.first);
       slots.forEach((slot, i) => scopeRow.set(slot.slot, (group.aggregators[i] as Aggregator).result()));
       const out: Row = new Map();
       keyCols.forEach((c, i) => out.set(c.name, group.keys[i] ?? null));
       for (const c of aggCols) out.set(c.name, c.expr(scopeRow, ctx));
       yield [out, scopeRow];
+      budget.held = mark;
     }
   };
 }
@@ -478,6 +544,28 @@ function compileCreateParts(parts: PatternPart[]): CreatePart[] {
   }));
 }
 
+/**
+ * Drains an updating clause's input, each row charged as retained (the clause
+ * keeps them all), and runs `apply` on each row with the values it builds
+ * counted only while that row is processed.
+ */
+function drain(input: RowSource, ex: Execution, what: string, apply: ((row: Row) => void) | null): Row[] {
+  const budget = ex.ctx.budget;
+  const rows: Row[] = [];
+  for (const row of input) {
+    budget.retainRow(row, what);
+    rows.push(row);
+  }
+  if (apply !== null) {
+    for (const row of rows) {
+      const mark = budget.held;
+      apply(row);
+      budget.held = mark;
+    }
+  }
+  return rows;
+}
+
 /** Creates what the parts describe, reusing variables already bound in `row` (which it extends). */
 function createParts(parts: CreatePart[], row: Row, ex: Execution): void {
   const { tx, ctx } = ex;
@@ -516,9 +604,7 @@ function compileCreate(clause: CreateClause, scope: string[]): { plan: ClausePla
     eager: true,
     describe: () => ['Create'],
     run(input, ex) {
-      const rows = [...input];
-      for (const row of rows) createParts(parts, row, ex);
-      return rows;
+      return drain(input, ex, 'CREATE (its input rows)', (row) => createParts(parts, row, ex));
     },
   };
   return { plan, scope: addScope(scope, clause.pattern.flatMap(partVariables)) };
@@ -538,14 +624,22 @@ function compileMerge(clause: MergeClause, scope: string[]): { plan: ClausePlan;
     eager: true,
     describe: (tx) => ['Merge', ...matcher.parts.map((p) => anchorOperator(p, new Set(scope), tx))],
     run(input, ex) {
+      const budget = ex.ctx.budget;
       const out: Row[] = [];
-      for (const row of [...input]) {
-        const matches = [...matcher.match(row, ex)];
+      for (const row of drain(input, ex, 'MERGE (its input rows)', null)) {
+        // Everything built for this row is kept in `out` (charged there) or garbage once it is done.
+        const mark = budget.held;
+        const matches: Row[] = [];
+        for (const m of matcher.match(row, ex)) {
+          budget.retainRow(m, 'MERGE (matched rows)');
+          matches.push(m);
+        }
         if (matches.length > 0) {
           for (const m of matches) {
             applySetItems(onMatch, m, ex);
             out.push(m);
           }
+          budget.held = mark;
           continue;
         }
         for (const props of propertyExprs) {
@@ -561,6 +655,8 @@ function compileMerge(clause: MergeClause, scope: string[]): { plan: ClausePlan;
         const created = new Map(row);
         createParts(createSpec, created, ex);
         applySetItems(onCreate, created, ex);
+        budget.held = mark;
+        budget.retainRow(created, 'MERGE (created rows)');
         out.push(created);
       }
       return out;
@@ -650,9 +746,7 @@ function compileSet(clause: SetClause): ClausePlan {
     eager: true,
     describe: () => ['SetProperties'],
     run(input, ex) {
-      const rows = [...input];
-      for (const row of rows) applySetItems(items, row, ex);
-      return rows;
+      return drain(input, ex, 'SET (its input rows)', (row) => applySetItems(items, row, ex));
     },
   };
 }
@@ -667,9 +761,7 @@ function compileRemove(clause: RemoveClause): ClausePlan {
     eager: true,
     describe: () => ['Remove'],
     run(input, ex) {
-      const rows = [...input];
-      for (const row of rows) applySetItems(items, row, ex);
-      return rows;
+      return drain(input, ex, 'REMOVE (its input rows)', (row) => applySetItems(items, row, ex));
     },
   };
 }
@@ -694,8 +786,9 @@ function compileDelete(clause: DeleteClause): ClausePlan {
     eager: true,
     describe: () => [detach ? 'DetachDelete' : 'Delete'],
     run(input, ex) {
-      const rows = [...input];
+      const rows = drain(input, ex, 'DELETE (its input rows)', null);
       const targets: Value[] = [];
+      ex.ctx.budget.retain(LIST_BYTES + rows.length * exprs.length * SLOT_BYTES, 'DELETE (its targets)');
       for (const row of rows) for (const expr of exprs) targets.push(expr(row, ex.ctx));
       // Relationships first, so a path or list deleting both ends and links succeeds.
       for (const value of targets) if (value instanceof RelationshipValue) remove(value, ex);
@@ -736,8 +829,7 @@ export function* runQuery(plan: QueryPlan, ex: Execution, start: Row = new Map()
       if (distinct) {
         let key = '';
         for (const c of plan.columns) key += valueKey(row.get(c) ?? null) + '\u0001';
-        if (seen.has(key)) continue;
-        seen.add(key);
+        if (!addDistinctKey(seen, key, ex.ctx.budget, 'UNION')) continue;
       }
       yield row;
     }

@@ -13,6 +13,7 @@ import { NodeValue, PathValue, RelationshipValue, isMap } from '../../shared/gql
 import type { Value } from '../../shared/gql/values.js';
 import type { Expr, NodePattern, PatternPart, RelationshipPattern } from '../../shared/gql/ast.js';
 import { compileExpression, equalsValues } from './eval/index.js';
+import { LIST_BYTES, PATH_BYTES, SLOT_BYTES } from './eval/budget.js';
 import type { CompiledExpr, EvalContext, Row } from './eval/index.js';
 import type { Direction, GraphTransaction } from './transaction.js';
 
@@ -331,10 +332,13 @@ export class PatternMatcher {
     }
 
     const path: RelationshipValue[] = [];
-    for (const target of this.varPaths(from, direction, relSpec, 0, path, used, work, env)) {
+    const budget = ctx.budget;
+    for (const target of this.varPaths(from, direction, relSpec, path, used, work, env)) {
       if (!nodeMatches(toSpec, target, work, ctx)) continue;
       const nodeBound = PatternMatcher.bind(work, toSpec.variable, target);
       if (nodeBound === false) continue;
+      budget.work(path.length);
+      budget.alloc(LIST_BYTES + path.length * SLOT_BYTES, 'variable-length relationship list');
       const ordered = forward ? [...path] : [...path].reverse();
       let relBound = false;
       if (relSpec.variable !== null) {
@@ -358,30 +362,69 @@ export class PatternMatcher {
     }
   }
 
-  /** Depth-first variable-length expansion; yields each end node while `path` holds the relationships taken. */
+  /**
+   * Depth-first variable-length expansion; yields each end node while `path`
+   * holds the relationships taken. Iterative (an explicit stack of each
+   * level's relationships), so a long path neither nests generators nor
+   * grows the call stack; every relationship considered was touched (work)
+   * when its level was loaded, and each level's list is charged while on the stack.
+   */
   private *varPaths(
     from: NodeValue,
     direction: Direction,
     spec: RelSpec,
-    depth: number,
     path: RelationshipValue[],
     used: Set<number>,
     work: Row,
     env: MatchEnv,
   ): Generator<NodeValue> {
-    if (depth >= spec.min) yield from;
-    if (depth >= spec.max) return;
+    if (spec.min <= 0) yield from;
+    if (spec.max <= 0) return;
     const { tx, ctx } = env;
-    for (const rel of tx.relationshipsOf(from, direction, spec.types)) {
+    const budget = ctx.budget;
+    const levelRels: RelationshipValue[][] = [];
+    const levelNext: number[] = [];
+    const levelNodes: NodeValue[] = [];
+    const levelBytes: number[] = [];
+    const push = (node: NodeValue): void => {
+      const rels = tx.relationshipsOf(node, direction, spec.types);
+      const bytes = LIST_BYTES + rels.length * SLOT_BYTES;
+      budget.alloc(bytes, 'variable-length expansion');
+      levelRels.push(rels);
+      levelNext.push(0);
+      levelNodes.push(node);
+      levelBytes.push(bytes);
+    };
+    push(from);
+    while (levelRels.length > 0) {
+      const top = levelRels.length - 1;
+      const rels = levelRels[top] as RelationshipValue[];
+      const i = levelNext[top] as number;
+      if (i >= rels.length) {
+        // This level is done: step back over the relationship that led to it.
+        levelRels.pop();
+        levelNext.pop();
+        levelNodes.pop();
+        budget.held -= levelBytes.pop() as number;
+        const back = path.pop();
+        if (back !== undefined) used.delete(back.id);
+        continue;
+      }
+      levelNext[top] = i + 1;
+      const rel = rels[i] as RelationshipValue;
       if (used.has(rel.id)) continue;
       if (!propsMatch(spec.props, rel, work, ctx)) continue;
-      const next = tx.endpoint(otherEnd(rel, from.id, direction));
+      const node = levelNodes[top] as NodeValue;
+      const next = tx.endpoint(otherEnd(rel, node.id, direction));
       if (next === null) continue;
       used.add(rel.id);
       path.push(rel);
-      yield* this.varPaths(next, direction, spec, depth + 1, path, used, work, env);
-      path.pop();
-      used.delete(rel.id);
+      if (path.length >= spec.min) yield next;
+      if (path.length < spec.max) push(next);
+      else {
+        path.pop();
+        used.delete(rel.id);
+      }
     }
   }
 
@@ -394,8 +437,11 @@ export class PatternMatcher {
       throw new GeodeError(ErrorCode.SYNTAX_ERROR, 'shortestPath needs a single relationship pattern', { phase: 'compile' });
     }
     const { tx, ctx } = env;
+    const budget = ctx.budget;
     const starts = [...this.anchorCandidates(part, chooseAnchor({ ...part, nodes: [startSpec] }, work, tx), work, env)];
     for (const start of starts) {
+      // The search's frontiers are charged while it runs and released when this start is done.
+      const mark = budget.held;
       if (!nodeMatches(startSpec, start, work, ctx)) continue;
       const startBound = PatternMatcher.bind(work, startSpec.variable, start);
       if (startBound === false) continue;
@@ -415,13 +461,15 @@ export class PatternMatcher {
         const next: typeof frontier = [];
         for (const entry of frontier) {
           for (const rel of tx.relationshipsOf(entry.node, relSpec.direction, relSpec.types)) {
-            if (entry.rels.includes(rel) || used.has(rel.id)) continue;
+            budget.work(entry.rels.length);
+            if (entry.rels.some((r) => r.id === rel.id) || used.has(rel.id)) continue;
             if (!propsMatch(relSpec.props, rel, work, ctx)) continue;
             const other = tx.endpoint(otherEnd(rel, entry.node.id, relSpec.direction));
             if (other === null) continue;
             const seen = seenAtDepth.get(other.id);
             if (seen !== undefined && seen < depth + 1) continue;
             seenAtDepth.set(other.id, depth + 1);
+            budget.alloc(FRONTIER_ENTRY_BYTES + (entry.rels.length + 1) * SLOT_BYTES, 'shortestPath frontier');
             next.push({ node: other, rels: [...entry.rels, rel] });
           }
         }
@@ -439,9 +487,13 @@ export class PatternMatcher {
         if (endBound === 'new') work.delete(endSpec.variable as string);
       }
       if (startBound === 'new') work.delete(startSpec.variable as string);
+      budget.held = mark;
     }
   }
 }
+
+/** Bytes of one shortestPath frontier entry besides its relationship list's slots. */
+const FRONTIER_ENTRY_BYTES = 96;
 
 function sameRelList(existing: Value, rels: RelationshipValue[]): boolean {
   if (!Array.isArray(existing) || existing.length !== rels.length) return false;
@@ -449,6 +501,10 @@ function sameRelList(existing: Value, rels: RelationshipValue[]): boolean {
 }
 
 function buildPath(frame: Frame, tx: GraphTransaction): PathValue {
+  let length = 0;
+  for (const rels of frame.rels) length += rels?.length ?? 0;
+  tx.budget.work(length);
+  tx.budget.alloc(PATH_BYTES + 2 * LIST_BYTES + (2 * length + 1) * SLOT_BYTES, 'a path');
   const first = frame.nodes[0] as NodeValue;
   const nodes: NodeValue[] = [first];
   const rels: RelationshipValue[] = [];

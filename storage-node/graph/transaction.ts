@@ -3,12 +3,21 @@
  * RelationshipValue per entity, mutated in place on SET/REMOVE so every row
  * and the evaluator see the change), write-through to SQLite, property index
  * maintenance, pending ALTER GRAPH defaults, deletion bookkeeping, id
- * allocation (written by the engine at commit) and the work/deadline checks. One instance per execute(); discarded after.
+ * allocation (written by the engine at commit) and the statement's budget
+ * (rows touched, entities kept). One instance per execute(); discarded after.
+ *
+ * A write keeps every entity it touches (SET must be seen by every row, and
+ * changes are written back at the end), each charged to the memory budget. A
+ * read only needs entities while rows hold them: its identity map is a cache,
+ * emptied whenever it holds READ_CACHE_BYTES, so a scan of millions of nodes
+ * does not keep them all.
  */
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 import { NodeValue, RelationshipValue } from '../../shared/gql/values.js';
 import type { Value, ValueMap } from '../../shared/gql/values.js';
 import type { QueryStats } from './types.js';
+import { ENTITY_BYTES, ROW_WORK, propertiesBytes } from './eval/budget.js';
+import type { StatementBudget } from './eval/budget.js';
 import { checkStorable, decodeProperties, encodeProperties, indexKey } from './encoding.js';
 import { SCAN_PAGE } from './store.js';
 import type { ExpandRow, GraphStore, NodeRow, RelRow } from './store.js';
@@ -16,8 +25,18 @@ import type { SchemaState } from './schema.js';
 
 export type Direction = 'out' | 'in' | 'both';
 
-/** How often (in rows touched) the wall-clock deadline is read. */
-const DEADLINE_CHECK_EVERY = 256;
+/** Estimated bytes of entities a read keeps in its identity map before emptying it. */
+const READ_CACHE_BYTES = 16 * 1024 * 1024;
+
+/** Estimated bytes of an entity loaded from `propsJson` (decoded properties take about twice the JSON's length). */
+function loadedBytes(propsJson: string, labelsJson: string): number {
+  return ENTITY_BYTES + 2 * (propsJson.length + labelsJson.length);
+}
+
+/** Work of encoding or decoding property JSON of `length` characters (beyond the row it belongs to). */
+function jsonWork(length: number): number {
+  return length >> 6;
+}
 
 export function emptyStats(): QueryStats {
   return {
@@ -33,10 +52,6 @@ export function emptyStats(): QueryStats {
   };
 }
 
-export interface Limits {
-  deadline: number | undefined;
-  workBudget: number | undefined;
-}
 
 /** Parsed label lists by their stored JSON: few distinct label sets exist, so most loads skip JSON.parse. */
 const labelCache = new Map<string, readonly string[]>();
@@ -67,32 +82,41 @@ export class GraphTransaction {
   readonly stats: QueryStats = emptyStats();
   /** Write-side bookkeeping, allocated on the first write so reads stay allocation-light. */
   private writes: WriteState | undefined;
-  private work = 0;
-  private nextDeadlineCheck = DEADLINE_CHECK_EVERY;
+  /** Estimated bytes in the identity maps of a read (see READ_CACHE_BYTES). */
+  private cachedBytes = 0;
 
+  /**
+   * `keepEntities`: the statement may write, so every entity it loads stays in the identity map
+   * (charged to the budget); otherwise the map is a bounded cache.
+   */
   constructor(
     readonly store: GraphStore,
     readonly schema: SchemaState,
-    private readonly limits: Limits,
+    readonly budget: StatementBudget,
+    private readonly keepEntities: boolean,
   ) {}
 
-  /** Counts rows touched; enforces the work budget and, every few hundred rows, the deadline. */
+  /** Counts rows touched against the work budget (and, every few hundred rows, the deadline). */
   touch(rows = 1): void {
-    this.work += rows;
-    const { workBudget, deadline } = this.limits;
-    if (workBudget !== undefined && this.work > workBudget) {
-      throw new GeodeError(ErrorCode.WORK_LIMIT, `Statement exceeded its work budget of ${workBudget} rows`, { phase: 'runtime' });
-    }
-    if (deadline !== undefined && this.work >= this.nextDeadlineCheck) {
-      this.nextDeadlineCheck = this.work + DEADLINE_CHECK_EVERY;
-      this.checkDeadline();
-    }
+    this.budget.touch(rows);
   }
 
   checkDeadline(): void {
-    const { deadline } = this.limits;
-    if (deadline !== undefined && Date.now() > deadline) {
-      throw new GeodeError(ErrorCode.TIMEOUT, 'Query exceeded its time limit; its writes were rolled back', { phase: 'runtime' });
+    this.budget.checkDeadline();
+  }
+
+  /** Accounts for an entity just loaded into the identity map. */
+  private loaded(entity: NodeValue | RelationshipValue, bytes: number): void {
+    if (this.keepEntities) {
+      this.budget.retainEntity(entity, bytes);
+      return;
+    }
+    this.cachedBytes += bytes;
+    if (this.cachedBytes > READ_CACHE_BYTES) {
+      // A read never changes an entity, so a later load of the same id may build a new object.
+      this.nodes.clear();
+      this.rels.clear();
+      this.cachedBytes = 0;
     }
   }
 
@@ -119,6 +143,8 @@ export class GraphTransaction {
       if (this.schema.pendingDefaults.size > 0) this.schema.applyPendingDefaults(id, labels, props);
       node = new NodeValue(id, labels, props);
       this.nodes.set(id, node);
+      this.budget.work(jsonWork(propsJson.length));
+      this.loaded(node, loadedBytes(propsJson, labelsJson));
     }
     return node;
   }
@@ -129,6 +155,8 @@ export class GraphTransaction {
     if (rel === undefined) {
       rel = new RelationshipValue(id, row[1], row[2], row[3], decodeProperties(row[4]));
       this.rels.set(id, rel);
+      this.budget.work(jsonWork(row[4].length));
+      this.loaded(rel, loadedBytes(row[4], row[1]));
     }
     return rel;
   }
@@ -255,6 +283,8 @@ export class GraphTransaction {
         const end = outgoing ? farId : nearId;
         rel = new RelationshipValue(relId, type ?? (row[5] as string), start, end, decodeProperties(row[2]));
         this.rels.set(relId, rel);
+        this.budget.work(jsonWork(row[2].length));
+        this.loaded(rel, loadedBytes(row[2], rel.type));
       }
       rels.push(rel);
       others.push(this.node(farId, row[3], row[4]));
@@ -281,16 +311,19 @@ export class GraphTransaction {
     const id = this.store.nextNodeId++;
     const clean = this.storableCopy(props);
     const uniqueLabels = labelsJson !== undefined ? [...labels] : [...new Set(labels)];
-    this.store.insertNode.run(id, labelsJson ?? JSON.stringify(uniqueLabels), encodeProperties(clean));
+    const encoded = encodeProperties(clean);
+    this.store.insertNode.run(id, labelsJson ?? JSON.stringify(uniqueLabels), encoded);
     for (const label of uniqueLabels) this.store.insertLabel.run(label, id);
     this.stats.labelsAdded += uniqueLabels.length;
     const node = new NodeValue(id, uniqueLabels, clean);
     this.nodes.set(id, node);
+    this.budget.retainEntity(node, ENTITY_BYTES + uniqueLabels.length * 16 + propertiesBytes(clean));
     if (this.schema.indexesByLabel.size > 0) {
       for (const label of uniqueLabels) this.indexNode(node, label, true);
     }
     this.stats.nodesCreated++;
-    this.touch();
+    // The node row, one row per label and the property JSON (index entries count in indexNode).
+    this.budget.work((1 + uniqueLabels.length) * ROW_WORK + jsonWork(encoded.length));
     return node;
   }
 
@@ -315,11 +348,13 @@ export class GraphTransaction {
     }
     const id = this.store.nextRelId++;
     const clean = this.storableCopy(props);
-    this.store.insertRel.run(id, type, start.id, end.id, encodeProperties(clean));
+    const encoded = encodeProperties(clean);
+    this.store.insertRel.run(id, type, start.id, end.id, encoded);
     const rel = new RelationshipValue(id, type, start.id, end.id, clean);
     this.rels.set(id, rel);
+    this.budget.retainEntity(rel, ENTITY_BYTES + propertiesBytes(clean));
     this.stats.relationshipsCreated++;
-    this.touch();
+    this.budget.work(ROW_WORK + jsonWork(encoded.length));
     return rel;
   }
 
@@ -344,6 +379,8 @@ export class GraphTransaction {
       checkStorable(value, key);
       props[key] = value;
       this.stats.propertiesSet++;
+      // The entity now keeps the value (shared values count once).
+      this.budget.retainValue(value, 'SET property values');
     }
     this.touch();
     if (entity instanceof NodeValue) {
@@ -422,6 +459,7 @@ export class GraphTransaction {
     for (const index of indexes) {
       const key = indexKey(node.properties[index.property] ?? null);
       if (key === undefined || node.properties[index.property] === null) continue;
+      this.touch();
       if (add) this.store.insertIndexEntry.run(index.id, key, node.id);
       else this.store.deleteIndexEntry.run(index.id, key, node.id);
     }
@@ -444,10 +482,16 @@ export class GraphTransaction {
   /** Writes back changed properties and labels and checks deferred DELETE constraints. */
   finish(): void {
     for (const node of this.r.dirtyNodes) {
-      this.store.updateNodeProps.run(encodeProperties(node.properties), node.id);
+      const encoded = encodeProperties(node.properties);
+      this.budget.work(jsonWork(encoded.length));
+      this.store.updateNodeProps.run(encoded, node.id);
       this.store.updateNodeLabels.run(JSON.stringify(node.labels), node.id);
     }
-    for (const rel of this.r.dirtyRels) this.store.updateRelProps.run(encodeProperties(rel.properties), rel.id);
+    for (const rel of this.r.dirtyRels) {
+      const encoded = encodeProperties(rel.properties);
+      this.budget.work(jsonWork(encoded.length));
+      this.store.updateRelProps.run(encoded, rel.id);
+    }
     for (const node of this.r.undetachedDeletes) {
       if (this.store.relsOfNodeExist.get(node.id, node.id) !== undefined) {
         throw new GeodeError(ErrorCode.CONSTRAINT_VIOLATION, `Cannot delete node ${node.id}: it still has relationships (use DETACH DELETE)`, {

@@ -19,14 +19,32 @@ export interface ExecutionContext {
 export interface ExecuteOptions {
   /**
    * Absolute deadline in epoch milliseconds (wall clock). Past it the statement
-   * fails with TIMEOUT and everything it wrote is rolled back. Used for reads
-   * and for single-node writes; replicated apply never passes one.
+   * fails with TIMEOUT and everything it wrote is rolled back. Checked every
+   * few hundred rows' worth of work in every loop (scans, list building,
+   * comprehensions, reduce, UNWIND, path expansion, aggregation, sort, string
+   * scans). Used for reads and for single-node writes; replicated apply never
+   * passes one.
    */
   deadline?: number;
   /** Refuse any statement that would write (WRITE on a read-only path). */
   readOnly?: boolean;
-  /** Deterministic work budget: rows touched per statement before WORK_LIMIT. */
+  /**
+   * Deterministic work budget, in rows touched: a row read, created, updated or
+   * deleted, or an index entry written, counts 1; a list element built or
+   * scanned, a comprehension/reduce iteration, a path step or a sort comparison
+   * counts 1/64 (ROW_WORK). Over it: WORK_LIMIT, nothing written. The count
+   * depends only on the statement and the graph, so every replica stops a
+   * write at the same point. Replicated writes: DEFAULT_WRITE_WORK_BUDGET (engine.ts).
+   */
   workBudget?: number;
+  /**
+   * Memory budget in bytes (estimated, deterministic): lists, strings, maps,
+   * aggregation state, DISTINCT/UNION sets, sort buffers, rows kept by updating
+   * clauses, entities a write touches, and result rows. Over it: MEMORY_LIMIT,
+   * nothing written. Default DEFAULT_MEMORY_BUDGET (256 MiB); values above
+   * MAX_MEMORY_BUDGET (1 GiB) are clamped (see eval/budget.ts).
+   */
+  memoryBudget?: number;
   /**
    * Runs inside the statement's transaction just before it commits, with the
    * statement's result (only when the statement succeeded). Replication

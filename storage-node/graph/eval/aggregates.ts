@@ -6,10 +6,12 @@ import type { Expr, FunctionCallExpr } from '../../../shared/gql/ast.js';
 import { ErrorCode, GeodeError, typeError } from '../../../shared/protocol/errors.js';
 import type { Value } from '../../../shared/gql/values.js';
 import { TemporalValue, typeName } from '../../../shared/gql/values.js';
+import { BIGINT_BYTES, MAX_LIST_LENGTH, SET_ENTRY_BYTES, SLOT_BYTES, sortWithBudget, stringBytes } from './budget.js';
+import type { StatementBudget } from './budget.js';
 import { compareValues, valueKey } from './compare.js';
 import { compileExpression } from './compile.js';
 import type { AggregateSlot, Aggregator, CompiledExpr, EvalContext, Row } from './index.js';
-import { add, argumentError, checkInt } from './ops.js';
+import { add, argumentError, checkInt, textWork } from './ops.js';
 
 export const AGGREGATE_FUNCTIONS: ReadonlySet<string> = new Set([
   'count',
@@ -187,7 +189,9 @@ function aggregatorFactory(call: Expr): () => Aggregator {
         if (v === null) return;
         if (seen !== null) {
           const k = valueKey(v);
+          ctx.budget.work(textWork(k.length));
           if (seen.has(k)) return;
+          ctx.budget.retain(SET_ENTRY_BYTES + stringBytes(k.length), `${fn.name}(DISTINCT ...)`);
           seen.add(k);
         }
         acc.add(v, row, ctx);
@@ -219,7 +223,9 @@ function accumulatorFactory(name: string, extra: CompiledExpr | null): () => Acc
       return () => {
         const out: Value[] = [];
         return {
-          add: (v) => {
+          add: (v, _row, ctx) => {
+            if (out.length >= MAX_LIST_LENGTH) ctx.budget.list(out.length + 1, 0, 'collect()');
+            ctx.budget.retainValue(v, 'collect()');
             out.push(v);
           },
           result: () => out,
@@ -297,15 +303,19 @@ function accumulatorFactory(name: string, extra: CompiledExpr | null): () => Acc
       return () => {
         const values: (bigint | number)[] = [];
         let p: number | null = null;
+        let budget: StatementBudget | undefined;
         return {
           add: (v, row, ctx) => {
             if (p === null) p = percentileArg(extra, row, ctx);
             if (typeof v !== 'bigint' && typeof v !== 'number') throw typeError(`${name}() expects numbers, got ${typeName(v)}`);
+            budget = ctx.budget;
+            if (values.length >= MAX_LIST_LENGTH) budget.list(values.length + 1, 0, `${name}()`);
+            budget.retain(SLOT_BYTES + BIGINT_BYTES, `${name}() buffer`);
             values.push(v);
           },
           result: () => {
-            if (values.length === 0 || p === null) return null;
-            values.sort((a, b) => compareValues(a, b));
+            if (values.length === 0 || p === null || budget === undefined) return null;
+            sortWithBudget(values, compareValues, budget);
             const n = values.length;
             if (continuous) {
               const pos = p * (n - 1);

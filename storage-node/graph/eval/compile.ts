@@ -8,11 +8,11 @@ import { ErrorCode, GeodeError, typeError } from '../../../shared/protocol/error
 import type { Value, ValueMap } from '../../../shared/gql/values.js';
 import { NodeValue, RelationshipValue, isMap, typeName } from '../../../shared/gql/values.js';
 import { isAggregateCall } from './aggregates.js';
+import { CONS_BYTES, LIST_BYTES, MAP_BYTES, MAP_ENTRY_BYTES, SLOT_BYTES, flattenString, scalarBytes } from './budget.js';
 import { compareForOperator, equalsValues, hasOwn, truthy } from './compare.js';
 import type { CompiledExpr, EvalContext, Row } from './index.js';
 import { lookupFunction } from './functions.js';
 import {
-  add,
   checkBool,
   concat,
   contains,
@@ -25,32 +25,44 @@ import {
   modulo,
   multiply,
   negate,
+  plus,
   power,
   propertyOf,
-  regexMatch,
   sliceOf,
   startsWith,
   subtract,
+  textWork,
   unaryPlus,
 } from './ops.js';
+import { regexMatch } from './regex.js';
 
-type Binary = (a: Value, b: Value) => Value;
+type Binary = (a: Value, b: Value, ctx: EvalContext) => Value;
+
+/** Work of comparing two values: a list compares element by element. */
+function comparisonWork(a: Value, ctx: EvalContext): void {
+  if (Array.isArray(a)) ctx.budget.work(a.length);
+  else if (typeof a === 'string' && a.length > 256) ctx.budget.work(textWork(a.length));
+}
 
 const BINARY: Partial<Record<string, Binary>> = {
-  '+': add,
+  '+': (a, b, ctx) => plus(a, b, ctx.budget),
   '-': subtract,
   '*': multiply,
   '/': divide,
   '%': modulo,
   '^': power,
-  '||': concat,
-  IN: inList,
+  '||': (a, b, ctx) => concat(a, b, ctx.budget),
+  IN: (a, b, ctx) => inList(a, b, ctx.budget),
   'STARTS WITH': startsWith,
   'ENDS WITH': endsWith,
-  CONTAINS: contains,
-  '=~': regexMatch,
-  '=': equalsValues,
-  '<>': (a, b) => {
+  CONTAINS: (a, b, ctx) => contains(a, b, ctx.budget),
+  '=~': (a, b, ctx) => regexMatch(a, b, ctx.budget),
+  '=': (a, b, ctx) => {
+    comparisonWork(a, ctx);
+    return equalsValues(a, b);
+  },
+  '<>': (a, b, ctx) => {
+    comparisonWork(a, ctx);
     const e = equalsValues(a, b);
     return e === null ? null : !e;
   },
@@ -152,13 +164,20 @@ export function compileExpression(expr: Expr): CompiledExpr {
       const from = expr.from === null ? null : compileExpression(expr.from);
       const to = expr.to === null ? null : compileExpression(expr.to);
       return (row, ctx) =>
-        sliceOf(object(row, ctx), from === null ? undefined : from(row, ctx), to === null ? undefined : to(row, ctx));
+        sliceOf(object(row, ctx), from === null ? undefined : from(row, ctx), to === null ? undefined : to(row, ctx), ctx.budget);
     }
     case 'List': {
       const items = expr.items.map(compileExpression);
       return (row, ctx) => {
         const out: Value[] = new Array<Value>(items.length);
-        for (let i = 0; i < items.length; i++) out[i] = (items[i] as CompiledExpr)(row, ctx);
+        // Strings and lists among the items were charged where they were built; scalars are boxed here.
+        let bytes = LIST_BYTES + items.length * SLOT_BYTES;
+        for (let i = 0; i < items.length; i++) {
+          const v = (items[i] as CompiledExpr)(row, ctx);
+          bytes += scalarBytes(v);
+          out[i] = v;
+        }
+        ctx.budget.alloc(bytes, 'a list');
         return out;
       };
     }
@@ -166,7 +185,13 @@ export function compileExpression(expr: Expr): CompiledExpr {
       const entries = expr.entries.map((e) => [e.key, compileExpression(e.value)] as const);
       return (row, ctx) => {
         const out: ValueMap = {};
-        for (const [k, f] of entries) out[k] = f(row, ctx);
+        let bytes = MAP_BYTES + entries.length * MAP_ENTRY_BYTES;
+        for (const [k, f] of entries) {
+          const v = f(row, ctx);
+          bytes += scalarBytes(v);
+          out[k] = v;
+        }
+        ctx.budget.alloc(bytes, 'a map');
         return out;
       };
     }
@@ -216,12 +241,22 @@ export function compileExpression(expr: Expr): CompiledExpr {
         const l = list(row, ctx);
         if (l === null) return null;
         const items = asList(l, 'list comprehension');
+        const budget = ctx.budget;
+        budget.alloc(LIST_BYTES, 'list comprehension');
         const scope = new Map(row);
         const out: Value[] = [];
         for (const item of items) {
+          budget.work(1);
+          // What an iteration builds stays charged only if its element is kept.
+          const before = budget.held;
           scope.set(variable, item);
-          if (where !== null && !truthy(where(scope, ctx))) continue;
-          out.push(map === null ? item : map(scope, ctx));
+          if (where !== null && !truthy(where(scope, ctx))) {
+            budget.held = before;
+            continue;
+          }
+          const v = map === null ? item : map(scope, ctx);
+          budget.alloc(SLOT_BYTES + scalarBytes(v), 'list comprehension');
+          out.push(v);
         }
         return out;
       };
@@ -231,8 +266,23 @@ export function compileExpression(expr: Expr): CompiledExpr {
       const where = expr.where;
       const map = compileExpression(expr.map);
       return (row, ctx) => {
+        const budget = ctx.budget;
         const out: Value[] = [];
-        for (const match of ctx.patterns.matchPattern(parts, where, row, ctx)) out.push(map(match, ctx));
+        // The matcher resets `held` to its own marks as it moves on, so the elements kept here are
+        // carried in `retained` until the list is complete, then handed back to `held`.
+        let kept = LIST_BYTES;
+        budget.retain(LIST_BYTES, 'pattern comprehension');
+        for (const match of ctx.patterns.matchPattern(parts, where, row, ctx)) {
+          const before = budget.held;
+          const v = map(match, ctx);
+          const bytes = budget.held - before + SLOT_BYTES + scalarBytes(v);
+          budget.held = before;
+          budget.retain(bytes, 'pattern comprehension');
+          kept += bytes;
+          out.push(v);
+        }
+        budget.retained -= kept;
+        budget.alloc(kept, 'pattern comprehension');
         return out;
       };
     }
@@ -248,11 +298,34 @@ export function compileExpression(expr: Expr): CompiledExpr {
         const l = list(row, ctx);
         if (l === null) return null;
         const items = asList(l, 'reduce');
+        const budget = ctx.budget;
         const scope = new Map(row);
+        // Only the latest accumulator stays charged: what earlier iterations built is garbage.
+        const mark = budget.held;
+        let accBytes = 0;
+        // A string built by appending keeps one 32-byte node per append until it is flattened.
+        let consBytes = 0;
         for (const item of items) {
+          budget.work(1);
           scope.set(accumulator, acc);
           scope.set(variable, item);
-          acc = body(scope, ctx);
+          const before = budget.held;
+          const next = body(scope, ctx);
+          const built = budget.held - before;
+          if (next === acc) accBytes += built;
+          else {
+            accBytes = built;
+            if (typeof next === 'string' && typeof acc === 'string' && next.length > acc.length) consBytes += CONS_BYTES;
+            else consBytes = 0;
+          }
+          if (consBytes > accBytes && typeof next === 'string') {
+            flattenString(next);
+            budget.work(textWork(next.length));
+            consBytes = 0;
+          }
+          acc = next;
+          budget.held = mark;
+          budget.alloc(accBytes + consBytes, 'reduce() accumulator');
         }
         return acc;
       };
@@ -314,7 +387,7 @@ function compileBinary(op: string, left: CompiledExpr, right: CompiledExpr): Com
     default: {
       const f = BINARY[op];
       if (f === undefined) throw new GeodeError(ErrorCode.UNSUPPORTED, `operator ${op} is not supported`);
-      return (row, ctx) => f(left(row, ctx), right(row, ctx));
+      return (row, ctx) => f(left(row, ctx), right(row, ctx), ctx);
     }
   }
 }
@@ -344,10 +417,14 @@ function compileQuantifier(expr: QuantifierExpr): CompiledExpr {
     const l = list(row, ctx);
     if (l === null) return null;
     const items = asList(l, quantifier);
+    const budget = ctx.budget;
     const scope = new Map(row);
     let trues = 0;
     let nulls = 0;
+    const mark = budget.held;
     for (const item of items) {
+      budget.work(1);
+      budget.held = mark;
       scope.set(variable, item);
       const p = where === null ? item : where(scope, ctx);
       const b = checkBool(p, quantifier);
@@ -393,6 +470,7 @@ function compileMapProjection(expr: MapProjectionExpr): CompiledExpr {
       throw typeError(`map projection expects a MAP, NODE or RELATIONSHIP, got ${typeName(base)}`);
     }
     const out: ValueMap = {};
+    let bytes = MAP_BYTES;
     for (const item of items) {
       switch (item.kind) {
         case 'property':
@@ -405,10 +483,14 @@ function compileMapProjection(expr: MapProjectionExpr): CompiledExpr {
           out[item.name] = row.get(item.name) ?? null;
           break;
         default:
-          for (const k of Object.keys(props)) out[k] = props[k] ?? null;
+          for (const k of Object.keys(props)) {
+            out[k] = props[k] ?? null;
+            bytes += MAP_ENTRY_BYTES;
+          }
           break;
       }
     }
+    ctx.budget.alloc(bytes + items.length * MAP_ENTRY_BYTES, 'a map projection');
     return out;
   };
 }

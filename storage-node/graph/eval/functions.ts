@@ -12,9 +12,12 @@ import {
   isMap,
   typeName,
 } from '../../../shared/gql/values.js';
+import './linear-regexp.js';
 import { AGGREGATE_FUNCTIONS } from './aggregates.js';
+import { BIGINT_BYTES, LIST_BYTES, MAP_BYTES, MAP_ENTRY_BYTES, SLOT_BYTES, STRING_BYTES, scalarBytes } from './budget.js';
+import type { StatementBudget } from './budget.js';
 import type { EvalContext } from './index.js';
-import { argumentError, checkInt, deletedEntity, formatFloat, INT64_MAX, INT64_MIN, scalarToString } from './ops.js';
+import { argumentError, checkInt, deletedEntity, formatFloat, INT64_MAX, INT64_MIN, scalarToString, textWork } from './ops.js';
 import { TEMPORAL_FUNCTIONS } from './temporal.js';
 
 export type ScalarFunction = (args: readonly Value[], ctx: EvalContext) => Value;
@@ -59,6 +62,56 @@ function math1(fn: string, f: (x: number) => number): FunctionDef {
 
 function string1(fn: string, f: (s: string) => Value): FunctionDef {
   return { min: 1, max: 1, call: (a) => (a[0] === null || a[0] === undefined ? null : f(str(fn, a[0]))) };
+}
+
+/** A string function whose result is at most as long as its input: charged (and its scan counted) before it runs. */
+function stringTransform(fn: string, f: (s: string) => string): FunctionDef {
+  return {
+    min: 1,
+    max: 1,
+    call: (a, ctx) => {
+      if (a[0] === null || a[0] === undefined) return null;
+      const text = str(fn, a[0]);
+      ctx.budget.work(textWork(text.length));
+      ctx.budget.string(text.length, `${fn}()`);
+      return f(text);
+    },
+  };
+}
+
+/** Charges a list of `length` elements (slots only: the elements exist already) before it is built. */
+function chargeCopy(budget: StatementBudget, length: number, what: string): void {
+  budget.work(length);
+  budget.list(length, LIST_BYTES + length * SLOT_BYTES, what);
+}
+
+/** Charges a list of `count` new strings holding `chars` characters in all, before it is built. */
+function chargeStrings(budget: StatementBudget, count: number, chars: number, what: string): void {
+  budget.work(count);
+  budget.list(count, LIST_BYTES + count * (SLOT_BYTES + STRING_BYTES) + 2 * chars, what);
+}
+
+/** Code points of `text` (a surrogate pair is one), without building an array. */
+export function codePointLength(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** Non-overlapping occurrences of `needle` (non-empty) in `text`. */
+function occurrences(text: string, needle: string): number {
+  let count = 0;
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + needle.length)) count++;
+  return count;
 }
 
 function entityChecked(v: NodeValue | RelationshipValue, ctx: EvalContext): void {
@@ -184,7 +237,7 @@ function round(a: readonly Value[]): Value {
 
 // ---- list helpers ---------------------------------------------------------------
 
-function range(a: readonly Value[]): Value {
+function range(a: readonly Value[], ctx: EvalContext): Value {
   const bad = (v: Value): GeodeError =>
     new GeodeError(ErrorCode.ARGUMENT_ERROR, `range() expects INTEGER arguments, got ${typeName(v)}`, {
       phase: 'runtime',
@@ -199,39 +252,73 @@ function range(a: readonly Value[]): Value {
   const end = e as bigint;
   const step = st as bigint;
   if (step === 0n) throw argumentError('range() step must not be 0', 'NumberOutOfRange');
+  // The length is known before anything is built: refuse a list over budget before allocating it.
+  const span = step > 0n ? end - start : start - end;
+  const count = span < 0n ? 0n : span / (step > 0n ? step : -step) + 1n;
+  const length = count > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(count);
+  const budget = ctx.budget;
+  budget.list(length, LIST_BYTES + length * (SLOT_BYTES + BIGINT_BYTES), 'range()');
   const out: Value[] = [];
-  if (step > 0n) for (let i = start; i <= end; i += step) out.push(i);
-  else for (let i = start; i >= end; i += step) out.push(i);
+  let i = start;
+  // Built in chunks, each counted as work, so the deadline is read while a long range is built.
+  for (let done = 0; done < length; ) {
+    const chunk = Math.min(RANGE_CHUNK, length - done);
+    budget.work(chunk);
+    for (let k = 0; k < chunk; k++, i += step) out.push(i);
+    done += chunk;
+  }
   return out;
 }
 
-function split(a: readonly Value[]): Value {
+/** Elements of range() built between two work checks. */
+const RANGE_CHUNK = 4096;
+
+function split(a: readonly Value[], ctx: EvalContext): Value {
   const s = arg(a, 0);
   const d = arg(a, 1);
   if (s === null || d === null) return null;
   const text = str('split', s);
+  const budget = ctx.budget;
+  // Parts are counted first (a scan, no allocation), so the list is charged before it is built.
+  budget.work(textWork(text.length));
   if (Array.isArray(d)) {
     const delims = d.map((x) => str('split', x)).filter((x) => x.length > 0);
-    if (delims.length === 0) return [...text];
+    if (delims.length === 0) {
+      chargeStrings(budget, codePointLength(text), text.length, 'split()');
+      return [...text];
+    }
     const escaped = delims.map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    const pattern = new RegExp(escaped.join('|'), 'g');
+    let parts = 1;
+    while (pattern.exec(text) !== null) parts++;
+    chargeStrings(budget, parts, text.length, 'split()');
     return text.split(new RegExp(escaped.join('|')));
   }
   const delim = str('split', d);
-  return delim === '' ? [...text] : text.split(delim);
+  if (delim === '') {
+    chargeStrings(budget, codePointLength(text), text.length, 'split()');
+    return [...text];
+  }
+  chargeStrings(budget, occurrences(text, delim) + 1, text.length, 'split()');
+  return text.split(delim);
 }
 
-function substring(a: readonly Value[]): Value {
+function substring(a: readonly Value[], ctx: EvalContext): Value {
   const s = arg(a, 0);
   const st = arg(a, 1);
   if (s === null || st === null) return null;
   const text = str('substring', s);
   const start = Number(int('substring', st));
   if (start < 0) throw argumentError('substring() start must not be negative', 'NegativeIntegerArgument');
-  if (a.length < 3) return text.substring(start);
+  if (a.length < 3) {
+    ctx.budget.string(Math.max(0, text.length - start), 'substring()');
+    return text.substring(start);
+  }
   const l = arg(a, 2);
   if (l === null) return null;
   const len = Number(int('substring', l));
   if (len < 0) throw argumentError('substring() length must not be negative', 'NegativeIntegerArgument');
+  ctx.budget.string(Math.max(0, Math.min(len, text.length - start)), 'substring()');
   return text.substring(start, start + len);
 }
 
@@ -239,7 +326,7 @@ function leftRight(fn: 'left' | 'right'): FunctionDef {
   return {
     min: 2,
     max: 2,
-    call: (a) => {
+    call: (a, ctx) => {
       const s = arg(a, 0);
       const n = arg(a, 1);
       if (s === null) return null;
@@ -247,6 +334,7 @@ function leftRight(fn: 'left' | 'right'): FunctionDef {
       const text = str(fn, s);
       const len = Number(int(fn, n));
       if (len < 0) throw argumentError(`${fn}() length must not be negative`, 'NegativeIntegerArgument');
+      ctx.budget.string(Math.min(len, text.length), `${fn}()`);
       return fn === 'left' ? text.substring(0, len) : text.substring(Math.max(0, text.length - len));
     },
   };
@@ -256,10 +344,12 @@ function trimFn(fn: string, mode: 'both' | 'left' | 'right'): FunctionDef {
   return {
     min: 1,
     max: 2,
-    call: (a) => {
+    call: (a, ctx) => {
       const s = arg(a, 0);
       if (s === null) return null;
       const text = str(fn, s);
+      ctx.budget.work(textWork(text.length));
+      ctx.budget.string(text.length, `${fn}()`);
       if (a.length < 2) return mode === 'both' ? text.trim() : mode === 'left' ? text.trimStart() : text.trimEnd();
       const c = arg(a, 1);
       if (c === null) return null;
@@ -273,9 +363,12 @@ function trimFn(fn: string, mode: 'both' | 'left' | 'right'): FunctionDef {
   };
 }
 
-function sizeOf(fn: string, v: Value): Value {
+function sizeOf(fn: string, v: Value, ctx: EvalContext): Value {
   if (v === null) return null;
-  if (typeof v === 'string') return BigInt([...v].length);
+  if (typeof v === 'string') {
+    ctx.budget.work(textWork(v.length));
+    return BigInt(codePointLength(v));
+  }
   if (Array.isArray(v)) return BigInt(v.length);
   if (v instanceof PathValue && fn === 'length') return BigInt(v.relationships.length);
   throw invalidArg(fn, v);
@@ -292,9 +385,15 @@ function keysOf(v: Value, ctx: EvalContext): Value {
   if (v === null) return null;
   if (v instanceof NodeValue || v instanceof RelationshipValue) {
     entityChecked(v, ctx);
-    return Object.keys(v.properties).filter((k) => v.properties[k] !== null && v.properties[k] !== undefined);
+    const keys = Object.keys(v.properties).filter((k) => v.properties[k] !== null && v.properties[k] !== undefined);
+    chargeStrings(ctx.budget, keys.length, 0, 'keys()');
+    return keys;
   }
-  if (isMap(v)) return Object.keys(v);
+  if (isMap(v)) {
+    const keys = Object.keys(v);
+    chargeStrings(ctx.budget, keys.length, 0, 'keys()');
+    return keys;
+  }
   throw invalidArg('keys', v);
 }
 
@@ -302,23 +401,36 @@ function propertiesOf(v: Value, ctx: EvalContext): Value {
   if (v === null) return null;
   if (v instanceof NodeValue || v instanceof RelationshipValue) {
     entityChecked(v, ctx);
+    const keys = Object.keys(v.properties);
+    ctx.budget.work(keys.length);
+    ctx.budget.alloc(MAP_BYTES + keys.length * MAP_ENTRY_BYTES, 'properties()');
     const out: ValueMap = {};
-    for (const k of Object.keys(v.properties)) {
+    for (const k of keys) {
       const p = v.properties[k];
       if (p !== null && p !== undefined) out[k] = p;
     }
     return out;
   }
-  if (isMap(v)) return { ...v };
+  if (isMap(v)) {
+    const keys = Object.keys(v);
+    ctx.budget.work(keys.length);
+    ctx.budget.alloc(MAP_BYTES + keys.length * MAP_ENTRY_BYTES, 'properties()');
+    return { ...v };
+  }
   throw invalidArg('properties', v);
 }
 
-function valueTypeOf(v: Value): string {
+function valueTypeOf(v: Value, budget: StatementBudget): string {
   if (v === null) return 'NULL';
   if (Array.isArray(v)) {
     if (v.length === 0) return 'LIST<NOTHING>';
-    const inner = new Set(v.map((x) => valueTypeOf(x)));
-    const one = inner.size === 1 ? [...inner][0] : undefined;
+    budget.work(v.length);
+    let one: string | undefined;
+    for (const x of v) {
+      const t = valueTypeOf(x, budget);
+      if (one === undefined) one = t;
+      else if (one !== t) return 'LIST<ANY>';
+    }
     return `LIST<${one ?? 'ANY'}>`;
   }
   const n = typeName(v);
@@ -364,6 +476,7 @@ const table: Record<string, FunctionDef> = {
       if (v === null) return null;
       if (!(v instanceof NodeValue)) throw invalidArg('labels', v, 'InvalidArgumentValue');
       entityChecked(v, ctx);
+      chargeCopy(ctx.budget, v.labels.length, 'labels()');
       return [...v.labels];
     },
   },
@@ -402,27 +515,29 @@ const table: Record<string, FunctionDef> = {
   nodes: {
     min: 1,
     max: 1,
-    call: (a) => {
+    call: (a, ctx) => {
       const v = arg(a, 0);
       if (v === null) return null;
       if (!(v instanceof PathValue)) throw invalidArg('nodes', v);
+      chargeCopy(ctx.budget, v.nodes.length, 'nodes()');
       return [...v.nodes];
     },
   },
   relationships: {
     min: 1,
     max: 1,
-    call: (a) => {
+    call: (a, ctx) => {
       const v = arg(a, 0);
       if (v === null) return null;
       if (!(v instanceof PathValue)) throw invalidArg('relationships', v);
+      chargeCopy(ctx.budget, v.relationships.length, 'relationships()');
       return [...v.relationships];
     },
   },
-  length: { min: 1, max: 1, call: (a) => sizeOf('length', arg(a, 0)) },
-  size: { min: 1, max: 1, call: (a) => sizeOf('size', arg(a, 0)) },
-  char_length: string1('char_length', (s) => BigInt([...s].length)),
-  character_length: string1('character_length', (s) => BigInt([...s].length)),
+  length: { min: 1, max: 1, call: (a, ctx) => sizeOf('length', arg(a, 0), ctx) },
+  size: { min: 1, max: 1, call: (a, ctx) => sizeOf('size', arg(a, 0), ctx) },
+  char_length: { min: 1, max: 1, call: (a, ctx) => (arg(a, 0) === null ? null : sizeOf('char_length', str('char_length', arg(a, 0)), ctx)) },
+  character_length: { min: 1, max: 1, call: (a, ctx) => (arg(a, 0) === null ? null : sizeOf('character_length', str('character_length', arg(a, 0)), ctx)) },
   head: {
     min: 1,
     max: 1,
@@ -446,10 +561,11 @@ const table: Record<string, FunctionDef> = {
   tail: {
     min: 1,
     max: 1,
-    call: (a) => {
+    call: (a, ctx) => {
       const v = arg(a, 0);
       if (v === null) return null;
       if (!Array.isArray(v)) throw invalidArg('tail', v);
+      chargeCopy(ctx.budget, Math.max(0, v.length - 1), 'tail()');
       return v.slice(1);
     },
   },
@@ -457,11 +573,18 @@ const table: Record<string, FunctionDef> = {
   reverse: {
     min: 1,
     max: 1,
-    call: (a) => {
+    call: (a, ctx) => {
       const v = arg(a, 0);
       if (v === null) return null;
-      if (typeof v === 'string') return [...v].reverse().join('');
-      if (Array.isArray(v)) return [...v].reverse();
+      if (typeof v === 'string') {
+        chargeCopy(ctx.budget, codePointLength(v), 'reverse()');
+        ctx.budget.string(v.length, 'reverse()');
+        return [...v].reverse().join('');
+      }
+      if (Array.isArray(v)) {
+        chargeCopy(ctx.budget, v.length, 'reverse()');
+        return [...v].reverse();
+      }
       throw invalidArg('reverse', v);
     },
   },
@@ -490,7 +613,7 @@ const table: Record<string, FunctionDef> = {
     max: 1,
     call: (a) => (arg(a, 0) === null ? null : Number.isNaN(num('isNaN', arg(a, 0)))),
   },
-  valuetype: { min: 1, max: 1, call: (a) => valueTypeOf(arg(a, 0)) },
+  valuetype: { min: 1, max: 1, call: (a, ctx) => valueTypeOf(arg(a, 0), ctx.budget) },
 
   // conversions
   tostring: { min: 1, max: 1, call: (a) => toStringOrNull(arg(a, 0), true) },
@@ -512,29 +635,29 @@ const table: Record<string, FunctionDef> = {
   tobooleanlist: {
     min: 1,
     max: 1,
-    call: (a) => listConvert('toBooleanList', arg(a, 0), (x) => toBooleanOrNull(x, false)),
+    call: (a, ctx) => listConvert('toBooleanList', arg(a, 0), ctx, (x) => toBooleanOrNull(x, false)),
   },
   tointegerlist: {
     min: 1,
     max: 1,
-    call: (a) => listConvert('toIntegerList', arg(a, 0), (x) => toIntegerOrNull(x, false)),
+    call: (a, ctx) => listConvert('toIntegerList', arg(a, 0), ctx, (x) => toIntegerOrNull(x, false)),
   },
   tofloatlist: {
     min: 1,
     max: 1,
-    call: (a) => listConvert('toFloatList', arg(a, 0), (x) => toFloatOrNull(x, false)),
+    call: (a, ctx) => listConvert('toFloatList', arg(a, 0), ctx, (x) => toFloatOrNull(x, false)),
   },
   tostringlist: {
     min: 1,
     max: 1,
-    call: (a) => listConvert('toStringList', arg(a, 0), (x) => toStringOrNull(x, false)),
+    call: (a, ctx) => listConvert('toStringList', arg(a, 0), ctx, (x) => toStringOrNull(x, false)),
   },
 
   // strings
-  tolower: string1('toLower', (s) => s.toLowerCase()),
-  toupper: string1('toUpper', (s) => s.toUpperCase()),
-  lower: string1('lower', (s) => s.toLowerCase()),
-  upper: string1('upper', (s) => s.toUpperCase()),
+  tolower: stringTransform('toLower', (s) => s.toLowerCase()),
+  toupper: stringTransform('toUpper', (s) => s.toUpperCase()),
+  lower: stringTransform('lower', (s) => s.toLowerCase()),
+  upper: stringTransform('upper', (s) => s.toUpperCase()),
   trim: trimFn('trim', 'both'),
   btrim: trimFn('btrim', 'both'),
   ltrim: trimFn('ltrim', 'left'),
@@ -545,12 +668,21 @@ const table: Record<string, FunctionDef> = {
   replace: {
     min: 3,
     max: 3,
-    call: (a) => {
+    call: (a, ctx) => {
       const s = arg(a, 0);
       const f = arg(a, 1);
       const r = arg(a, 2);
       if (s === null || f === null || r === null) return null;
-      return str('replace', s).split(str('replace', f)).join(str('replace', r));
+      const text = str('replace', s);
+      const find = str('replace', f);
+      const by = str('replace', r);
+      // The result's length is computed before it is built: parts times the replacement.
+      ctx.budget.work(textWork(text.length));
+      const parts = find === '' ? text.length : occurrences(text, find) + 1;
+      const length = text.length - (parts - 1) * find.length + Math.max(0, parts - 1) * by.length;
+      chargeStrings(ctx.budget, parts, text.length, 'replace()');
+      ctx.budget.string(length, 'replace()');
+      return text.split(find).join(by);
     },
   },
   split: { min: 2, max: 2, call: split },
@@ -611,10 +743,18 @@ const table: Record<string, FunctionDef> = {
   timestamp: { min: 0, max: 0, call: (_a, ctx) => BigInt(Math.trunc(ctx.now)) },
 };
 
-function listConvert(fn: string, v: Value, f: (x: Value) => Value): Value {
+function listConvert(fn: string, v: Value, ctx: EvalContext, f: (x: Value) => Value): Value {
   if (v === null) return null;
   if (!Array.isArray(v)) throw invalidArg(fn, v);
-  return v.map(f);
+  chargeCopy(ctx.budget, v.length, `${fn}()`);
+  let converted = 0;
+  const out = v.map((x) => {
+    const y = f(x);
+    converted += scalarBytes(y) + (typeof y === 'string' && y !== x ? STRING_BYTES + 2 * y.length : 0);
+    return y;
+  });
+  ctx.budget.alloc(converted, `${fn}()`);
+  return out;
 }
 
 const FUNCTIONS = new Map<string, FunctionDef>([...Object.entries(table), ...TEMPORAL_FUNCTIONS]);

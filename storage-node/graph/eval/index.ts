@@ -20,6 +20,7 @@
  */
 import type { Expr, PatternPart, QueryStatement } from '../../../shared/gql/ast.js';
 import type { NodeValue, RelationshipValue, Value, ValueMap } from '../../../shared/gql/values.js';
+import type { StatementBudget } from './budget.js';
 
 export type Row = Map<string, Value>;
 
@@ -43,6 +44,8 @@ export interface EvalContext {
   isDeleted(entity: NodeValue | RelationshipValue): boolean;
   /** startNode()/endNode(). */
   nodeById(id: number): NodeValue | null;
+  /** The statement's memory, work and time budgets (see budget.ts); every loop and every value built charges it. */
+  budget: StatementBudget;
 }
 
 export type CompiledExpr = (row: Row, ctx: EvalContext) => Value;
@@ -64,3 +67,12 @@ export { compileExpression } from './compile.js';
 export { compareValues, equalsValues, valueKey, truthy, orderBy } from './compare.js';
 export { isAggregateCall, containsAggregate, planAggregates, AGGREGATE_FUNCTIONS } from './aggregates.js';
 export { isKnownFunction } from './functions.js';
+export {
+  StatementBudget,
+  DEFAULT_MEMORY_BUDGET,
+  MAX_MEMORY_BUDGET,
+  ROW_WORK,
+  sizeOf,
+  sortWithBudget,
+} from './budget.js';
+export type { BudgetLimits } from './budget.js';

@@ -1,6 +1,6 @@
 /**
  * Operators on values: arithmetic with 64-bit INTEGER overflow checks, string
- * and list concatenation, containment, string predicates, regex, property and
+ * and list concatenation, containment, string predicates, property and
  * element access. Pure functions of values; the compiler wires them to rows.
  */
 import { ErrorCode, GeodeError, typeError } from '../../../shared/protocol/errors.js';
@@ -13,6 +13,8 @@ import {
   isMap,
   typeName,
 } from '../../../shared/gql/values.js';
+import { LIST_BYTES, SLOT_BYTES, scalarBytes } from './budget.js';
+import type { StatementBudget } from './budget.js';
 import { equalsValues, hasOwn } from './compare.js';
 import type { EvalContext } from './index.js';
 import { temporalAdd, temporalComponent, temporalSubtract, durationMultiply } from './temporal.js';
@@ -88,6 +90,37 @@ export function add(a: Value, b: Value): Value {
   throw badOperands('+', a, b);
 }
 
+/** A list of `a`'s and `b`'s elements (either may be a single element), charged before it is built. */
+function concatLists(a: Value, b: Value, budget: StatementBudget, what: string): Value[] {
+  const left = Array.isArray(a);
+  const right = Array.isArray(b);
+  const n = (left ? a.length : 1) + (right ? b.length : 1);
+  budget.work(n);
+  // The elements are shared with the operands: only the new slots (and a lone scalar operand) are new.
+  budget.list(n, LIST_BYTES + n * SLOT_BYTES + (left ? 0 : scalarBytes(a)) + (right ? 0 : scalarBytes(b)), what);
+  if (left) return right ? a.concat(b) : [...a, b];
+  return [a, ...(b as Value[])];
+}
+
+/** `+` as queries use it: like `add`, with strings and lists charged to the statement's budget before they are built. */
+export function plus(a: Value, b: Value, budget: StatementBudget): Value {
+  if (a === null || b === null) return null;
+  const ta = typeof a;
+  const tb = typeof b;
+  if (ta === 'bigint' && tb === 'bigint') return checkInt((a as bigint) + (b as bigint));
+  if (ta === 'number' && tb === 'number') return (a as number) + (b as number);
+  if (Array.isArray(a) || Array.isArray(b)) return concatLists(a, b, budget, 'list concatenation (+)');
+  if (ta === 'string' || tb === 'string') {
+    const sa = scalarToString(a);
+    const sb = scalarToString(b);
+    if (sa !== null && sb !== null && !(a instanceof TemporalValue) && !(b instanceof TemporalValue)) {
+      budget.string(sa.length + sb.length, 'string concatenation (+)');
+      return sa + sb;
+    }
+  }
+  return add(a, b);
+}
+
 export function subtract(a: Value, b: Value): Value {
   if (a === null || b === null) return null;
   const ta = typeof a;
@@ -155,13 +188,14 @@ export function unaryPlus(a: Value): Value {
   throw typeError(`cannot apply unary + to ${typeName(a)}`);
 }
 
-/** GQL `||`: string or list concatenation. */
-export function concat(a: Value, b: Value): Value {
+/** GQL `||`: string or list concatenation, charged before it is built. */
+export function concat(a: Value, b: Value, budget: StatementBudget): Value {
   if (a === null || b === null) return null;
-  if (typeof a === 'string' && typeof b === 'string') return a + b;
-  if (Array.isArray(a) && Array.isArray(b)) return a.concat(b);
-  if (Array.isArray(a)) return [...a, b];
-  if (Array.isArray(b)) return [a, ...b];
+  if (typeof a === 'string' && typeof b === 'string') {
+    budget.string(a.length + b.length, 'string concatenation (||)');
+    return a + b;
+  }
+  if (Array.isArray(a) || Array.isArray(b)) return concatLists(a, b, budget, 'list concatenation (||)');
   throw badOperands('||', a, b);
 }
 
@@ -175,10 +209,11 @@ export function checkBool(v: Value, op: string): boolean | null {
 // ---- predicates ---------------------------------------------------------------
 
 /** `x IN list`: true if some element equals x, null if none does but some comparison was unknown. */
-export function inList(x: Value, list: Value): Value {
+export function inList(x: Value, list: Value, budget: StatementBudget): Value {
   if (list === null) return null;
   if (!Array.isArray(list)) throw typeError(`IN expects a LIST, got ${typeName(list)}`);
   if (list.length === 0) return false;
+  budget.work(list.length);
   let unknown = false;
   for (let i = 0; i < list.length; i++) {
     const e = equalsValues(x, list[i] ?? null);
@@ -186,6 +221,11 @@ export function inList(x: Value, list: Value): Value {
     if (e === null) unknown = true;
   }
   return unknown ? null : false;
+}
+
+/** Work units of scanning a string of `length` characters (16 characters cost about one list element). */
+export function textWork(length: number): number {
+  return 1 + (length >> 4);
 }
 
 export function startsWith(a: Value, b: Value): Value {
@@ -196,36 +236,10 @@ export function endsWith(a: Value, b: Value): Value {
   return typeof a === 'string' && typeof b === 'string' ? a.endsWith(b) : null;
 }
 
-export function contains(a: Value, b: Value): Value {
-  return typeof a === 'string' && typeof b === 'string' ? a.includes(b) : null;
-}
-
-const regexCache = new Map<string, RegExp>();
-
-/** Java-style regex, matched against the whole string; inline `(?i)`, `(?s)`, `(?m)` flags become JS flags. */
-export function compileRegex(pattern: string): RegExp {
-  let re = regexCache.get(pattern);
-  if (re !== undefined) return re;
-  let body = pattern;
-  let flags = '';
-  const inline = /^\(\?([imsux]+)\)/.exec(body);
-  if (inline?.[1] !== undefined) {
-    body = body.slice(inline[0].length);
-    for (const f of inline[1]) if ('ims'.includes(f) && !flags.includes(f)) flags += f;
-  }
-  try {
-    re = new RegExp(`^(?:${body})$`, flags);
-  } catch (err) {
-    throw argumentError(`invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`);
-  }
-  if (regexCache.size > 1000) regexCache.clear();
-  regexCache.set(pattern, re);
-  return re;
-}
-
-export function regexMatch(a: Value, b: Value): Value {
+export function contains(a: Value, b: Value, budget: StatementBudget): Value {
   if (typeof a !== 'string' || typeof b !== 'string') return null;
-  return compileRegex(b).test(a);
+  budget.work(textWork(a.length));
+  return a.includes(b);
 }
 
 // ---- access -------------------------------------------------------------------
@@ -294,14 +308,17 @@ function sliceBound(v: Value, length: number): number | null {
 }
 
 /** `list[from..to]`: absent bounds default to the ends; a null bound gives null. */
-export function sliceOf(obj: Value, from: Value | undefined, to: Value | undefined): Value {
+export function sliceOf(obj: Value, from: Value | undefined, to: Value | undefined, budget: StatementBudget): Value {
   if (obj === null) return null;
   if (!Array.isArray(obj)) throw typeError(`cannot slice ${typeName(obj)}`);
   const len = obj.length;
   const start = from === undefined ? 0 : sliceBound(from, len);
   const end = to === undefined ? len : sliceBound(to, len);
   if (start === null || end === null) return null;
-  return start < end ? obj.slice(start, end) : [];
+  if (start >= end) return [];
+  budget.work(end - start);
+  budget.alloc(LIST_BYTES + (end - start) * SLOT_BYTES, 'list slice');
+  return obj.slice(start, end);
 }
 
 /** `n:A:B`: all labels present (a relationship matches its type). */

@@ -7,6 +7,7 @@
  * Named time zones (`[Europe/Stockholm]`) are resolved with Intl (Node's ICU
  * tz data).
  */
+import './linear-regexp.js';
 import { ErrorCode, GeodeError, typeError } from '../../../shared/protocol/errors.js';
 import type { TemporalKind, Value, ValueMap } from '../../../shared/gql/values.js';
 import { TemporalValue, isMap, typeName } from '../../../shared/gql/values.js';

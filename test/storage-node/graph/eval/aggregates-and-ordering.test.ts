@@ -13,6 +13,7 @@ import {
   planAggregates,
   valueKey,
 } from '../../../../storage-node/graph/eval/index.js';
+import { StatementBudget } from '../../../../storage-node/graph/eval/index.js';
 import type { EvalContext, Row } from '../../../../storage-node/graph/eval/index.js';
 
 function context(params: ValueMap = {}): EvalContext {
@@ -23,6 +24,7 @@ function context(params: ValueMap = {}): EvalContext {
     randomUUID: () => 'u',
     isDeleted: () => false,
     nodeById: () => null,
+    budget: new StatementBudget(),
     patterns: { matchPattern: () => [], runSubquery: () => [] },
   };
 }

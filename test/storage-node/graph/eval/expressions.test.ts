@@ -5,6 +5,7 @@ import { NodeValue, RelationshipValue, TemporalValue } from '../../../../shared/
 import type { Value, ValueMap } from '../../../../shared/gql/values.js';
 import { GeodeError } from '../../../../shared/protocol/errors.js';
 import { compileExpression } from '../../../../storage-node/graph/eval/index.js';
+import { StatementBudget } from '../../../../storage-node/graph/eval/index.js';
 import type { EvalContext, Row } from '../../../../storage-node/graph/eval/index.js';
 
 const nodeA = new NodeValue(1, ['A', 'B'], { name: 'a', num: 1n });
@@ -20,6 +21,7 @@ function context(params: ValueMap = {}, deleted: Set<number> = new Set()): EvalC
     randomUUID: () => '00000000-0000-4000-8000-000000000000',
     isDeleted: (e) => e instanceof NodeValue && deleted.has(e.id),
     nodeById: (id) => (id === 1 ? nodeA : id === 2 ? nodeB : null),
+    budget: new StatementBudget(),
     patterns: {
       matchPattern: () => [],
       runSubquery: () => [],

@@ -5,6 +5,7 @@ import { TemporalValue } from '../../../../shared/gql/values.js';
 import type { Value } from '../../../../shared/gql/values.js';
 import { GeodeError } from '../../../../shared/protocol/errors.js';
 import { compileExpression } from '../../../../storage-node/graph/eval/index.js';
+import { StatementBudget } from '../../../../storage-node/graph/eval/index.js';
 import type { EvalContext } from '../../../../storage-node/graph/eval/index.js';
 
 const ctx: EvalContext = {
@@ -14,6 +15,7 @@ const ctx: EvalContext = {
   randomUUID: () => 'u',
   isDeleted: () => false,
   nodeById: () => null,
+  budget: new StatementBudget(),
   patterns: { matchPattern: () => [], runSubquery: () => [] },
 };
 

@@ -4,6 +4,7 @@ import type { QueryStatement } from '../../../../shared/gql/ast.js';
 import { TemporalValue } from '../../../../shared/gql/values.js';
 import type { Value } from '../../../../shared/gql/values.js';
 import { compileExpression, compareValues } from '../../../../storage-node/graph/eval/index.js';
+import { StatementBudget } from '../../../../storage-node/graph/eval/index.js';
 import type { EvalContext } from '../../../../storage-node/graph/eval/index.js';
 
 const ctx: EvalContext = {
@@ -13,6 +14,7 @@ const ctx: EvalContext = {
   randomUUID: () => 'u',
   isDeleted: () => false,
   nodeById: () => null,
+  budget: new StatementBudget(),
   patterns: { matchPattern: () => [], runSubquery: () => [] },
 };
 
