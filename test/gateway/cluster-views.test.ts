@@ -102,7 +102,7 @@ t.test('cluster views, status and request ids through the gateway', async (t) =>
   await t.test('every error answer to a write carries its request_id', async (t) => {
     const failing = 'CREATE (n:Rid {v: range(1, 10, 0)})';
     const minted = await query(gw, { query: failing });
-    t.equal(minted.body.error?.code, 'ARGUMENT_ERROR', minted.body.error?.message);
+    t.equal(minted.body.error?.code, 'ARGUMENT_ERROR', minted.body.error?.message ?? '');
     t.match(minted.body.error?.request_id, MINTED, "the node's error carries the id the gateway minted");
     const given = await query(gw, { query: failing, request_id: 'client-chosen-id-1' });
     t.equal(given.body.error?.request_id, 'client-chosen-id-1', "and the client's own id when it sent one");
@@ -120,11 +120,11 @@ t.test('cluster views, status and request ids through the gateway', async (t) =>
     await sleep(300);
     const overloaded = await query(held, { query: 'CREATE (:Rid {v: 2})' });
     t.equal(overloaded.status, 503);
-    t.equal(overloaded.body.error?.code, 'OVERLOADED', overloaded.body.error?.message);
+    t.equal(overloaded.body.error?.code, 'OVERLOADED', overloaded.body.error?.message ?? '');
     t.match(overloaded.body.error?.request_id, MINTED, 'the write bulkhead’s refusal carries a minted id');
     const noLeader = await waiting;
     t.equal(noLeader.status, 503);
-    t.equal(noLeader.body.error?.code, 'NO_QUORUM', noLeader.body.error?.message);
+    t.equal(noLeader.body.error?.code, 'NO_QUORUM', noLeader.body.error?.message ?? '');
     t.match(noLeader.body.error?.request_id, MINTED, 'no leader within write_hold_ms: the answer carries the id');
     const ownId = await query(held, { query: 'CREATE (:Rid {v: 3})', request_id: 'client-chosen-id-2' });
     t.equal(ownId.body.error?.request_id, 'client-chosen-id-2', `the gateway's own error keeps the client's id: ${JSON.stringify(ownId.body)}`);

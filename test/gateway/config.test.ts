@@ -13,6 +13,8 @@ t.test('a minimal config gets the documented defaults and normalized node URLs',
   t.equal(config.writeQueue, 1000);
   t.same(config.regions[0]?.nodes, ['http://127.0.0.1:3151', 'http://127.0.0.1:3152']);
   t.same(config.listen, { host: '127.0.0.1', port: 3141 });
+  t.equal(config.readYourWrites, true, 'read-your-writes is on by default');
+  t.equal(parseGatewayConfig({ ...base, read_your_writes: false }, 'test', {}).readYourWrites, false);
 });
 
 t.test('every bad key is named in one error', async (t) => {
@@ -27,12 +29,13 @@ t.test('every bad key is named in one error', async (t) => {
         query_cache: { enabled: 'yes' },
         regions: { 'us-east': { lat: 200, lon: 0, role: 'primary', nodes: ['ftp://x'] } },
         surprise: 1,
+        read_your_writes: 'yes',
       },
       'gw.yaml',
       {},
     ),
   ) as Error;
-  for (const key of ['listen', 'region', 'write_hold_ms', 'trusted_proxies[0]', 'query_cache.enabled', 'regions.us-east.lat', 'regions.us-east.nodes[0]', 'surprise']) {
+  for (const key of ['listen', 'region', 'write_hold_ms', 'trusted_proxies[0]', 'query_cache.enabled', 'regions.us-east.lat', 'regions.us-east.nodes[0]', 'surprise', 'read_your_writes']) {
     t.match(error.message, `${key}:`, `names ${key}`);
   }
 });

@@ -95,7 +95,7 @@ t.test('statement errors through the gateway over a real cluster', async (t) => 
     const retries = await metric(gw, 'geode_gateway_read_retries_total');
     const answer = await query(gw, { query: 'RETURN range(1, 10, 0) AS r', consistency: 'any' });
     t.equal(answer.status, 400);
-    t.equal(answer.body.error?.code, 'ARGUMENT_ERROR', answer.body.error?.message);
+    t.equal(answer.body.error?.code, 'ARGUMENT_ERROR', answer.body.error?.message ?? '');
     t.equal(await metric(gw, 'geode_gateway_read_retries_total'), retries, 'not retried');
   });
 
@@ -149,7 +149,7 @@ t.test('statement errors through the gateway over a real cluster', async (t) => 
     fa.resume();
     fb.resume();
     t.equal(answer.status, 503, JSON.stringify(answer.body));
-    t.equal(answer.body.error?.detail, 'ReadNodesLost', answer.body.error?.message);
+    t.equal(answer.body.error?.detail, 'ReadNodesLost', answer.body.error?.message ?? '');
     t.equal(answer.body.error?.retryable, false, 'labelled not retryable: the statement may be what stops nodes');
     t.notOk(leaderReached, 'the leader never had the read in flight');
   });
