@@ -22,7 +22,7 @@ import type { ControlAnswer, DevControl, DevControlActions } from './dev-control
 import { devStatePath, isAlive, readDevState, writeDevState } from './dev-state.js';
 import type { DevNodeState } from './dev-state.js';
 import { describeExit } from './supervisor.js';
-import type { SupervisionEvent, SupervisionOptions } from './supervisor.js';
+import type { SupervisionEvent } from './supervisor.js';
 
 export interface DevOptions {
   dataDir: string;
@@ -33,8 +33,6 @@ export interface DevOptions {
   /** How many gateways (sharing one session secret) to start; default 1. */
   gateways?: number;
   logLevel: string;
-  /** Restart policy overrides (tests); default supervisor.ts's DEFAULT_RESTART_POLICY. */
-  restartPolicy?: Omit<SupervisionOptions, 'onEvent'>;
 }
 
 export interface DevAnnouncement {
@@ -57,7 +55,7 @@ const DEV_REGION = 'local';
 const DEV_CLUSTER_ID = 'dev';
 const READY_TIMEOUT_MS = 30_000;
 /** pino's numeric levels, for the lines this process appends to a node's own (pino) log. */
-const PINO_LEVELS = { info: 30, warn: 40, error: 50 } as const;
+const PINO_LEVELS = { info: 30, warn: 40 } as const;
 
 /**
  * One line per supervision event, on this process's stderr and in the node's log, where whoever reads
@@ -147,8 +145,8 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
     logLevel: options.logLevel,
     stdio: 'file',
     clusterId: DEV_CLUSTER_ID,
+    // The default restart policy (supervisor.ts): 0.5 s doubling to 30 s, reset after 60 s up.
     supervision: {
-      ...options.restartPolicy,
       onEvent: (event) => {
         logEvent(event, recording !== undefined);
         recording?.();

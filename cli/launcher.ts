@@ -437,8 +437,8 @@ class ChildNode implements LaunchedNode {
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     this.wanted = false;
     this.cancelRestart();
-    const child = this.child;
-    if (child !== undefined && this.running) {
+    const child = this.running ? this.child : undefined;
+    if (child !== undefined) {
       child.kill(signal);
       // A stopped process only acts on a catchable signal once continued.
       if (this.paused && signal !== 'SIGKILL') child.kill('SIGCONT');

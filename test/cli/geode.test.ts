@@ -11,6 +11,7 @@ import type { Test } from 'tap';
 import { isAlive } from '../../cli/dev-state.js';
 import type { DevState } from '../../cli/dev-state.js';
 import { freePort, launchCluster } from '../../cli/launcher.js';
+import { sleep, until } from '../helpers/http.js';
 
 const GEODE = fileURLToPath(new URL('../../bin/geode.js', import.meta.url));
 /** Generous bound: starting tsx and opening SQLite on a loaded 2-core machine. */
@@ -240,19 +241,6 @@ t.test('geode dev runs a cluster and two gateways; geode cluster commands work a
   for (const n of devState.nodes) t.throws(() => process.kill(n.pid, 0), 'node process is gone');
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` every 100 ms until it returns a value, at most `timeoutMs`. */
-async function until<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await sleep(100);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
-}
-
 async function statusAt(url: string): Promise<(StatusBody & { applied_index: number; cluster_id: string }) | undefined> {
   try {
     const response = await fetch(`${url}/api/v1/cluster/status`, { signal: AbortSignal.timeout(1_000) });
@@ -303,10 +291,10 @@ t.test('geode dev restarts a node killed from outside; it rejoins, and dev.json,
   process.kill(victim.pid!, 'SIGKILL');
   const created = await query(gateway!, 'CREATE (n:WhileDown {id: 1})');
   t.equal(created.status, 200, 'the other two commit a write meanwhile');
-  const back = await until(`${victim.name} restarted`, 30_000, () => {
+  const back = await until(`${victim.name} restarted`, () => {
     const n = devJson(dataDir).nodes.find((x) => x.name === victim.name);
     return n !== undefined && n.state === 'running' && n.pid !== null && n.pid !== victim.pid ? n : undefined;
-  });
+  }, 30_000);
   t.ok(isAlive(back.pid), 'a new process runs');
   t.notOk(isAlive(victim.pid), 'the old one is gone');
   t.equal(back.restarts, 1, 'dev.json counts one restart');
@@ -316,18 +304,13 @@ t.test('geode dev restarts a node killed from outside; it rejoins, and dev.json,
     [0, 0],
     'the others were not restarted',
   );
-  await until(`${victim.name} answers /healthz`, 30_000, async () => {
-    try {
-      return (await fetch(`${victim.url}/healthz`, { signal: AbortSignal.timeout(1_000) })).ok ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  });
+  // until() counts a refused connection as not yet.
+  await until(`${victim.name} answers /healthz`, async () => ((await fetch(`${victim.url}/healthz`, { signal: AbortSignal.timeout(1_000) })).ok ? true : undefined), 30_000);
   const commit = (await statusAt(leader.url))!.commit_index;
-  const applied = await until(`${victim.name} applies the leader's commit ${commit}`, 30_000, async () => {
+  const applied = await until(`${victim.name} applies the leader's commit ${commit}`, async () => {
     const own = await statusAt(victim.url);
     return own !== undefined && own.applied_index >= commit ? own.applied_index : undefined;
-  });
+  }, 30_000);
   t.ok(applied >= commit, `rejoined: applied ${applied} >= commit ${commit}`);
   const [shownJson, table] = await Promise.all([cluster(['status', '--json']), cluster(['status'])]);
   t.equal(shownJson.code, 0, shownJson.stderr);
@@ -360,13 +343,13 @@ t.test("geode cluster kill-node keeps a dev node down until start-node (the seed
   t.equal(killed.stdout, `killed ${leaderName}\n`);
   t.notOk(isAlive(leader.pid), 'the primary process is gone');
   const survivors = before.nodes.filter((n) => n.name !== leaderName);
-  const newLeader = await until('failover', 30_000, async () => {
+  const newLeader = await until('failover', async () => {
     for (const n of survivors) {
       const seen = await statusAt(n.url);
       if (seen?.leader !== undefined && seen.leader !== null && seen.leader !== leaderName) return seen.leader;
     }
     return undefined;
-  });
+  }, 30_000);
   t.not(newLeader, leaderName, `failover to ${newLeader}`);
   // Twice the first two backoff delays together (0.5 s + 1 s): a supervised crash would be back by now.
   await sleep(killedAt + 3_000 - Date.now());

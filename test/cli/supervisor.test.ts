@@ -4,19 +4,7 @@ import type { LaunchedNode } from '../../cli/launcher.js';
 import { RestartBackoff, describeExit, restartPolicy } from '../../cli/supervisor.js';
 import type { SupervisionEvent } from '../../cli/supervisor.js';
 import { launchTempCluster } from '../helpers/cluster.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` every 50 ms until it returns a value, at most `timeoutMs`. */
-async function until<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await sleep(50);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
-}
+import { sleep, until } from '../helpers/http.js';
 
 async function answers(url: string, path: string): Promise<boolean> {
   try {
@@ -70,7 +58,7 @@ t.test('without supervision a node killed from outside stays down', async (t) =>
   const node = cluster.node('node1');
   t.equal(node.supervision, undefined, 'no supervisor view');
   process.kill(node.pid!, 'SIGKILL');
-  await until('node1 exits', 10_000, () => (node.running ? undefined : true));
+  await until('node1 exits', () => (node.running ? undefined : true), 10_000);
   await sleep(1_500);
   t.notOk(node.running, 'nobody started it again');
   t.notOk(await answers(node.url, '/healthz'), 'nothing answers on its port');
@@ -86,9 +74,9 @@ t.test('a supervised node killed from outside comes back; one killed through kil
 
   const firstPid = node.pid!;
   process.kill(firstPid, 'SIGKILL');
-  const secondPid = await until('node1 restarted', 30_000, () => (node.running && node.pid !== firstPid ? node.pid : undefined));
+  const secondPid = await until('node1 restarted', () => (node.running && node.pid !== firstPid ? node.pid : undefined), 30_000);
   t.not(secondPid, firstPid, 'a new process');
-  await until('node1 serves again', 30_000, async () => ((await answers(node.url, '/api/v1/cluster/status')) ? true : undefined));
+  await until('node1 serves again', async () => ((await answers(node.url, '/api/v1/cluster/status')) ? true : undefined), 30_000);
   t.match(node.supervision, { state: 'running', restarts: 1, lastExit: { code: null, signal: 'SIGKILL' } });
   t.match(events, [
     { kind: 'exit', node: 'node1', pid: firstPid, signal: 'SIGKILL', attempt: 1, delayMs: 200 },
@@ -125,10 +113,10 @@ t.test('a supervised node in a crash loop is restarted with growing delays, and 
   events.length = 0;
   const loopStart = Date.now();
   process.kill(node.pid!, 'SIGKILL');
-  const exits = await until('four exits', 40_000, () => {
+  const exits = await until('four exits', () => {
     const seen = events.filter((e) => e.kind === 'exit');
     return seen.length >= 4 ? seen : undefined;
-  });
+  }, 40_000);
   const elapsed = Date.now() - loopStart;
   t.same(
     exits.map((e) => (e.kind === 'exit' ? [e.attempt, e.delayMs] : [])),
@@ -155,6 +143,6 @@ t.test('a supervised node in a crash loop is restarted with growing delays, and 
 
   // Fixed config (well before the restart due 800 ms after the fourth exit): that restart succeeds by itself.
   writeFileSync(node.configPath, config);
-  await until('node1 recovers', 30_000, async () => ((await answers(node.url, '/api/v1/cluster/status')) ? true : undefined));
+  await until('node1 recovers', async () => ((await answers(node.url, '/api/v1/cluster/status')) ? true : undefined), 30_000);
   t.match(node.supervision, { state: 'running', restarts: 4 });
 });
