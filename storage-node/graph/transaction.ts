@@ -16,7 +16,7 @@ import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 import { NodeValue, RelationshipValue } from '../../shared/gql/values.js';
 import type { Value, ValueMap } from '../../shared/gql/values.js';
 import type { QueryStats } from './types.js';
-import { ENTITY_BYTES, ROW_WORK, propertiesBytes } from './eval/budget.js';
+import { ENTITY_BYTES, ROW_WORK } from './eval/budget.js';
 import type { StatementBudget } from './eval/budget.js';
 import { checkStorable, decodeProperties, encodeProperties, indexKey } from './encoding.js';
 import { SCAN_PAGE } from './store.js';
@@ -94,7 +94,9 @@ export class GraphTransaction {
     readonly schema: SchemaState,
     readonly budget: StatementBudget,
     private readonly keepEntities: boolean,
-  ) {}
+  ) {
+    budget.entitiesCharged = keepEntities;
+  }
 
   /** Counts rows touched against the work budget (and, every few hundred rows, the deadline). */
   touch(rows = 1): void {
@@ -106,9 +108,9 @@ export class GraphTransaction {
   }
 
   /** Accounts for an entity just loaded into the identity map. */
-  private loaded(entity: NodeValue | RelationshipValue, bytes: number): void {
+  private loaded(bytes: number): void {
     if (this.keepEntities) {
-      this.budget.retainEntity(entity, bytes);
+      this.budget.retainEntity(bytes);
       return;
     }
     this.cachedBytes += bytes;
@@ -144,7 +146,7 @@ export class GraphTransaction {
       node = new NodeValue(id, labels, props);
       this.nodes.set(id, node);
       this.budget.work(jsonWork(propsJson.length));
-      this.loaded(node, loadedBytes(propsJson, labelsJson));
+      this.loaded(loadedBytes(propsJson, labelsJson));
     }
     return node;
   }
@@ -156,7 +158,7 @@ export class GraphTransaction {
       rel = new RelationshipValue(id, row[1], row[2], row[3], decodeProperties(row[4]));
       this.rels.set(id, rel);
       this.budget.work(jsonWork(row[4].length));
-      this.loaded(rel, loadedBytes(row[4], row[1]));
+      this.loaded(loadedBytes(row[4], row[1]));
     }
     return rel;
   }
@@ -284,7 +286,7 @@ export class GraphTransaction {
         rel = new RelationshipValue(relId, type ?? (row[5] as string), start, end, decodeProperties(row[2]));
         this.rels.set(relId, rel);
         this.budget.work(jsonWork(row[2].length));
-        this.loaded(rel, loadedBytes(row[2], rel.type));
+        this.loaded(loadedBytes(row[2], rel.type));
       }
       rels.push(rel);
       others.push(this.node(farId, row[3], row[4]));
@@ -317,7 +319,7 @@ export class GraphTransaction {
     this.stats.labelsAdded += uniqueLabels.length;
     const node = new NodeValue(id, uniqueLabels, clean);
     this.nodes.set(id, node);
-    this.budget.retainEntity(node, ENTITY_BYTES + uniqueLabels.length * 16 + propertiesBytes(clean));
+    this.budget.retainEntity(loadedBytes(encoded, labelsJson ?? '[]') + uniqueLabels.length * 16);
     if (this.schema.indexesByLabel.size > 0) {
       for (const label of uniqueLabels) this.indexNode(node, label, true);
     }
@@ -352,7 +354,7 @@ export class GraphTransaction {
     this.store.insertRel.run(id, type, start.id, end.id, encoded);
     const rel = new RelationshipValue(id, type, start.id, end.id, clean);
     this.rels.set(id, rel);
-    this.budget.retainEntity(rel, ENTITY_BYTES + propertiesBytes(clean));
+    this.budget.retainEntity(loadedBytes(encoded, type));
     this.stats.relationshipsCreated++;
     this.budget.work(ROW_WORK + jsonWork(encoded.length));
     return rel;

@@ -91,8 +91,10 @@ export function scalarBytes(v: Value): number {
   }
 }
 
-/** Cached deep sizes of lists and maps: values are never mutated once built, so a size stays true. */
+/** Cached deep sizes of large lists and maps: values are never mutated once built, so a size stays true. */
 const sizes = new WeakMap<object, number>();
+/** Lists and maps with fewer elements are re-walked rather than cached (weak entries cost the collector more than the walk). */
+const CACHE_MIN_ELEMENTS = 32;
 
 /** Remembers the size of a list or map just built (its estimate was computed while building it). */
 export function rememberSize(value: Value[] | ValueMap, bytes: number): void {
@@ -124,10 +126,15 @@ export function sizeOf(v: Value): number {
       break;
   }
   if (v === null) return 0;
-  const cached = sizes.get(v);
-  if (cached !== undefined) return cached;
   let bytes: number;
   if (Array.isArray(v)) {
+    if (v.length < CACHE_MIN_ELEMENTS) {
+      bytes = LIST_BYTES;
+      for (let i = 0; i < v.length; i++) bytes += SLOT_BYTES + sizeOf(v[i] ?? null);
+      return bytes;
+    }
+    const cached = sizes.get(v);
+    if (cached !== undefined) return cached;
     bytes = LIST_BYTES;
     for (let i = 0; i < v.length; i++) bytes += SLOT_BYTES + sizeOf(v[i] ?? null);
   } else if (v instanceof NodeValue) {
@@ -144,7 +151,10 @@ export function sizeOf(v: Value): number {
   } else if (v instanceof TemporalValue) {
     return MAP_BYTES + stringBytes(v.iso.length);
   } else {
+    const cached = sizes.get(v);
+    if (cached !== undefined) return cached;
     bytes = propertiesBytes(v);
+    if (bytes < MAP_BYTES + CACHE_MIN_ELEMENTS * MAP_ENTRY_BYTES) return bytes;
   }
   sizes.set(v, bytes);
   return bytes;
@@ -158,6 +168,9 @@ export interface BudgetLimits {
   /** Memory budget in bytes; DEFAULT_MEMORY_BUDGET when absent, clamped to MAX_MEMORY_BUDGET. */
   memoryBudget?: number | undefined;
 }
+
+/** Lists, maps and entities at least this large are counted once however many rows keep them. */
+const SHARED_MIN_BYTES = 1024;
 
 function mib(bytes: number): string {
   return `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`;
@@ -176,8 +189,14 @@ export class StatementBudget {
   private readonly workLimit: number;
   /** The next value of `spent` at which the work limit or the deadline is checked. */
   private checkAt: number;
-  /** Objects already counted in `retained`. */
-  private counted: WeakSet<object> | undefined;
+  /** Objects already counted in `retained` (a plain Set: the statement holds them anyway, and it is cheaper to collect than a WeakSet). */
+  private counted: Set<object> | undefined;
+  /**
+   * Set by a statement that may write: every node and relationship it loads or
+   * creates is charged once by the transaction (`retainEntity`), so rows and
+   * results holding them add nothing for them.
+   */
+  entitiesCharged = false;
 
   constructor(limits: BudgetLimits = {}) {
     const memory = limits.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
@@ -274,10 +293,14 @@ export class StatementBudget {
   private keptBytes(value: Value): number {
     if (typeof value === 'string') return stringBytes(value.length);
     if (value === null || typeof value !== 'object') return scalarBytes(value);
-    const counted = (this.counted ??= new WeakSet());
+    if (this.entitiesCharged && (value instanceof NodeValue || value instanceof RelationshipValue)) return 0;
+    const bytes = sizeOf(value);
+    // Small values count every time they are kept: cheaper than the lookup, and sharing them costs little.
+    if (bytes < SHARED_MIN_BYTES) return bytes;
+    const counted = (this.counted ??= new Set());
     if (counted.has(value)) return 0;
     counted.add(value);
-    return sizeOf(value);
+    return bytes;
   }
 
   /** Charges a value kept by an aggregate, a sort buffer or a result row (a slot plus the value, shared values once). */
@@ -285,21 +308,18 @@ export class StatementBudget {
     this.retain(SLOT_BYTES + this.keptBytes(value), what);
   }
 
-  /** Charges a row kept by a buffer (updating clauses, sort, aggregation groups); a row kept twice counts once. */
+  /**
+   * Charges a row kept by a buffer (updating clauses, sort, aggregation groups).
+   * A row two buffers keep counts twice (an overestimate, cheaper than a lookup per row); its values count once.
+   */
   retainRow(row: Map<string, Value>, what: string): void {
-    const counted = (this.counted ??= new WeakSet());
-    if (counted.has(row)) return;
-    counted.add(row);
     let bytes = ROW_BYTES + row.size * ROW_ENTRY_BYTES;
     for (const value of row.values()) bytes += this.keptBytes(value);
     this.retain(bytes, what);
   }
 
-  /** Charges an entity kept in the transaction's identity map (`bytes` estimated by the caller), once. */
-  retainEntity(entity: NodeValue | RelationshipValue, bytes: number): void {
-    const counted = (this.counted ??= new WeakSet());
-    if (counted.has(entity)) return;
-    counted.add(entity);
+  /** Charges an entity a write keeps in its identity map (`bytes` estimated by the caller); called once per entity. */
+  retainEntity(bytes: number): void {
     this.retain(bytes, 'the nodes and relationships this write touched');
   }
 }
