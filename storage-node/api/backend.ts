@@ -6,7 +6,7 @@
  */
 import type { StatementKind } from '../../shared/gql/ast.js';
 import type { JsonValue } from '../../shared/gql/values.js';
-import type { Consistency } from '../node.js';
+import type { ConsistencyLevel as Consistency } from '../../shared/protocol/query.js';
 import type { QueryMeta, QueryStatsBody } from './schemas.js';
 
 export interface BackendQuery {

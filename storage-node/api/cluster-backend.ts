@@ -9,8 +9,7 @@ import { classify, parse } from '../../shared/gql/index.js';
 import type { ClusterSetStatement, Statement, StatementKind } from '../../shared/gql/ast.js';
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 import type { BackendAnswer, BackendQuery, QueryBackend, Readiness } from './backend.js';
-import type { NodeHandle, ResultMeta } from './cluster-node.js';
-import type { QueryMeta } from './schemas.js';
+import type { NodeHandle } from './cluster-node.js';
 import { paramsFromJson, statsToJson } from './wire.js';
 
 /** What routing needs of a parsed statement; small, so thousands fit in the cache. */
@@ -95,8 +94,8 @@ export class ClusterBackend implements QueryBackend {
         break;
     }
     const { result, meta } = answer;
-    if ('json' in result) return { kind: plan.kind, json: result.json, meta: metaToWire(meta) };
-    return { kind: plan.kind, columns: result.columns, rows: result.rows, stats: statsToJson(result.stats), meta: metaToWire(meta) };
+    if ('json' in result) return { kind: plan.kind, json: result.json, meta };
+    return { kind: plan.kind, columns: result.columns, rows: result.rows, stats: statsToJson(result.stats), meta };
   }
 
   kindOf(query: string): StatementKind | 'unknown' {
@@ -114,11 +113,4 @@ export class ClusterBackend implements QueryBackend {
     if (status.leader === null) return Promise.resolve({ ready: false, reason: `no leader is known (term ${status.term}); an election is under way or quorum is lost` });
     return Promise.resolve({ ready: true });
   }
-}
-
-function metaToWire(meta: ResultMeta): QueryMeta {
-  const wire: QueryMeta = { node: meta.node, role: meta.role, term: meta.term, index: meta.index, applied_index: meta.applied_index };
-  if (meta.applied !== undefined) wire.applied = meta.applied;
-  if (meta.request_id !== undefined) wire.request_id = meta.request_id;
-  return wire;
 }

@@ -4,7 +4,8 @@
  * node may not offer them: their admin routes then answer 501 UNSUPPORTED.
  */
 import type { BatchTotals } from '../log/durable-log.js';
-import type { ClusterStatus, ReadRequest, ResultMeta, WriteRequest } from '../node.js';
+import type { ReadRequest, WriteRequest } from '../node.js';
+import type { ClusterStatus, QueryMeta } from '../../shared/protocol/cluster.js';
 import type { MemberSpec } from '../replication/members.js';
 import type { SerializedResult, WireResult } from '../replication/state-machine.js';
 import type { IncomingMessage } from 'node:http';
@@ -12,7 +13,8 @@ import type { Duplex } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 
-export type { ClusterStatus, NodeStatusEntry, ResultMeta } from '../node.js';
+export type { ClusterStatus, NodeStatusEntry } from '../../shared/protocol/cluster.js';
+export type ResultMeta = QueryMeta;
 
 export interface ClusterNode {
   readonly name: string;

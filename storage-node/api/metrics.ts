@@ -55,46 +55,61 @@ export function createNodeMetrics(nodeId: string): NodeMetrics {
 /**
  * The seed's HA metrics and Raft's counters, read from the node at scrape
  * time (no timer). Per-member series carry the member as `node` (overriding
- * the registry's default label): they are this node's view of its peers.
+ * the registry's default label).
+ *
+ * A series is exported only by a node that knows its value, so a sum or a
+ * max over every node's scrape is right: the leader exports every member's
+ * health and lag and the quorum; a follower exports only its own lag (and
+ * none while it cannot know it). A failover is counted once, by the node
+ * that took over (StorageNode.failovers).
  */
 export function registerClusterMetrics(metrics: NodeMetrics, handle: NodeHandle): void {
   const registers = [metrics.registry];
   const status = () => handle.current()?.clusterStatus();
   new Gauge({
     name: 'geode_replication_lag_seconds',
-    help: 'How far each member is behind the leader, in seconds, as this node sees it (unknown lags are left out).',
+    help: 'How far a member is behind the leader, in seconds: every member on the leader, itself on a follower (unknown lags are left out).',
     labelNames: ['node'] as const,
     registers,
     collect() {
       this.reset();
-      for (const member of status()?.nodes ?? []) {
+      const current = status();
+      if (current === undefined) return;
+      for (const member of current.nodes) {
+        if (current.view !== 'complete' && member.id !== current.node) continue;
         if (member.replication_lag >= 0) this.set({ node: member.id }, member.replication_lag / 1000);
       }
     },
   });
   new Gauge({
     name: 'geode_node_health',
-    help: 'Each member as this node sees it: 1 healthy, 0 unreachable or unknown.',
+    help: 'Each member, exported by the leader only (it alone hears from all): 1 healthy, 0 unreachable.',
     labelNames: ['node'] as const,
     registers,
     collect() {
       this.reset();
-      for (const member of status()?.nodes ?? []) this.set({ node: member.id }, member.status === 'healthy' ? 1 : 0);
+      const current = status();
+      if (current?.view !== 'complete') return;
+      for (const member of current.nodes) this.set({ node: member.id }, member.status === 'healthy' ? 1 : 0);
     },
   });
   new Gauge({
     name: 'geode_quorum_healthy',
-    help: '1 when every voter is healthy and a leader is known, 0 when the quorum is degraded or lost.',
+    help: 'Exported by the leader only: 1 when every voter is healthy, 0 when the quorum is degraded or lost.',
+    // Labelled (with the node's own name, as every series is), so that a follower can export no sample at all.
+    labelNames: ['node'] as const,
     registers,
     collect() {
-      this.set(status()?.quorum_status === 'healthy' ? 1 : 0);
+      this.reset();
+      const current = status();
+      if (current?.view === 'complete') this.set({ node: current.node }, current.quorum_status === 'healthy' ? 1 : 0);
     },
   });
   // A counter mirrors node.failovers: only the increase since the last scrape is added.
   let failoversSeen = 0;
   new Counter({
     name: 'geode_failover_total',
-    help: 'Leader changes this node has seen since it started.',
+    help: 'Failovers this node took over as the new leader since it started (sum over nodes: every failover once).',
     registers,
     collect() {
       const failovers = handle.current()?.failovers ?? 0;

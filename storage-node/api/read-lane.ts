@@ -37,18 +37,11 @@ import { PlanCache } from './cluster-backend.js';
 import type { StatementPlan } from './cluster-backend.js';
 import { QueryStreamServer } from './query-stream.js';
 import type { QueryStreamOptions, StreamReply } from './query-stream.js';
-import { SharedNodeView, emptyView, replicaLagMs } from '../replication/node-view.js';
+import { SharedNodeView, emptyView, viewLagMs } from '../host/node-view.js';
+import type { LaneToMain, MainToLane } from '../host/read-protocol.js';
 import type { SerializedResult } from '../replication/state-machine.js';
 
-/** What crosses from a lane to the main thread. */
-export type LaneToMain =
-  | { kind: 'listening'; port: number }
-  | { kind: 'forward'; calls: { id: number; body: QueryRequest }[] }
-  | { kind: 'metrics'; counts: [outcome: string, n: number][]; seconds: number[] }
-  | { kind: 'error'; message: string };
-
-/** What crosses from the main thread to a lane. */
-export type MainToLane = { kind: 'answers'; answers: ({ id: number } & StreamReply)[] } | { kind: 'limits'; bodyLimit: number; defaultTimeoutMs: number };
+export type { LaneToMain, MainToLane } from '../host/read-protocol.js';
 
 export interface LaneOptions {
   /** Host to listen on (the node's own listen host); the port is chosen by the system. */
@@ -116,7 +109,9 @@ export class ReadLane {
     // A lag bound alone asks for a bounded read; no level at all reads local state (as on the main thread).
     const consistency = body.consistency ?? (body.max_lag_ms !== undefined ? 'bounded' : 'any');
     if (consistency === 'linearizable' || (consistency === 'leader' && !v.leader)) return this.forward(body);
-    if (consistency === 'bounded' && replicaLagMs(v.leader, v.applied, v.leaderCommitSeen, v.caughtUpAt, Date.now()) > (body.max_lag_ms ?? 0)) return this.forward(body);
+    // Unknown lag (no leader heard lately) is over every bound: the main thread answers REPLICA_LAGGING.
+    const lag = viewLagMs(v, Date.now());
+    if (consistency === 'bounded' && (lag === undefined || lag > (body.max_lag_ms ?? 0))) return this.forward(body);
     if (body.after_index !== undefined && body.after_index > v.applied) return this.forward(body);
     const plan = this.planOf(body.query);
     if (plan === undefined || plan.kind !== 'read') return this.forward(body);
@@ -127,7 +122,8 @@ export class ReadLane {
       const result = this.options.read(body.query, body.params ?? {}, Date.now() + (body.timeout_ms ?? this.defaultTimeoutMs));
       // Read after the statement ran, as the main thread does.
       const m = this.view.read(this.scratch);
-      return `{${result.json},"meta":{"node":${this.nodeJson},"role":"${m.role}","term":${m.term},"index":${m.commit},"applied_index":${m.applied}}}`;
+      const lagNow = viewLagMs(m, Date.now());
+      return `{${result.json},"meta":{"node":${this.nodeJson},"role":"${m.role}","term":${m.term},"index":${m.commit},"applied_index":${m.applied},"lag_ms":${lagNow === undefined ? 'null' : lagNow}}}`;
     } catch (error) {
       outcome = isGeodeError(error) ? error.code : 'INTERNAL';
       throw error;

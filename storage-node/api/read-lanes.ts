@@ -5,7 +5,7 @@
  * node's query metrics. It also sends each lane the API's limits.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { LaneToMain, MainToLane } from './read-lane.js';
+import type { LaneToMain, MainToLane } from '../host/read-protocol.js';
 import { toWireError } from './errors.js';
 import type { NodeMetrics } from './metrics.js';
 import type { QueryRunner } from './routes/query.js';

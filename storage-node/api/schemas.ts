@@ -4,6 +4,7 @@
  */
 import { Type } from 'typebox';
 import type { Static } from 'typebox';
+import { ClusterStatus as ClusterStatusBody, QueryMeta } from '../../shared/protocol/cluster.js';
 
 export { ConsistencyLevel, MAX_TIMEOUT_MS, QueryRequest } from '../../shared/protocol/query.js';
 
@@ -20,22 +21,9 @@ export const QueryStatsBody = Type.Object({
 });
 export type QueryStatsBody = Static<typeof QueryStatsBody>;
 
-export const NodeRole = Type.Union([Type.Literal('primary'), Type.Literal('standby'), Type.Literal('learner'), Type.Literal('candidate')]);
-export type NodeRole = Static<typeof NodeRole>;
-
-/** Where the answer came from: lets a client build its causal token (`after_index`). */
-export const QueryMeta = Type.Object({
-  node: Type.String(),
-  role: NodeRole,
-  term: Type.Integer({ minimum: 0 }),
-  index: Type.Integer({ minimum: 0 }),
-  applied_index: Type.Integer({ minimum: 0 }),
-  /** Cluster writes: false when the replication mode acknowledged before the entry was applied. */
-  applied: Type.Optional(Type.Boolean()),
-  /** Cluster writes: the id to retry with (the client's, or one the node generated). */
-  request_id: Type.Optional(Type.String()),
-});
-export type QueryMeta = Static<typeof QueryMeta>;
+// The cluster wire types (meta, status) are declared once, in shared/protocol/cluster.ts.
+export { ClusterStatusBody, QueryMeta };
+export { NodeRole, NodeStatusEntry as NodeStatusEntryBody } from '../../shared/protocol/cluster.js';
 
 export const QueryResponse = Type.Object({
   columns: Type.Array(Type.String()),
@@ -81,33 +69,6 @@ export const ReadyResponse = Type.Object({
 export const errorResponses = { '4xx': ErrorResponse, '5xx': ErrorResponse } as const;
 
 // ---- cluster ------------------------------------------------------------------
-
-export const NodeStatusEntryBody = Type.Object({
-  id: Type.String(),
-  role: Type.Union([NodeRole, Type.Literal('unknown')]),
-  status: Type.Union([Type.Literal('healthy'), Type.Literal('unreachable'), Type.Literal('unknown')]),
-  /** Milliseconds behind the leader; -1 when this node cannot tell. */
-  replication_lag: Type.Number(),
-  applied_index: Type.Union([Type.Integer(), Type.Null()]),
-  match_index: Type.Union([Type.Integer(), Type.Null()]),
-  region: Type.Union([Type.String(), Type.Null()]),
-  url: Type.String(),
-  voter: Type.Boolean(),
-});
-
-/** The seed's `cluster/status` JSON plus Raft's view from the answering node. */
-export const ClusterStatusBody = Type.Object({
-  cluster_id: Type.String(),
-  node: Type.String(),
-  nodes: Type.Array(NodeStatusEntryBody),
-  quorum_status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('lost')]),
-  term: Type.Integer({ minimum: 0 }),
-  leader: Type.Union([Type.String(), Type.Null()]),
-  leader_url: Type.Union([Type.String(), Type.Null()]),
-  commit_index: Type.Integer({ minimum: 0 }),
-  applied_index: Type.Integer({ minimum: 0 }),
-  replication: Type.Object({ mode: Type.String(), quorum_size: Type.Integer(), sync_replicas: Type.Integer() }),
-});
 
 // ---- admin --------------------------------------------------------------------
 

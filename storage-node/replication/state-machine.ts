@@ -24,6 +24,16 @@
  *   without an index of its own.
  * - The exactly-once lookup is skipped for an id the leader minted for the
  *   entry itself (`fresh`): no earlier entry can carry it.
+ * - The entry clock is monotonic: an entry's `now` is the leader's clock,
+ *   and leaders' clocks differ, so apply uses max(entry's now, the clock of
+ *   the entry before), kept in `raft_applied.clock` in the same transaction.
+ *   Every replica applies the same sequence, so every replica computes the
+ *   same clock; `datetime()`, `timestamp()` and request-id expiry never go
+ *   backwards across a failover.
+ * - Dedup window: a request id is remembered for REQUEST_TTL_MS (10 minutes)
+ *   of that clock after the entry that first carried it. A retry within the
+ *   window returns the first outcome; a retry after it is applied again.
+ *   Clients retry within seconds (their deadline), so the window is generous.
  *
  * Runs inside the apply worker (apply-worker.ts); nothing here may run on the
  * thread that drives Raft.
@@ -42,6 +52,7 @@ import type { Entry } from '../raft/messages.js';
 import { decodeCommand } from './command.js';
 import type { QueryCommand } from './command.js';
 import { REPLICATION_MODES } from './modes.js';
+import { APPLY_WORK_BUDGET, DEFAULT_STATEMENT_MEMORY_BYTES } from './budgets.js';
 import type { ReplicationMode, ReplicationSettings } from './modes.js';
 
 /** How long a request id's first result is remembered, in leader milliseconds. */
@@ -50,8 +61,6 @@ export const REQUEST_TTL_MS = 10 * 60 * 1000;
 const EXPIRE_BATCH = 64;
 /** Pages (4 KiB) a snapshot copy takes per event-loop turn: a few milliseconds each, so an apply waits at most that long. */
 const SNAPSHOT_PAGES_PER_STEP = 256;
-/** Deterministic work budget for replicated statements: rows touched per statement. */
-export const APPLY_WORK_BUDGET = 50_000_000;
 
 /**
  * A read's result as a read worker returns it: the answer's `"columns":…,"rows":…,"stats":…` members
@@ -95,7 +104,7 @@ export function errorOf(err: unknown): ErrorBody['error'] {
 }
 
 interface BookkeepingStatements {
-  setApplied: Statement<[number, number]>;
+  setApplied: Statement<[number, number, number]>;
   findRequest: Statement<[string, number], { outcome: string }>;
   oldestExpiry: Statement<[], number>;
   /** [how many of the oldest rows to look at, now] */
@@ -106,6 +115,8 @@ interface BookkeepingStatements {
 export class GraphStateMachine {
   private engine: GraphEngine;
   private applied = 0;
+  /** The entry clock: the largest `now` of any entry applied so far (see the module comment). */
+  private clock = 0;
   private sql!: BookkeepingStatements;
 
   constructor(private readonly path: string) {
@@ -114,6 +125,11 @@ export class GraphStateMachine {
 
   get appliedIndex(): number {
     return this.applied;
+  }
+
+  /** The replicated entry clock after the last applied entry. */
+  get entryClock(): number {
+    return this.clock;
   }
 
   /** The engine, for reads served by the apply worker itself in tests. */
@@ -126,13 +142,17 @@ export class GraphStateMachine {
     const db = engine.database;
     migrateRequestResults(db);
     db.exec(`
-      CREATE TABLE IF NOT EXISTS raft_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS raft_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL, clock INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS request_results (idx INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, expires_at INTEGER NOT NULL, outcome TEXT NOT NULL);
     `);
-    const row = db.prepare('SELECT idx FROM raft_applied WHERE id = 1').safeIntegers(false).get() as { idx: number } | undefined;
+    // Databases written before the entry clock was kept have no clock column yet.
+    const columns = db.prepare('PRAGMA table_info(raft_applied)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'clock')) db.exec('ALTER TABLE raft_applied ADD COLUMN clock INTEGER NOT NULL DEFAULT 0');
+    const row = db.prepare('SELECT idx, clock FROM raft_applied WHERE id = 1').safeIntegers(false).get() as { idx: number; clock: number } | undefined;
     this.applied = row?.idx ?? 0;
+    this.clock = row?.clock ?? 0;
     this.sql = {
-      setApplied: db.prepare('INSERT OR REPLACE INTO raft_applied (id, idx, term) VALUES (1, ?, ?)'),
+      setApplied: db.prepare('INSERT OR REPLACE INTO raft_applied (id, idx, term, clock) VALUES (1, ?, ?, ?)'),
       findRequest: db.prepare('SELECT outcome FROM request_results WHERE request_id = ? AND expires_at >= ?'),
       oldestExpiry: db.prepare('SELECT expires_at FROM request_results ORDER BY idx LIMIT 1').pluck().safeIntegers(false) as Statement<[], number>,
       // The oldest rows (by log index) that have expired; a younger row expiring earlier (leaders' clocks differ) waits its turn.
@@ -168,6 +188,7 @@ export class GraphStateMachine {
   apply(entries: readonly EntryToApply[]): ApplyOutcome[] {
     const outcomes: ApplyOutcome[] = [];
     const start = this.applied;
+    const startClock = this.clock;
     try {
       this.engine.inBatch(() => {
         let last: EntryToApply | undefined;
@@ -185,10 +206,11 @@ export class GraphStateMachine {
           const oldest = this.sql.oldestExpiry.get();
           if (oldest !== undefined && oldest < latestNow) this.sql.expireRequests.run(EXPIRE_BATCH * outcomes.length, latestNow);
         }
-        this.sql.setApplied.run(last.index, last.term);
+        this.sql.setApplied.run(last.index, last.term, this.clock);
       });
     } catch (err) {
       this.applied = start;
+      this.clock = startClock;
       // The batch rolled back: id counters and schema caches must match the database again.
       this.engine.refreshSchema();
       throw err;
@@ -203,35 +225,38 @@ export class GraphStateMachine {
     if (command.kind === 'noop') {
       return { outcome: { index: entry.index, term: entry.term, requestId: null, ok: true, result: null, duplicate: false }, now: -Infinity };
     }
-    const previous = command.fresh === true ? undefined : this.sql.findRequest.get(command.requestId, command.now);
+    if (command.now > this.clock) this.clock = command.now;
+    const now = this.clock;
+    const previous = command.fresh === true ? undefined : this.sql.findRequest.get(command.requestId, now);
     if (previous !== undefined) {
       // A retry of a request already applied: answer with the first outcome, change nothing else.
       const first = JSON.parse(previous.outcome) as { ok: true; result: WireResult } | { ok: false; error: ErrorBody['error'] };
       const outcome: ApplyOutcome = first.ok
         ? { index: entry.index, term: entry.term, requestId: command.requestId, ok: true, result: first.result, duplicate: true }
         : { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error: first.error };
-      return { outcome, now: command.now };
+      return { outcome, now };
     }
     const record = (stored: string): void => {
-      this.sql.recordRequest.run(command.requestId, entry.index, command.now + REQUEST_TTL_MS, stored);
+      this.sql.recordRequest.run(command.requestId, entry.index, now + REQUEST_TTL_MS, stored);
     };
     try {
-      const result = this.execute(command, record);
-      return { outcome: { index: entry.index, term: entry.term, requestId: command.requestId, ok: true, result, duplicate: false }, now: command.now };
+      const result = this.execute(command, now, record);
+      return { outcome: { index: entry.index, term: entry.term, requestId: command.requestId, ok: true, result, duplicate: false }, now };
     } catch (err) {
       // The statement's savepoint rolled back; its failure is remembered like a result.
       const error = errorOf(err);
       record(JSON.stringify({ ok: false, error }));
-      return { outcome: { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error }, now: command.now };
+      return { outcome: { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error }, now };
     }
   }
 
-  private execute(command: QueryCommand, record: (stored: string) => void): WireResult {
+  private execute(command: QueryCommand, now: number, record: (stored: string) => void): WireResult {
     const params: ValueMap = Object.create(null) as ValueMap;
     for (const [name, json] of Object.entries(command.params)) params[name] = fromJson(json);
     let wire: WireResult | undefined;
-    this.engine.execute(command.query, params, { now: command.now, seed: command.seed }, {
+    this.engine.execute(command.query, params, { now, seed: command.seed }, {
       workBudget: APPLY_WORK_BUDGET,
+      memoryBudget: command.memoryBudget ?? DEFAULT_STATEMENT_MEMORY_BYTES,
       beforeCommit: (result) => {
         wire = toWire(result);
         record(JSON.stringify({ ok: true, result: wire }));

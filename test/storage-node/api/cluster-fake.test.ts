@@ -35,6 +35,7 @@ class FakeNode extends EventEmitter implements ClusterNode {
   status: ClusterStatus = {
     cluster_id: 'fake',
     node: 'node1',
+    view: 'complete',
     nodes: [
       { id: 'node1', role: 'primary', status: 'healthy', replication_lag: 0, applied_index: 5, match_index: 5, region: null, url: 'http://n1', voter: true },
       { id: 'node2', role: 'standby', status: 'healthy', replication_lag: 1500, applied_index: null, match_index: 4, region: null, url: 'http://n2', voter: true },
@@ -140,7 +141,7 @@ t.test('NOT_LEADER is 421 with the leader; REPLICA_LAGGING is 503 with Retry-Aft
   fake.failWith = new GeodeError(ErrorCode.NOT_LEADER, 'not the leader', { extra: { leader_id: 'node2', leader_url: 'http://n2' } });
   const moved = await post({ query: 'CREATE (n)' });
   t.equal(moved.status, 421);
-  t.same(moved.body.error, { code: 'NOT_LEADER', message: 'not the leader', leader_id: 'node2', leader_url: 'http://n2' });
+  t.same(moved.body.error, { code: 'NOT_LEADER', message: 'not the leader', retryable: true, leader_id: 'node2', leader_url: 'http://n2' });
   fake.failWith = new GeodeError(ErrorCode.REPLICA_LAGGING, 'lagging', { extra: { lag_ms: 900 } });
   const lagging = await post({ query: 'MATCH (n) RETURN n', max_lag_ms: 10 });
   t.equal(lagging.status, 503);
@@ -235,6 +236,28 @@ t.test('HA metrics are read from the node at scrape time; unknown lags are left 
   t.equal(sample(text, 'geode_failover_total{node="node1"}'), 3);
   t.equal(sample(text, 'geode_quorum_healthy{node="node1"}'), 1);
   t.equal(sample(text, 'geode_raft_term{node="node1"}'), 6);
+});
+
+t.test('a follower exports only what it knows: its own lag, no health or quorum gauges', async (t) => {
+  const { app, node } = harness(t);
+  const fake = node as FakeNode;
+  fake.isLeader = false;
+  fake.status = {
+    ...fake.status,
+    view: 'partial',
+    leader: 'node2',
+    nodes: [
+      { id: 'node1', role: 'standby', status: 'healthy', replication_lag: 40, applied_index: 5, match_index: 5, region: null, url: 'http://n1', voter: true },
+      { id: 'node2', role: 'primary', status: 'healthy', replication_lag: 0, applied_index: null, match_index: null, region: null, url: 'http://n2', voter: true },
+      { id: 'node3', role: 'standby', status: 'unknown', replication_lag: -1, applied_index: null, match_index: null, region: null, url: 'http://n3', voter: true },
+    ],
+    quorum_status: 'healthy',
+  };
+  const text = (await app.inject({ url: '/metrics' })).body;
+  t.equal(sample(text, 'geode_replication_lag_seconds{node="node1"}'), 0.04, 'its own lag');
+  t.notMatch(text, /geode_replication_lag_seconds\{node="node2"\}/, "not the leader's: it is the leader's to report");
+  t.notMatch(text, /^geode_node_health\{/m, 'no health gauge: a follower cannot see its peers');
+  t.notMatch(text, /^geode_quorum_healthy\{/m, 'no quorum gauge: a follower cannot count the quorum');
 });
 
 t.test('the watch socket coalesces a burst of changes into few messages with the latest status', async (t) => {

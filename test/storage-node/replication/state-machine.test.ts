@@ -85,12 +85,58 @@ t.test('a fresh id (minted by the leader for its entry) skips the lookup but is 
   sm.close();
 });
 
-t.test('command encoding: five fields, a sixth for a fresh id; anything else is a no-op', async (t) => {
+t.test('command encoding: five fields, a sixth for a fresh id, a seventh for the memory budget; anything else is a no-op', async (t) => {
   const base = { kind: 'query' as const, query: 'RETURN 1', params: { a: 1 }, now: 5, seed: 's', requestId: 'r' };
   t.same(decodeCommand(encodeCommand(base)), base);
   t.same(decodeCommand(encodeCommand({ ...base, fresh: true })), { ...base, fresh: true });
-  t.same(decodeCommand(new TextEncoder().encode('["RETURN 1",{},5,"s","r",1,2]')), { kind: 'noop' });
+  t.same(decodeCommand(encodeCommand({ ...base, memoryBudget: 1024 })), { ...base, memoryBudget: 1024 }, 'a budget without a fresh id');
+  t.same(decodeCommand(encodeCommand({ ...base, fresh: true, memoryBudget: 1024 })), { ...base, fresh: true, memoryBudget: 1024 });
+  t.same(decodeCommand(new TextEncoder().encode('["RETURN 1",{},5,"s","r",1,2,3]')), { kind: 'noop' });
   t.same(decodeCommand(new TextEncoder().encode('["RETURN 1",{},5,"s"]')), { kind: 'noop' });
+});
+
+t.test('the entry clock never goes backwards: a leader whose clock is behind applies at the clock of the entry before', async (t) => {
+  const path = join(tempDir(t), 'graph.db');
+  const sm = new GraphStateMachine(path);
+  const t0 = 1_950_000_000_000;
+  const stamp = (index: number, now: number, requestId: string): EntryToApply => ({
+    index,
+    term: index,
+    type: 'normal',
+    data: encodeCommand({ kind: 'query', query: 'CREATE (n:Tick {i: $i}) RETURN timestamp() AS ts', params: { i: index }, now, seed: `s${index}`, requestId }),
+  });
+  // Leader A stamps t0 + 5000; then leader B, whose clock is 4 s behind, stamps t0 + 1000.
+  const out = sm.apply([stamp(1, t0 + 5000, 'a'), stamp(2, t0 + 1000, 'b'), stamp(3, t0 + 6000, 'c')]);
+  const ts = out.map((o) => (o.ok && o.result !== null ? o.result.rows[0]?.['ts'] : undefined));
+  t.same(ts, [t0 + 5000, t0 + 5000, t0 + 6000], 'timestamp() held at the previous clock, then moved on');
+  t.equal(sm.entryClock, t0 + 6000);
+  sm.close();
+  const again = new GraphStateMachine(path);
+  t.equal(again.entryClock, t0 + 6000, 'the clock is replicated state: it survives a restart (and travels in snapshots)');
+  const late = again.apply([stamp(4, t0 + 2000, 'd')])[0];
+  t.equal(late?.ok && late.result !== null ? late.result.rows[0]?.['ts'] : undefined, t0 + 6000);
+  again.close();
+});
+
+t.test('request-id expiry gives the same outcome on every replica however their batches fall, across leaders with skewed clocks', async (t) => {
+  const dir = tempDir(t);
+  const t0 = 1_960_000_000_000;
+  const first = orderAt(1, t0, 'paid');
+  // A leader with a fast clock, then one with a slow clock that retries 'paid'.
+  const fast = orderAt(2, t0 + REQUEST_TTL_MS + 10_000, 'other');
+  const retry = orderAt(3, t0 + 1_000, 'paid');
+  const a = new GraphStateMachine(join(dir, 'a.db'));
+  const b = new GraphStateMachine(join(dir, 'b.db'));
+  // Replica A applies each entry in its own batch (its expiry runs between them); replica B gets the last two together.
+  a.apply([first]);
+  a.apply([fast]);
+  a.apply([retry]);
+  b.apply([first]);
+  b.apply([fast, retry]);
+  t.equal(count(a), count(b), 'both replicas hold the same graph');
+  t.equal(count(a), 3n, "by the replicated clock the retry came after the id's window, so it applied");
+  a.close();
+  b.close();
 });
 
 t.test('expired request rows are deleted, oldest first, and live ones kept', async (t) => {

@@ -10,7 +10,8 @@
  * again; a reader retries while the sequence is odd or changed under it.
  * There is one writer (the main thread), so writers never race.
  */
-import type { NodeRole } from '../node.js';
+import type { NodeRole } from '../../shared/protocol/cluster.js';
+import { selfLagMs } from '../host/lag.js';
 
 /** The roles a view can hold, by their code in the buffer. */
 const ROLES: readonly NodeRole[] = ['primary', 'standby', 'learner', 'candidate'];
@@ -25,8 +26,12 @@ export interface NodeView {
   applied: number;
   /** The highest commit index a leader's append or heartbeat has carried to this node. */
   leaderCommitSeen: number;
-  /** Date.now() when this node last had applied everything the leader had committed. */
-  caughtUpAt: number;
+  /** Date.now() when this node last had applied everything the leader had committed; undefined: never. */
+  caughtUpAt: number | undefined;
+  /** Date.now() of the last message from a leader; undefined: none since start. */
+  leaderContactAt: number | undefined;
+  /** Past this long without a leader's message, this node's lag is unknown (host/lag.ts). */
+  electionTimeoutMs: number;
 }
 
 const SERVING = 0;
@@ -37,16 +42,18 @@ const COMMIT = 4;
 const APPLIED = 5;
 const LEADER_COMMIT_SEEN = 6;
 const CAUGHT_UP_AT = 7;
-const FIELDS = 8;
+const LEADER_CONTACT_AT = 8;
+const ELECTION_TIMEOUT_MS = 9;
+const FIELDS = 10;
 
-/**
- * A replica's lag behind its leader in ms: how long ago it last had applied
- * everything the leader had committed (0 on the leader, and 0 while caught up).
- */
-export function replicaLagMs(leader: boolean, applied: number, leaderCommitSeen: number, caughtUpAt: number, now: number): number {
-  if (leader || applied >= leaderCommitSeen) return 0;
-  return now - caughtUpAt;
+/** A view's replication lag in ms, by the same rule as the main thread's (host/lag.ts); undefined: unknown. */
+export function viewLagMs(view: NodeView, now: number): number | undefined {
+  return selfLagMs(view, now, view.electionTimeoutMs);
 }
+
+/** Times that may be unknown travel as NaN. */
+const timeIn = (t: number | undefined): number => (t === undefined ? Number.NaN : t);
+const timeOut = (t: number | undefined): number | undefined => (t === undefined || Number.isNaN(t) ? undefined : t);
 
 export class SharedNodeView {
   readonly buffer: SharedArrayBuffer;
@@ -70,7 +77,9 @@ export class SharedNodeView {
     f[COMMIT] = view.commit;
     f[APPLIED] = view.applied;
     f[LEADER_COMMIT_SEEN] = view.leaderCommitSeen;
-    f[CAUGHT_UP_AT] = view.caughtUpAt;
+    f[CAUGHT_UP_AT] = timeIn(view.caughtUpAt);
+    f[LEADER_CONTACT_AT] = timeIn(view.leaderContactAt);
+    f[ELECTION_TIMEOUT_MS] = view.electionTimeoutMs;
     Atomics.add(this.seq, 0, 1);
   }
 
@@ -87,7 +96,9 @@ export class SharedNodeView {
       into.commit = f[COMMIT] as number;
       into.applied = f[APPLIED] as number;
       into.leaderCommitSeen = f[LEADER_COMMIT_SEEN] as number;
-      into.caughtUpAt = f[CAUGHT_UP_AT] as number;
+      into.caughtUpAt = timeOut(f[CAUGHT_UP_AT]);
+      into.leaderContactAt = timeOut(f[LEADER_CONTACT_AT]);
+      into.electionTimeoutMs = f[ELECTION_TIMEOUT_MS] as number;
       if (Atomics.load(this.seq, 0) === before) return into;
     }
   }
@@ -95,5 +106,5 @@ export class SharedNodeView {
 
 /** A view of a node that does not serve yet (what a fresh buffer holds, as an object). */
 export function emptyView(): NodeView {
-  return { serving: false, leader: false, role: 'standby', term: 0, commit: 0, applied: 0, leaderCommitSeen: 0, caughtUpAt: 0 };
+  return { serving: false, leader: false, role: 'standby', term: 0, commit: 0, applied: 0, leaderCommitSeen: 0, caughtUpAt: undefined, leaderContactAt: undefined, electionTimeoutMs: 0 };
 }

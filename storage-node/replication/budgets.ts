@@ -1,0 +1,12 @@
+/**
+ * Default per-statement budgets of a node (graph/README.md, "Budgets").
+ * Replicated writes never run against a clock: what bounds them must give
+ * the same outcome on every replica, so the leader stamps its memory budget
+ * into the log entry and every replica counts the same work units.
+ */
+
+/** Memory a statement may hold (lists, strings, aggregation state, sort buffers, result rows): the config's `query_memory_limit` default. */
+export const DEFAULT_STATEMENT_MEMORY_BYTES = 256 * 1024 * 1024;
+
+/** Deterministic work budget of a replicated statement (work units counted by the engine). */
+export const APPLY_WORK_BUDGET = 50_000_000;
