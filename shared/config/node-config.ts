@@ -91,7 +91,7 @@ export interface NodeConfig {
 
 export const DEFAULT_HEARTBEAT_MS = 100;
 export const DEFAULT_CLUSTER_ID = 'geode';
-/** The node's own default (storage-node's DEFAULT_STATEMENT_MEMORY_BYTES); config cannot import the node, so it is restated. */
+/** The per-statement memory budget by default; the node takes its default from here (storage-node/replication/budgets.ts). */
 export const DEFAULT_QUERY_MEMORY_LIMIT_BYTES = 256 * 1024 * 1024;
 /** Below this even a modest MATCH ... RETURN of a few thousand rows fails: a typo (`1KB` for `1GB`), not a choice. */
 export const MIN_QUERY_MEMORY_LIMIT_BYTES = 1024 * 1024;

@@ -4,9 +4,10 @@
  * the same outcome on every replica, so the leader stamps its memory budget
  * into the log entry and every replica counts the same work units.
  */
+import { DEFAULT_QUERY_MEMORY_LIMIT_BYTES } from '../../shared/config/node-config.js';
 
 /** Memory a statement may hold (lists, strings, aggregation state, sort buffers, result rows): the config's `query_memory_limit` default. */
-export const DEFAULT_STATEMENT_MEMORY_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_STATEMENT_MEMORY_BYTES = DEFAULT_QUERY_MEMORY_LIMIT_BYTES;
 
 /** Deterministic work budget of a replicated statement (work units counted by the engine). */
 export const APPLY_WORK_BUDGET = 50_000_000;
