@@ -7,8 +7,16 @@
  * Then, at a fixed 1,000 requests/s, the gateway's added p50 over the direct path: with arrivals evenly
  * paced (the headline, `gateway_added_p50_ms`) and in autocannon's aligned bursts (`..._bursts`).
  *
+ * The gateway runs with its read-your-writes default (every read carries the highest write index it
+ * acknowledged as `after_index`; writes go through it before the reads are measured, so it has one).
+ * What that default costs (`read_your_writes`): a second gateway with `read_your_writes: false` takes
+ * its turn in the saturated slices, and on a 3-node cluster, with writes flowing through each of two
+ * single-worker gateways (on and off, alternating slices), a read of each write right after it and a
+ * steady stream of point reads are timed, and stale read-after-writes counted.
+ *
  *   npm run bench:gateway -- [--json] [--duration S] [--warmup S] [--connections N]
  *                             [--users N] [--rate R] [--rate-duration S] [--rate-connections N] [--workers N] [--slices N]
+ *                             [--ryw-duration S] [--ryw-read-rate R] [--ryw-write-rate W]
  *
  * The saturated runs are cut into --slices slices (default 5), the targets taking turns, so drifting
  * machine load falls on all three alike; the fixed-rate runs alternate direct and gateway the same way.
@@ -17,7 +25,7 @@
  * HAProxy 2.6 itself starts one thread per CPU unless told otherwise, and the issue lets the gateway use
  * every core on the condition that HAProxy gets as many threads. `--workers 1` compares one thread each.
  *
- * Targets: ratio_vs_haproxy = gateway rps / haproxy rps >= 1.0; gateway_added_p50_ms <= 0.5.
+ * Targets: ratio_vs_haproxy = gateway rps / haproxy rps >= 1.0 (read-your-writes on); gateway_added_p50_ms <= 0.5.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -26,6 +34,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
@@ -33,6 +42,7 @@ import type { EventEmitter } from 'node:events';
 import { freePort, GEODE_BIN, launchCluster } from '../cli/launcher.js';
 import { cpuMs, ownCpuMs } from './lib/cpu.js';
 import { findBinary, loadAverage, runBench, sleep, waitFor } from './lib/run.js';
+import type { BenchContext } from './lib/run.js';
 import { LatencyRecorder, round } from './lib/stats.js';
 
 const { values: flags } = parseArgs({
@@ -47,6 +57,9 @@ const { values: flags } = parseArgs({
     'rate-connections': { type: 'string', default: '10' },
     workers: { type: 'string', default: String(availableParallelism()) },
     slices: { type: 'string', default: '5' },
+    'ryw-duration': { type: 'string', default: '10' },
+    'ryw-read-rate': { type: 'string', default: '500' },
+    'ryw-write-rate': { type: 'string', default: '100' },
   },
 });
 const DURATION_S = Number(flags.duration);
@@ -58,10 +71,16 @@ const RATE_DURATION_S = Number(flags['rate-duration']);
 const WORKERS = Number(flags.workers);
 const RATE_CONNECTIONS = Number(flags['rate-connections']);
 const SLICES = Number(flags.slices);
+const RYW_DURATION_S = Number(flags['ryw-duration']);
+const RYW_READ_RATE = Number(flags['ryw-read-rate']);
+const RYW_WRITE_RATE = Number(flags['ryw-write-rate']);
 const positiveInt = (n: number): boolean => Number.isInteger(n) && n > 0;
-if (![DURATION_S, CONNECTIONS, USERS, RATE, RATE_DURATION_S, RATE_CONNECTIONS, WORKERS, SLICES].every(positiveInt) || !Number.isInteger(WARMUP_S) || WARMUP_S < 0) {
+if (
+  ![DURATION_S, CONNECTIONS, USERS, RATE, RATE_DURATION_S, RATE_CONNECTIONS, WORKERS, SLICES, RYW_READ_RATE, RYW_WRITE_RATE].every(positiveInt) ||
+  ![WARMUP_S, RYW_DURATION_S].every((n) => Number.isInteger(n) && n >= 0)
+) {
   process.stderr.write(
-    'usage: bench/gateway.ts [--json] [--duration S] [--warmup S] [--connections N] [--users N] [--rate R] [--rate-duration S] [--rate-connections N] [--workers N] [--slices N]\n',
+    'usage: bench/gateway.ts [--json] [--duration S] [--warmup S] [--connections N] [--users N] [--rate R] [--rate-duration S] [--rate-connections N] [--workers N] [--slices N] [--ryw-duration S] [--ryw-read-rate R] [--ryw-write-rate W]\n',
   );
   process.exit(64);
 }
@@ -99,6 +118,8 @@ const PROBE_ID = Math.floor(USERS / 2);
 const BODY = JSON.stringify({ query: POINT_READ, params: { e: `user${PROBE_ID}@example.com` } });
 const EXPECTED_NAME = `User ${PROBE_ID}`;
 const BATCH = 2_000;
+/** Writes acknowledged through each gateway before its reads are measured, each on a connection of its own (so every worker gets some). */
+const ACK_WRITES = 16;
 
 interface Measured {
   requests_per_s: number | null;
@@ -203,6 +224,18 @@ async function probe(url: string): Promise<boolean> {
   }
 }
 
+/** Indexes :User(email) and loads USERS users through `url` (a node that takes writes). */
+async function loadUsers(url: string): Promise<void> {
+  const indexed = await post(url, 'CREATE INDEX ON :User(email)');
+  if (indexed.status !== 200) throw new Error(`CREATE INDEX answered ${indexed.status}: ${JSON.stringify(indexed.body)}`);
+  for (let first = 0; first < USERS; first += BATCH) {
+    const rows = [];
+    for (let id = first; id < Math.min(USERS, first + BATCH); id++) rows.push({ id, email: `user${id}@example.com`, name: `User ${id}` });
+    const loaded = await post(url, 'UNWIND $rows AS r CREATE (:User {id: r.id, email: r.email, name: r.name})', { rows });
+    if (loaded.status !== 200) throw new Error(`load answered ${loaded.status}: ${JSON.stringify(loaded.body)}`);
+  }
+}
+
 /** Stops a child: SIGTERM, SIGKILL after 5 s. */
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -213,9 +246,179 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** One POST on a connection of its own (no keep-alive): the gateway's workers take turns accepting connections. */
+function postOnNewConnection(url: string, body: unknown): Promise<{ status: number; body: { meta?: { index?: number } } }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}/v1/query`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', connection: 'close' }, timeout: 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as { meta?: { index?: number } } }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+/** Acknowledges `count` writes through a gateway; the highest write index it answered. */
+async function acknowledgeWrites(url: string, count: number, label: string): Promise<number> {
+  let highest = 0;
+  for (let i = 0; i < count; i++) {
+    const answer = await postOnNewConnection(url, { query: 'CREATE (:BenchAck {gateway: $label, i: $i})', params: { label, i } });
+    if (answer.status !== 200) throw new Error(`a write through ${label} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    highest = Math.max(highest, answer.body.meta?.index ?? 0);
+  }
+  return highest;
+}
+
+interface GatewayChild {
+  url: string;
+  child: ChildProcess;
+}
+
+/** Starts `geode gateway` in front of `nodes` with `extra` YAML lines; resolves once it listens. */
+async function startGatewayChild(ctx: { tempDir: string; onCleanup(fn: () => Promise<void> | void): void }, label: string, nodes: string[], workers: number, extra: string[]): Promise<GatewayChild> {
+  const config = join(ctx.tempDir, `${label}.yaml`);
+  writeFileSync(
+    config,
+    [
+      'listen: 127.0.0.1:0',
+      'region: local',
+      `session_secret: ${randomBytes(24).toString('hex')}`,
+      `read_concurrency: ${Math.max(512, CONNECTIONS * 2)}`,
+      ...extra,
+      'regions:',
+      `  local: {lat: 0, lon: 0, role: primary, nodes: [${nodes.join(', ')}]}`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, [GEODE_BIN, 'gateway', '--config', config, '--workers', String(workers), '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, GEODE_PARENT_PID: String(process.pid) },
+  });
+  ctx.onCleanup(() => stopChild(child));
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-8192)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${label} did not start within 60 s\n${stderr}`)), 60_000);
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        resolve((JSON.parse(line) as { gateway: string }).gateway);
+      } catch {
+        reject(new Error(`${label} printed ${line}`));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited with ${String(code)}\n${stderr}`));
+    });
+  });
+  return { url, child };
+}
+
 function haproxyVersion(binary: string): string {
   const out = spawnSync(binary, ['-v'], { encoding: 'utf8' }).stdout;
   return /version (\S+)/i.exec(out)?.[1] ?? 'unknown';
+}
+
+/** Read-after-write and steady reads through one gateway while writes flow through it. */
+interface MixedRun {
+  readAfterWrite: LatencyRecorder;
+  stale: number;
+  pairs: number;
+  writeErrors: number;
+  reads: LatencyRecorder;
+  readResults: AutocannonResult[];
+  seconds: number;
+}
+
+/**
+ * What read-your-writes costs where it can cost something: a 3-node cluster (reads go to followers,
+ * which learn of a commit a message after the leader), writes flowing through the gateway at
+ * RYW_WRITE_RATE, each followed at once by a read of it through the same gateway (its latency, and
+ * whether it saw the write), while point reads arrive evenly paced at RYW_READ_RATE. Two
+ * single-worker gateways, read_your_writes on and off, take alternating slices.
+ */
+async function mixedLoad(ctx: BenchContext): Promise<object> {
+  ctx.progress('read-your-writes under writes: starting a 3-node cluster');
+  const cluster = await launchCluster({ nodes: 3, dataDir: join(ctx.tempDir, 'ryw-cluster'), logLevel: 'warn' });
+  ctx.onCleanup(() => cluster.stop());
+  const leader = await cluster.waitForLeader({ timeoutMs: 60_000 });
+  await loadUsers(leader.url);
+  const urls = cluster.nodes.map((n) => n.url);
+  const sides = {
+    on: await startGatewayChild(ctx, 'ryw-on', urls, 1, []),
+    off: await startGatewayChild(ctx, 'ryw-off', urls, 1, ['read_your_writes: false']),
+  };
+  for (const side of Object.values(sides)) await waitFor('the gateway to serve the point read', 30_000, async () => ((await probe(side.url)) ? true : undefined), 100);
+  const runs: Record<'on' | 'off', MixedRun> = {
+    on: { readAfterWrite: new LatencyRecorder(), stale: 0, pairs: 0, writeErrors: 0, reads: new LatencyRecorder(), readResults: [], seconds: 0 },
+    off: { readAfterWrite: new LatencyRecorder(), stale: 0, pairs: 0, writeErrors: 0, reads: new LatencyRecorder(), readResults: [], seconds: 0 },
+  };
+  const sliceS = Math.max(1, Math.round(RYW_DURATION_S / 4));
+  let next = 0;
+  for (let slice = 0; slice < 2; slice++) {
+    for (const name of ['on', 'off'] as const) {
+      ctx.progress(`read_your_writes ${name}: ${RYW_WRITE_RATE} writes/s, each read back at once, and ${RYW_READ_RATE} point reads/s for ${sliceS} s (slice ${slice + 1}/2)`);
+      const run = runs[name];
+      const pool = new Pool(sides[name].url, { connections: 2, pipelining: 1 });
+      const started = performance.now();
+      const writer = (async () => {
+        const intervalMs = 1000 / RYW_WRITE_RATE;
+        for (let k = 0; performance.now() - started < sliceS * 1000; k++) {
+          const i = next++;
+          const write = await pool.request({ path: '/v1/query', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'CREATE (:Event {i: $i})', params: { i } }) });
+          await write.body.text();
+          if (write.statusCode !== 200) {
+            run.writeErrors++;
+          } else {
+            const sentAt = performance.now();
+            const read = await pool.request({ path: '/v1/query', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'MATCH (e:Event {i: $i}) RETURN count(e) AS c', params: { i } }) });
+            const answer = (await read.body.json()) as { rows?: { c?: number }[] };
+            run.readAfterWrite.record(performance.now() - sentAt);
+            run.pairs++;
+            if (read.statusCode !== 200 || answer.rows?.[0]?.c !== 1) run.stale++;
+          }
+          const due = started + (k + 1) * intervalMs;
+          if (due > performance.now()) await sleep(due - performance.now());
+        }
+      })();
+      const result = await evenlyPaced(sides[name].url, sliceS, RYW_READ_RATE, RATE_CONNECTIONS, run.reads);
+      await writer;
+      await pool.close();
+      run.readResults.push(result);
+      run.seconds += result.duration;
+      await sleep(200);
+    }
+  }
+  const side = (run: MixedRun): object => {
+    const [p50, p99] = run.readAfterWrite.percentiles(50, 99);
+    return {
+      read_after_write: { count: run.pairs, stale: run.stale, p50_ms: round(p50 ?? Number.NaN, 3), p99_ms: round(p99 ?? Number.NaN, 3) },
+      point_reads: summarize(run.reads, run.readResults, run.seconds),
+      write_errors: run.writeErrors,
+    };
+  };
+  const delta = (a: number | undefined, b: number | undefined): number | null => round(a !== undefined && b !== undefined ? a - b : Number.NaN, 3);
+  const [onRaw50, onRaw99] = runs.on.readAfterWrite.percentiles(50, 99);
+  const [offRaw50, offRaw99] = runs.off.readAfterWrite.percentiles(50, 99);
+  const [onRead50] = runs.on.reads.percentiles(50);
+  const [offRead50] = runs.off.reads.percentiles(50);
+  return {
+    cluster_nodes: 3,
+    writes_per_s: RYW_WRITE_RATE,
+    point_reads_per_s: RYW_READ_RATE,
+    duration_s: sliceS * 4,
+    on: side(runs.on),
+    off: side(runs.off),
+    cost_ms: {
+      read_after_write_p50: delta(onRaw50, offRaw50),
+      read_after_write_p99: delta(onRaw99, offRaw99),
+      point_read_p50: delta(onRead50, offRead50),
+    },
+  };
 }
 
 await runBench('gateway', flags.json, async (ctx) => {
@@ -227,53 +430,15 @@ await runBench('gateway', flags.json, async (ctx) => {
   const node = await cluster.waitForLeader({ timeoutMs: 60_000 });
 
   ctx.progress(`indexing :User(email), loading ${USERS} users`);
-  const indexed = await post(node.url, 'CREATE INDEX ON :User(email)');
-  if (indexed.status !== 200) throw new Error(`CREATE INDEX answered ${indexed.status}: ${JSON.stringify(indexed.body)}`);
-  for (let first = 0; first < USERS; first += BATCH) {
-    const rows = [];
-    for (let id = first; id < Math.min(USERS, first + BATCH); id++) rows.push({ id, email: `user${id}@example.com`, name: `User ${id}` });
-    const loaded = await post(node.url, 'UNWIND $rows AS r CREATE (:User {id: r.id, email: r.email, name: r.name})', { rows });
-    if (loaded.status !== 200) throw new Error(`load answered ${loaded.status}: ${JSON.stringify(loaded.body)}`);
-  }
+  await loadUsers(node.url);
   if (!(await probe(node.url))) throw new Error('the point read does not find its user on the node');
 
-  ctx.progress(`starting geode gateway (${WORKERS} worker${WORKERS === 1 ? '' : 's'})`);
-  const gatewayConfig = join(ctx.tempDir, 'gateway.yaml');
-  writeFileSync(
-    gatewayConfig,
-    [
-      'listen: 127.0.0.1:0',
-      'region: local',
-      `session_secret: ${randomBytes(24).toString('hex')}`,
-      `read_concurrency: ${Math.max(512, CONNECTIONS * 2)}`,
-      'regions:',
-      `  local: {lat: 0, lon: 0, role: primary, nodes: [${node.url}]}`,
-      '',
-    ].join('\n'),
-  );
-  const gatewayChild = spawn(process.execPath, [GEODE_BIN, 'gateway', '--config', gatewayConfig, '--workers', String(WORKERS), '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, GEODE_PARENT_PID: String(process.pid) },
-  });
-  ctx.onCleanup(() => stopChild(gatewayChild));
-  let gatewayStderr = '';
-  gatewayChild.stderr?.on('data', (chunk: Buffer) => (gatewayStderr = (gatewayStderr + chunk.toString()).slice(-8192)));
-  const gatewayUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`geode gateway did not start within 60 s\n${gatewayStderr}`)), 60_000);
-    createInterface({ input: gatewayChild.stdout! }).once('line', (line) => {
-      clearTimeout(timer);
-      try {
-        resolve((JSON.parse(line) as { gateway: string }).gateway);
-      } catch {
-        reject(new Error(`geode gateway printed ${line}`));
-      }
-    });
-    gatewayChild.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`geode gateway exited with ${String(code)}\n${gatewayStderr}`));
-    });
-  });
-  await waitFor('the gateway to serve the point read', 30_000, async () => ((await probe(gatewayUrl)) ? true : undefined), 100);
+  ctx.progress(`starting geode gateway twice (${WORKERS} worker${WORKERS === 1 ? '' : 's'} each): read_your_writes on (the default) and off`);
+  const gateway = await startGatewayChild(ctx, 'gateway', [node.url], WORKERS, []);
+  const gatewayNoRyw = await startGatewayChild(ctx, 'gateway-no-ryw', [node.url], WORKERS, ['read_your_writes: false']);
+  for (const g of [gateway, gatewayNoRyw]) await waitFor('the gateway to serve the point read', 30_000, async () => ((await probe(g.url)) ? true : undefined), 100);
+  ctx.progress(`acknowledging ${ACK_WRITES} writes through each gateway`);
+  const acknowledgedIndex = { gateway: await acknowledgeWrites(gateway.url, ACK_WRITES, 'gateway'), gateway_no_ryw: await acknowledgeWrites(gatewayNoRyw.url, ACK_WRITES, 'gateway_no_ryw') };
 
   ctx.progress(`starting haproxy (nbthread ${WORKERS})`);
   const haproxyPort = await freePort('127.0.0.1');
@@ -309,8 +474,8 @@ await runBench('gateway', flags.json, async (ctx) => {
     return (await probe(haproxyUrl)) ? true : undefined;
   }, 100);
 
-  const targets = { direct: node.url, gateway: gatewayUrl, haproxy: haproxyUrl } as const;
-  const proxyPid = { direct: undefined, gateway: gatewayChild.pid, haproxy: haproxyChild.pid } as const;
+  const targets = { direct: node.url, gateway: gateway.url, gateway_no_ryw: gatewayNoRyw.url, haproxy: haproxyUrl } as const;
+  const proxyPid = { direct: undefined, gateway: gateway.child.pid, gateway_no_ryw: gatewayNoRyw.child.pid, haproxy: haproxyChild.pid } as const;
   const names = Object.keys(targets) as (keyof typeof targets)[];
   if (WARMUP_S > 0) {
     for (const name of names) {
@@ -389,6 +554,16 @@ await runBench('gateway', flags.json, async (ctx) => {
 
   const gatewayRps = saturated['gateway']?.requests_per_s ?? null;
   const haproxyRps = saturated['haproxy']?.requests_per_s ?? null;
+  const noRywRps = saturated['gateway_no_ryw']?.requests_per_s ?? null;
+  const withRyw = saturated['gateway'];
+  const withoutRyw = saturated['gateway_no_ryw'];
+  const pointReads = {
+    requests_per_s: { on: gatewayRps, off: noRywRps },
+    ratio_on_vs_off: gatewayRps !== null && noRywRps !== null && noRywRps > 0 ? round(gatewayRps / noRywRps, 3) : null,
+    p50_ms: { on: withRyw?.p50_ms ?? null, off: withoutRyw?.p50_ms ?? null },
+    proxy_cpu_ms_per_request: { on: withRyw?.cpu_ms_per_request?.proxy ?? null, off: withoutRyw?.cpu_ms_per_request?.proxy ?? null },
+  };
+  const mixed = RYW_DURATION_S > 0 ? await mixedLoad(ctx) : null;
   return {
     query: POINT_READ,
     users: USERS,
@@ -400,8 +575,15 @@ await runBench('gateway', flags.json, async (ctx) => {
     haproxy_version: haproxyVersion(HAPROXY),
     direct: saturated['direct'],
     gateway: saturated['gateway'],
+    gateway_no_ryw: saturated['gateway_no_ryw'],
     haproxy: saturated['haproxy'],
     ratio_vs_haproxy: gatewayRps !== null && haproxyRps !== null && haproxyRps > 0 ? round(gatewayRps / haproxyRps, 3) : null,
+    read_your_writes: {
+      default: 'on: every read carries after_index >= the highest write index the gateway acknowledged',
+      acknowledged_index: acknowledgedIndex,
+      point_reads: pointReads,
+      mixed,
+    },
     fixed_rate: { requests_per_s: RATE, arrivals: 'evenly paced, open loop', connections: rateConnections, duration_s: half * 2, direct: atRate.direct, gateway: atRate.gateway },
     fixed_rate_bursts: { requests_per_s: RATE, arrivals: `bursts of ${rateConnections} (autocannon, one timer per connection)`, connections: rateConnections, duration_s: half * 2, direct: inBursts.direct, gateway: inBursts.gateway },
     gateway_added_p50_ms: added(atRate),

@@ -259,7 +259,9 @@ export class QueryService {
         } catch (error) {
           if (error instanceof StatementTimeout) throw overdue();
           lastError = this.unavailable(error);
-          if (error instanceof NodeFailure && error.reason === 'timeout' && Date.now() >= deadline) throw overdue();
+          if (error instanceof NodeFailure && error.reason === 'timeout' && Date.now() >= deadline) {
+            throw new GeodeError(ErrorCode.TIMEOUT, `the leader showed no sign of life within the request timeout of ${timeoutMs} ms`, { detail: 'LeaderSilent', retryable: isWrite });
+          }
           startHold();
           await sleep(RETRY_PAUSE_MS);
           continue;
