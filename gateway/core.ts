@@ -70,6 +70,7 @@ export class GatewayCore {
   }
 
   async close(): Promise<void> {
+    this.service.close();
     this.topology.close();
     this.breakers.close();
     this.streams?.close();

@@ -6,3 +6,5 @@ export type { Consistency, GatewayConfig, QueryCacheConfig, ReadPreference, Regi
 export { SESSION_HEADER, SessionCodec } from './session/index.js';
 export type { Session } from './session/index.js';
 export { WS_PATH } from './api/ws.js';
+export { relayAcknowledgedIndexes } from './acknowledged-index.js';
+export type { WorkerHub } from './acknowledged-index.js';

@@ -43,6 +43,7 @@ import { LRUCache } from 'lru-cache';
 import { classify, parse } from '../shared/gql/index.js';
 import type { SessionSetStatement, StatementKind } from '../shared/gql/ast.js';
 import { ErrorCode, GeodeError, errorCodeSpecs, errorFromWire } from '../shared/protocol/errors.js';
+import { AcknowledgedIndex } from './acknowledged-index.js';
 import { BreakerOpen, NodeFailure } from './breakers/breakers.js';
 import type { Breakers } from './breakers/breakers.js';
 import type { Consistency, GatewayConfig } from './config.js';
@@ -137,7 +138,7 @@ export class QueryService {
   private readonly regionPoints: RegionPoint[];
   private turn = 0;
   private heldWrites = 0;
-  private acknowledgedIndex_ = 0;
+  private readonly acknowledged = new AcknowledgedIndex();
 
   constructor(private readonly options: QueryServiceOptions) {
     const { queryCache, regions } = options.config;
@@ -151,7 +152,16 @@ export class QueryService {
 
   /** The highest log index of a write this gateway acknowledged: every read's `after_index` is at least this (read_your_writes). */
   get acknowledgedIndex(): number {
-    return this.acknowledgedIndex_;
+    return this.acknowledged.value;
+  }
+
+  /** Whether the acknowledged index is shared with sibling worker processes (`geode gateway --workers N`). */
+  get acknowledgedIndexShared(): boolean {
+    return this.acknowledged.sharedWithSiblings;
+  }
+
+  close(): void {
+    this.acknowledged.close();
   }
 
   /** Parses (or recalls) the statement; query errors are thrown, never cached. */
@@ -193,12 +203,14 @@ export class QueryService {
       const answer = await this.toLeader(payload, deadline, timeoutMs, true);
       if (answer.status === 200) {
         const index = metaNumber(answer.json, 'index');
-        if (index !== undefined && index > this.acknowledgedIndex_) this.acknowledgedIndex_ = index;
+        // With sibling workers, the answer waits until they all know the index: the client's next read may reach any of them.
+        const sharing = index === undefined ? undefined : this.acknowledged.raise(index);
+        if (sharing !== undefined) await sharing;
       }
       return this.finish(answer, kind, 'leader', session, 'index', body.request_id);
     }
     const consistency = body.consistency ?? session.consistency;
-    const ownWrites = this.options.config.readYourWrites ? this.acknowledgedIndex_ : 0;
+    const ownWrites = this.options.config.readYourWrites ? this.acknowledged.value : 0;
     const afterIndex = Math.max(body.after_index ?? 0, session.causalIndex, ownWrites);
     const request: QueryBody = { query: body.query, consistency };
     if (body.params !== undefined) request.params = body.params;

@@ -81,6 +81,8 @@ export function mergedStatus(core: GatewayCore): Record<string, unknown> {
     max_replication_lag_ms: config.maxReplicationLagMs,
     read_your_writes: config.readYourWrites,
     acknowledged_index: service.acknowledgedIndex,
+    // In a worker of `geode gateway --workers N`: whether its siblings share that index (the primary relays).
+    acknowledged_index_shared: service.acknowledgedIndexShared,
     failovers: topology.failovers,
     writes_waiting: service.writesWaiting,
     regions,
