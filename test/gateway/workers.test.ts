@@ -77,15 +77,14 @@ if (cluster.isWorker) {
     );
     const url = urls[0] as string;
     t.equal(urls[1], url, 'both workers serve one address');
-    // Ready: every worker knows a leader and sees both followers (a read to each of a few connections succeeds from a follower).
+    // Ready once reads (on new connections, so both workers) have been served by two different nodes.
     const deadline = Date.now() + 30_000;
-    let followers = new Set<string>();
+    const followers = new Set<string>();
     while (Date.now() < deadline && followers.size < 2) {
       const read = await curl(url, 'POST', '/v1/query', { query: 'RETURN 1 AS one' });
       if (read.status === 200 && read.body.meta?.node !== undefined) followers.add(read.body.meta.node);
       else await sleep(100);
     }
-    followers = new Set();
 
     const ROUNDS = 100;
     const stale: string[] = [];
