@@ -43,6 +43,7 @@ import { LRUCache } from 'lru-cache';
 import { classify, parse } from '../shared/gql/index.js';
 import type { SessionSetStatement, StatementKind } from '../shared/gql/ast.js';
 import { ErrorCode, GeodeError, errorCodeSpecs, errorFromWire } from '../shared/protocol/errors.js';
+import { newRequestId } from '../shared/protocol/request-id.js';
 import { AcknowledgedIndex } from './acknowledged-index.js';
 import { BreakerOpen, NodeFailure } from './breakers/breakers.js';
 import type { Breakers } from './breakers/breakers.js';
@@ -192,14 +193,16 @@ export class QueryService {
   }
 
   /**
-   * `kind` comes from `classify`; session statements go to `answerSessionSetting`. A write's body
-   * carries its request_id (GatewayCore mints one); its error answers carry it too.
+   * `kind` comes from `classify`; session statements go to `answerSessionSetting`. A write keeps the
+   * request_id it came with (GatewayCore mints one before its limits) or gets one here; its error
+   * answers carry it.
    */
   async execute(body: QueryBody, kind: StatementKind, session: Session, clientAddress: string | undefined): Promise<QueryOutcome> {
     const timeoutMs = body.timeout_ms ?? this.options.config.defaultTimeoutMs;
     const deadline = Date.now() + timeoutMs;
     if (kind === 'write' || kind === 'schema' || kind === 'cluster') {
-      const payload = JSON.stringify({ ...body, timeout_ms: timeoutMs });
+      const requestId = body.request_id ?? newRequestId();
+      const payload = JSON.stringify({ ...body, request_id: requestId, timeout_ms: timeoutMs });
       const answer = await this.toLeader(payload, deadline, timeoutMs, true);
       if (answer.status === 200) {
         const index = metaNumber(answer.json, 'index');
@@ -207,7 +210,7 @@ export class QueryService {
         const sharing = index === undefined ? undefined : this.acknowledged.raise(index);
         if (sharing !== undefined) await sharing;
       }
-      return this.finish(answer, kind, 'leader', session, 'index', body.request_id);
+      return this.finish(answer, kind, 'leader', session, 'index', requestId);
     }
     const consistency = body.consistency ?? session.consistency;
     const ownWrites = this.options.config.readYourWrites ? this.acknowledged.value : 0;
