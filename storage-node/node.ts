@@ -227,6 +227,7 @@ export class StorageNode extends EventEmitter {
         ...(this.options.snapshotEntries !== undefined ? { snapshotEntries: this.options.snapshotEntries } : {}),
         keepEntries: this.options.keepEntries ?? 1000,
         electionTimeoutMs: this.electionTimeoutMs,
+        tickMs: this.tickMs,
         settings: () => this.settings,
       },
       {

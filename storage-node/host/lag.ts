@@ -13,9 +13,24 @@
  * while messages flow) is not counted; the election-timeout rule bounds how
  * stale that knowledge can get.
  *
+ * "Heard" means when the leader SENT what it said, not when it arrived: a
+ * replica resumed after a pause (SIGSTOP, a long GC, a stalled VM) or a link
+ * that heals after a partition delivers a backlog of old heartbeats, and
+ * taking their arrival as fresh contact once let a resumed replica answer a
+ * bounded read from long before the bound. So each message's age is
+ * estimated from the leader's clock stamp (`leaderTime`): per sender, the
+ * smallest (arrival - stamp) seen over the last few seconds is the clock
+ * offset plus the quickest delivery, and a message that took longer than
+ * that is dated back by the difference. The first message of a sender
+ * only sets its baseline, and messages that arrive while this node's own
+ * loop was stalled (its ticks stopped) count as no contact at all: neither
+ * can be dated.
+ *
  * Invariants: `leaderCommitSeen` never decreases (commit indexes are global
- * and monotonic across terms); `caughtUpAt` is only ever set to a time at
- * which `applied >= leaderCommitSeen` held.
+ * and monotonic across terms); `caughtUpAt` and `leaderContactAt` are never
+ * later than the local time the information they stand for was sent;
+ * `caughtUpAt` is only set to a time at which `applied >= leaderCommitSeen`
+ * held for what was known then.
  */
 
 /** What a replica must know to tell its own lag; also what read lanes read from the shared view. */
@@ -24,9 +39,9 @@ export interface SelfLagInputs {
   applied: number;
   /** Highest leaderCommit carried to this node by a leader's append or heartbeat. */
   leaderCommitSeen: number;
-  /** Local time this node last had applied everything up to leaderCommitSeen; undefined: never. */
+  /** Local time (as of when it was sent) of the newest leader information this node had fully applied; undefined: never. */
   caughtUpAt: number | undefined;
-  /** Local time of the last append, heartbeat or snapshot chunk from a leader; undefined: none since start. */
+  /** Local time at which the leader sent the newest message this node could date; undefined: none since start. */
   leaderContactAt: number | undefined;
 }
 
@@ -39,6 +54,36 @@ export function selfLagMs(inputs: SelfLagInputs, now: number, electionTimeoutMs:
   return Math.max(0, now - inputs.caughtUpAt);
 }
 
+/** How long a sender's delivery baseline is remembered: clocks drift and routes change, so old minima expire. */
+const BASELINE_WINDOW_MS = 5_000;
+
+/**
+ * The smallest (arrival - sender's stamp) of one sender over the last one to two windows: two
+ * buckets, the current and the previous, so the minimum follows drift without keeping every sample.
+ */
+class DeliveryBaseline {
+  private current = Infinity;
+  private previous = Infinity;
+  private bucketStart: number;
+
+  constructor(now: number) {
+    this.bucketStart = now;
+  }
+
+  /** Takes a sample; answers the baseline before it (Infinity when there was none). */
+  observe(sample: number, now: number): number {
+    if (now - this.bucketStart >= BASELINE_WINDOW_MS) {
+      // Two windows of silence forget everything: the baseline must be learned again.
+      this.previous = now - this.bucketStart >= 2 * BASELINE_WINDOW_MS ? Infinity : this.current;
+      this.current = Infinity;
+      this.bucketStart = now;
+    }
+    const before = Math.min(this.current, this.previous);
+    if (sample < this.current) this.current = sample;
+    return before;
+  }
+}
+
 /** The follower side: this node's own lag inputs, fed by the host loop. */
 export class SelfLag implements SelfLagInputs {
   leader = false;
@@ -46,35 +91,57 @@ export class SelfLag implements SelfLagInputs {
   leaderCommitSeen = 0;
   caughtUpAt: number | undefined = undefined;
   leaderContactAt: number | undefined = undefined;
+  private readonly baselines = new Map<number, DeliveryBaseline>();
 
-  /** A message from the current leader arrived (append, heartbeat or snapshot chunk). */
-  leaderMessage(leaderCommit: number | undefined, now: number): void {
-    this.leaderContactAt = now;
+  /**
+   * A message from the current leader arrived (append, heartbeat or snapshot chunk). `sentAt` is the
+   * sender's clock stamp (undefined from a sender that stamps none: its arrival is taken as fresh);
+   * `stalled`: this node's loop has just been stalled, so the message may be a backlog.
+   */
+  leaderMessage(from: number, leaderCommit: number | undefined, sentAt: number | undefined, now: number, stalled: boolean): void {
     if (leaderCommit !== undefined && leaderCommit > this.leaderCommitSeen) this.leaderCommitSeen = leaderCommit;
-    this.check(now);
+    const sentLocal = this.dateMessage(from, sentAt, now);
+    if (sentLocal === undefined || stalled) return;
+    if (this.leaderContactAt === undefined || sentLocal > this.leaderContactAt) this.leaderContactAt = sentLocal;
+    this.check();
+  }
+
+  /** The local time a message was sent, estimated (see the module comment); undefined: cannot be dated. */
+  private dateMessage(from: number, sentAt: number | undefined, now: number): number | undefined {
+    if (sentAt === undefined) return now;
+    let baseline = this.baselines.get(from);
+    if (baseline === undefined) {
+      baseline = new DeliveryBaseline(now);
+      this.baselines.set(from, baseline);
+    }
+    const sample = now - sentAt;
+    const before = baseline.observe(sample, now);
+    if (before === Infinity) return undefined;
+    // Slower than the quickest delivery seen: it waited somewhere (a queue, a paused process) that long.
+    return sentAt + Math.min(before, sample);
   }
 
   /** The applied index moved (a batch or a snapshot was applied). */
-  appliedTo(applied: number, now: number): void {
+  appliedTo(applied: number): void {
     this.applied = applied;
-    this.check(now);
+    this.check();
   }
 
   /** This node leads, or stopped leading. A leader is never behind itself. */
-  setLeader(leader: boolean, now: number): void {
+  setLeader(leader: boolean): void {
     if (leader === this.leader) return;
     this.leader = leader;
     // Stepping down: the lag is known again only once a (new) leader is heard.
     if (!leader) this.leaderContactAt = undefined;
-    else this.caughtUpAt = now;
   }
 
   lagMs(now: number, electionTimeoutMs: number): number | undefined {
     return selfLagMs(this, now, electionTimeoutMs);
   }
 
-  private check(now: number): void {
-    if (this.applied >= this.leaderCommitSeen) this.caughtUpAt = now;
+  private check(): void {
+    // Caught up with everything the leader had committed as of its newest dated message.
+    if (this.applied >= this.leaderCommitSeen && this.leaderContactAt !== undefined) this.caughtUpAt = this.leaderContactAt;
   }
 }
 

@@ -123,6 +123,8 @@ export interface LoopOptions {
   /** Entries per state-machine call at most: a node catching up applies in bounded transactions. */
   maxApplyBatch?: number;
   electionTimeoutMs: number;
+  /** How often the host calls tick(), in ms. */
+  tickMs: number;
   settings: () => ReplicationSettings;
   faults?: LoopFaults;
 }
@@ -147,6 +149,9 @@ export const LEADER_MESSAGES: ReadonlySet<Message['type']> = new Set(['app', 'he
 
 export const DEFAULT_SNAPSHOT_ENTRIES = 100_000;
 
+/** Ticks missed in a row that mean the loop was stalled (a paused process, a long GC): what arrives next may be old. */
+const STALLED_TICKS = 3;
+
 export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
   readonly raw: RawNode;
   readonly selfLag = new SelfLag();
@@ -160,6 +165,8 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
   private applying = false;
   private snapshotting = false;
   private stopped = false;
+  /** Local time of the last tick: a long gap means this loop was stalled (lag.ts dates nothing then). */
+  private lastTickAt: number | undefined;
   private readonly pending = new Map<number, PendingWrite<O>>();
   private readonly readWaiters = new Map<string, (result: ReadIndexDone) => void>();
   private readonly faults: LoopFaults;
@@ -187,13 +194,14 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
     const upTo = Math.min(options.applied, log.lastIndex());
     if (upTo > snap.index) this.membership.committed(log.entries(Math.max(snap.index + 1, log.firstIndex()), upTo + 1, Infinity));
     this.statusNow = this.raw.status();
-    this.selfLag.appliedTo(this.appliedIndex, ports.now());
+    this.selfLag.appliedTo(this.appliedIndex);
   }
 
   // ---- inputs ----------------------------------------------------------------
 
   tick(): void {
     if (this.stopped) return;
+    this.lastTickAt = this.ports.now();
     this.raw.tick();
     this.scheduleDrain();
   }
@@ -203,7 +211,9 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
     const now = this.ports.now();
     this.peers.heard(m.from, m.applied, this.statusNow.commit, now);
     if ((m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') && m.term >= this.statusNow.term) {
-      this.selfLag.leaderMessage(m.leaderCommit, now);
+      // Ticks stopped for a while: this loop was stalled, and what arrives now may have waited all that time.
+      const stalled = this.lastTickAt !== undefined && now - this.lastTickAt > STALLED_TICKS * this.options.tickMs;
+      this.selfLag.leaderMessage(m.from, m.leaderCommit, m.leaderTime, now, stalled);
     }
     this.raw.step(m);
     this.scheduleDrain();
@@ -376,7 +386,8 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
   private sendMessages(messages: readonly Message[]): void {
     const now = this.ports.now();
     for (const m of messages) {
-      if (m.type === 'app' || m.type === 'heartbeat') m.leaderTime = now;
+      // The leader's clock, so a follower can tell how old what it hears is (lag.ts).
+      if (LEADER_MESSAGES.has(m.type)) m.leaderTime = now;
       // The leader learns how far each member has applied (status, lag) from its answers.
       else if (m.type === 'appResp' || m.type === 'heartbeatResp') m.applied = this.appliedIndex;
     }
@@ -450,7 +461,7 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
   }
 
   private afterApplied(): void {
-    this.selfLag.appliedTo(this.appliedIndex, this.ports.now());
+    this.selfLag.appliedTo(this.appliedIndex);
     this.checkAcks();
     this.maybeSnapshot();
     this.hooks.onProgress?.();
@@ -492,7 +503,7 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
     const status = this.raw.status();
     this.statusNow = status;
     const now = this.ports.now();
-    this.selfLag.setLeader(status.role === 'leader', now);
+    this.selfLag.setLeader(status.role === 'leader');
     if (status.role === 'leader' && status.commit !== previous.commit) this.peers.committed(status.commit, now);
     const changed =
       status.leader !== previous.leader ||
