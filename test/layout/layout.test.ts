@@ -59,6 +59,14 @@ t.test('storage-node/ and gateway/ never import each other or cli/', async (t) =
   }
 });
 
+t.test('nothing below the node API imports it: api/ reaches the node only through interfaces it declares', async (t) => {
+  const api = join('storage-node', 'api');
+  const below = ['host', 'replication', 'raft', 'log', 'transport', 'graph'].map((d) => join(root, 'storage-node', d));
+  for (const file of [...below.flatMap((d) => sourceFiles(d)), join(root, 'storage-node', 'node.ts')]) {
+    for (const target of relativeImports(file)) t.notOk(target.startsWith(api + sep), `${relative(root, file)} imports ${target}`);
+  }
+});
+
 t.test('the Raft core does no IO and reads no clock or global randomness', async (t) => {
   const files = sourceFiles(join(root, 'storage-node', 'raft'));
   for (const file of files) {
