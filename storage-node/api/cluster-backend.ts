@@ -7,7 +7,8 @@
 import { LRUCache } from 'lru-cache';
 import { classify, parse } from '../../shared/gql/index.js';
 import type { ClusterSetStatement, Statement, StatementKind } from '../../shared/gql/ast.js';
-import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
+import { ErrorCode, GeodeError, isGeodeError } from '../../shared/protocol/errors.js';
+import { newRequestId } from '../../shared/protocol/request-id.js';
 import type { BackendAnswer, BackendQuery, QueryBackend, Readiness } from './backend.js';
 import type { NodeHandle } from './cluster-node.js';
 import { paramsFromJson, statsToJson } from './wire.js';
@@ -69,8 +70,13 @@ export class ClusterBackend implements QueryBackend {
       case 'schema':
       case 'cluster':
         // Only validation, before the statement enters the log: the node ships the raw JSON and the
-        // apply worker converts it. (A read worker checks a read's parameters itself.)
-        paramsFromJson(request.params);
+        // apply worker converts it. (A read worker checks a read's parameters itself.) A write's error
+        // names its request id, even this one's: the node mints it below when the client sent none.
+        try {
+          paramsFromJson(request.params);
+        } catch (error) {
+          throw isGeodeError(error) ? error.withExtra({ request_id: request.requestId ?? newRequestId(Date.now()) }) : error;
+        }
         answer = await node.write({
           query: request.query,
           params: request.params,

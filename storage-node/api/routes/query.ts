@@ -50,6 +50,8 @@ export function createQueryRunner(options: QueryRouteOptions): QueryRunner {
     } catch (error) {
       kind = backend.kindOf(body.query);
       metrics.queriesTotal.inc({ kind, outcome: isGeodeError(error) ? error.code : ErrorCode.INTERNAL });
+      // The client's request id comes back with any error, even one raised before its statement was classified.
+      if (body.request_id !== undefined && isGeodeError(error) && error.extra?.['request_id'] === undefined) throw error.withExtra({ request_id: body.request_id });
       throw error;
     } finally {
       metrics.queryDurationSeconds.observe({ kind }, (performance.now() - started) / 1000);

@@ -137,7 +137,21 @@ t.test('a write on a follower is 421 NOT_LEADER naming the leader and its URL', 
   const other = await follower();
   const refused = await query(other, { query: 'CREATE (:Nope)' });
   t.equal(refused.status, 421);
-  t.match(refused.body.error, { code: 'NOT_LEADER', leader_id: lead.name, leader_url: lead.url });
+  t.match(refused.body.error, { code: 'NOT_LEADER', leader_id: lead.name, leader_url: lead.url, retryable: true, request_id: String });
+});
+
+t.test('every error answer to a write carries its request id: the client’s, or one the node minted', async (t) => {
+  const lead = await leader();
+  const failing = await query(lead, { query: 'CREATE (n:Bad {x: 1 / 0})' });
+  t.equal(failing.status, 400);
+  t.match(failing.body.error, { code: 'ARITHMETIC_ERROR', request_id: String, retryable: false }, 'a statement that fails in apply');
+  const badParam = await query(lead, { query: 'CREATE (n:Bad {x: $x})', params: { x: 2 ** 80 }, request_id: 'mine-1' });
+  t.equal(badParam.status, 400);
+  t.match(badParam.body.error, { code: 'BAD_REQUEST', request_id: 'mine-1' }, 'refused before it entered the log');
+  const minted = await query(lead, { query: 'CREATE (n:Bad {x: $x})', params: { x: 2 ** 80 } });
+  t.match(minted.body.error, { request_id: String }, 'minted when the client sent none');
+  const unparsed = await query(lead, { query: 'CREATE (n:Bad', request_id: 'mine-2' });
+  t.match(unparsed.body.error, { code: 'SYNTAX_ERROR', request_id: 'mine-2' }, "a statement that does not parse still answers the client's id");
 });
 
 t.test('a read on a follower with after_index sees the write it follows', async (t) => {
