@@ -4,7 +4,8 @@
  * - a read that runs past its time limit is answered 408 TIMEOUT, sent to
  *   one node only (no retry, no hedge), and leaves every breaker closed and
  *   every node healthy and in rotation;
- * - a runtime error of the statement is relayed with its code, not retried;
+ * - a statement over its memory budget (MEMORY_LIMIT) or with a bad argument
+ *   is relayed with its code, not retried, and opens no breaker;
  * - two long reads that keep both read workers of one replica busy (so its
  *   read lanes cannot answer pings) are not hedged to another node: the
  *   replica's main thread still answers the gateway's probe;
@@ -90,13 +91,26 @@ t.test('statement errors through the gateway over a real cluster', async (t) => 
     );
   });
 
-  await t.test("a statement's runtime error is relayed with its code and not retried", async (t) => {
+  await t.test("a statement's own errors (over its memory budget, a bad argument) are relayed with their code and not retried", async (t) => {
     const gw = await gateway(t, cluster.nodes.map((n) => n.url));
     const retries = await metric(gw, 'geode_gateway_read_retries_total');
-    const answer = await query(gw, { query: 'RETURN range(1, 10, 0) AS r', consistency: 'any' });
-    t.equal(answer.status, 400);
-    t.equal(answer.body.error?.code, 'ARGUMENT_ERROR', answer.body.error?.message ?? '');
-    t.equal(await metric(gw, 'geode_gateway_read_retries_total'), retries, 'not retried');
+    for (const [statement, code] of [
+      ['RETURN size(range(1, 2000000000)) AS n', 'MEMORY_LIMIT'],
+      ['RETURN range(1, 10, 0) AS r', 'ARGUMENT_ERROR'],
+    ] as const) {
+      for (let i = 0; i < 3; i++) {
+        const answer = await query(gw, { query: statement, consistency: 'any' });
+        t.equal(answer.status, 400, `${code}: 400`);
+        t.equal(answer.body.error?.code, code, answer.body.error?.message ?? '');
+      }
+    }
+    t.equal(await metric(gw, 'geode_gateway_read_retries_total'), retries, 'none was retried');
+    const nodes = await statusNodes(gw);
+    t.same(
+      nodes.map((n) => [n.id, n.breaker, n.in_rotation]),
+      nodes.map((n) => [n.id, 'closed', true]),
+      'no breaker opened, every node in rotation',
+    );
   });
 
   await t.test('two long reads keeping one replica busy are not hedged to another node', async (t) => {
