@@ -21,7 +21,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 interface Answer {
   status: number;
-  body: { rows?: Record<string, unknown>[]; meta?: { node?: string }; error?: { code: string; message: string; detail?: string; request_id?: string } };
+  body: { rows?: Record<string, unknown>[]; meta?: { node?: string; view?: string }; error?: { code: string; message: string; detail?: string; request_id?: string } };
 }
 
 async function query(gw: RunningGateway, body: Record<string, unknown>): Promise<Answer> {
@@ -58,16 +58,19 @@ t.test('cluster views, status and request ids through the gateway', async (t) =>
 
   await t.test('system views are read on the leader, with every member’s lag', async (t) => {
     const servedBy = new Set<string>();
+    const views = new Set<string>();
     const unknown: string[] = [];
     for (let i = 0; i < 12; i++) {
       const answer = await query(gw, { query: i % 2 === 0 ? 'SELECT * FROM system.replication_status' : 'SELECT * FROM system.cluster_nodes' });
       t.equal(answer.status, 200, JSON.stringify(answer.body.error));
       servedBy.add(answer.body.meta?.node ?? '?');
+      views.add(answer.body.meta?.view ?? '?');
       for (const row of answer.body.rows ?? []) {
         if (row['status'] === 'unknown' || (i % 2 === 0 && row['replication_lag_ms'] === null)) unknown.push(`${String(row['node_id'])}: ${JSON.stringify(row)}`);
       }
     }
     t.same([...servedBy], [leader.name], 'every answer came from the leader');
+    t.same([...views], ['complete'], 'and says its view is complete');
     t.same(unknown, [], 'no member is unknown or without a lag');
   });
 
