@@ -162,6 +162,8 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
   private persisting = false;
   private drainScheduled = false;
   private applyQueue: Entry[] = [];
+  /** The highest index handed to the state machine (applied or queued): it will hold at least this much, in order. */
+  private dispatchedIndex: number;
   private applying = false;
   private snapshotting = false;
   private stopped = false;
@@ -179,6 +181,7 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
     this.faults = options.faults ?? {};
     const log = ports.log;
     this.appliedIndex = options.applied;
+    this.dispatchedIndex = options.applied;
     this.raw = new RawNode({
       ...options.raft,
       id: options.id,
@@ -401,6 +404,8 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
     if (entries.length === 0) return;
     this.membership.committed(entries);
     for (const e of entries) this.applyQueue.push(e);
+    const last = entries[entries.length - 1] as Entry;
+    if (last.index > this.dispatchedIndex) this.dispatchedIndex = last.index;
     if (!this.applying) this.applyNext();
   }
 
@@ -445,9 +450,16 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
 
   private installSnapshot(snapshot: Snapshot): void {
     const index = snapshot.meta.index;
+    this.membership.restored(snapshot.meta.confState, index);
+    if (index <= this.dispatchedIndex) {
+      // The state machine holds (or is about to, in order) every committed entry up to the snapshot: a
+      // follower can apply past its durable log and lose that log write in a crash, and a restore would
+      // move its graph back behind what this loop reported applied. It skips what the leader sends again.
+      return;
+    }
     // Entries still waiting for the state machine are covered by the snapshot (it would skip them).
     this.applyQueue = this.applyQueue.filter((e) => e.index > index);
-    this.membership.restored(snapshot.meta.confState, index);
+    this.dispatchedIndex = index;
     this.ports.stateMachine.restore(snapshot, (error, applied) => {
       if (this.stopped) return;
       if (error !== undefined && error !== null) {
@@ -474,6 +486,8 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
     const status = this.statusNow;
     const leader = status.role === 'leader';
     const followerMatches = leader ? status.confState.voters.filter((v) => v !== this.options.id).map((v) => status.progress.get(v)?.match ?? 0) : [];
+    // A leader that appended its own removal is no longer a voter: its copy counts toward nothing.
+    const leaderVotes = status.confState.voters.includes(this.options.id);
     const leaderDurable = this.ports.log.lastIndex();
     const settings = this.options.settings();
     for (const pending of [...this.pending.values()]) {
@@ -481,7 +495,7 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
       if (pending.kind === 'membership') {
         done = pending.applied;
       } else if (leader && pending.term === status.term) {
-        done = isAcknowledged(settings, { index: pending.index, leaderDurable, followerMatches, applied: pending.applied, needsResult: pending.returnsRows });
+        done = isAcknowledged(settings, { index: pending.index, leaderDurable, followerMatches, applied: pending.applied, needsResult: pending.returnsRows, leaderVotes });
       } else {
         // No longer leading: an applied entry of our term is committed by a majority, which is what we can still vouch for.
         done = pending.applied;

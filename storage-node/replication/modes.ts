@@ -43,22 +43,28 @@ export interface AckInputs {
   applied: boolean;
   /** The statement returns rows, so the client must wait for apply in every mode. */
   needsResult: boolean;
+  /**
+   * The leader is a voter of its configuration (default). A leader that has appended its own removal
+   * is not: its copy then counts toward no quorum, and the voters are the followers alone.
+   */
+  leaderVotes?: boolean;
 }
 
 export function majority(voters: number): number {
   return Math.floor(voters / 2) + 1;
 }
 
-/** Voters (leader included) holding the entry durably. */
+/** Voters holding the entry durably (the leader among them while it votes). */
 function durableCopies(inputs: AckInputs): number {
-  let copies = inputs.leaderDurable >= inputs.index ? 1 : 0;
+  let copies = inputs.leaderVotes !== false && inputs.leaderDurable >= inputs.index ? 1 : 0;
   for (const match of inputs.followerMatches) if (match >= inputs.index) copies++;
   return copies;
 }
 
 /** Whether the client may be answered now. */
 export function isAcknowledged(settings: ReplicationSettings, inputs: AckInputs): boolean {
-  const voters = inputs.followerMatches.length + 1;
+  const leaderVote = inputs.leaderVotes === false ? 0 : 1;
+  const voters = inputs.followerMatches.length + leaderVote;
   switch (settings.mode) {
     case 'synchronous': {
       if (!inputs.applied) return false;
@@ -67,7 +73,7 @@ export function isAcknowledged(settings: ReplicationSettings, inputs: AckInputs)
     }
     case 'semi_synchronous': {
       if (inputs.needsResult && !inputs.applied) return false;
-      const needed = 1 + Math.min(settings.syncReplicas, voters - 1);
+      const needed = leaderVote + Math.min(settings.syncReplicas, voters - leaderVote);
       return inputs.leaderDurable >= inputs.index && durableCopies(inputs) >= needed;
     }
     case 'asynchronous':

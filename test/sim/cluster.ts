@@ -752,7 +752,11 @@ export class Cluster {
       if (hs.term < m.term || (hs.term === m.term && hs.vote !== m.to)) {
         this.fail(`ordering: n${node.id} granted its vote to n${m.to} in term ${m.term} before it was durable (disk: term ${hs.term}, vote n${hs.vote}); a vote goes out only after the hard state is persisted`);
       }
-    } else if (m.type === 'appResp' && !this.skip.has('appendOrdering')) {
+    } else if (m.type === 'appResp' && !this.skip.has('appendOrdering') && m.term >= node.writtenHardState.term) {
+      // An answer of an older term than the one now on disk (generated before a newer leader truncated
+      // what it acknowledges, sent once that truncation was durable) vouches for nothing a leader of the
+      // newer term can use, and the old leader cannot reach a majority with it: the newer leader's
+      // voters never held those entries and, having voted, refuse the old term's appends (Raft §5.4.1).
       const s = node.storage;
       if (s.lastIndex() < m.index) {
         this.fail(`ordering: n${node.id} acknowledged entries up to ${m.index} (t${m.term}) to n${m.to} before they were durable (disk holds up to ${s.lastIndex()}); an append response goes out only after the entries are persisted`);

@@ -33,6 +33,18 @@ t.test('300 seeded cluster simulations of the production loop keep every propert
   t.ok(totals.driftMin < 0.92 && totals.driftMax > 1.08, `clocks drifted (${totals.driftMin.toFixed(3)}..${totals.driftMax.toFixed(3)})`);
 });
 
+t.test('seeds that once found bugs in the loop keep passing', async (t) => {
+  // 803: a leader removing itself counted its own copy toward QUORUM SIZE (modes.ts leaderVotes).
+  // 250 with a slow disk: a snapshot below what a follower had already applied moved its graph back
+  // behind the applied index its loop reported (raft-loop.ts installSnapshot).
+  // 481, 548 with a slow disk: an append answer of an older term, sent after a newer leader's
+  // truncation was durable (safe; the ordering check judged it wrongly).
+  for (const [seed, options] of [[803, {}], [250, { slowDisk: true }], [481, { slowDisk: true }], [548, { slowDisk: true }]] as const) {
+    const r = runSeed(seed, options);
+    t.ok(r.ok, `seed ${seed}${'slowDisk' in options ? ' --slow-disk' : ''}: ${r.failure ?? 'ok'}`);
+  }
+});
+
 t.test('a seed replays exactly', async (t) => {
   const a = runSimulation({ seed: 77, trace: true, traceAll: true, chaosMs: 1000, healMs: 1000 });
   const b = runSimulation({ seed: 77, trace: true, traceAll: true, chaosMs: 1000, healMs: 1000 });

@@ -34,6 +34,20 @@ t.test('semi-synchronous answers once the leader and SYNC REPLICAS followers hol
   t.notOk(isAcknowledged(semi, at({ followerMatches: [10, 0, 0, 0], needsResult: true })), 'rows wait for apply');
 });
 
+t.test('a leader that appended its own removal counts toward no quorum: only the voters left do', async (t) => {
+  // Seed 803 of the simulation: voters [1,2,3,5] after leader 4 removes itself; the entry is on 4, 1 and 2.
+  const q4 = { ...sync, quorumSize: 4 };
+  const leaving = { index: 178, leaderDurable: 178, followerMatches: [178, 178, 178, 0], applied: true, needsResult: false };
+  t.ok(isAcknowledged(q4, leaving), 'counted as a voter, the leader makes four copies');
+  t.notOk(isAcknowledged(q4, { ...leaving, leaderVotes: false, followerMatches: [178, 178, 0, 0] }), 'not a voter: two of the four voters hold it');
+  t.ok(isAcknowledged(q4, { ...leaving, leaderVotes: false, followerMatches: [178, 178, 178, 178] }));
+  t.notOk(isAcknowledged(sync, at({ leaderVotes: false, followerMatches: [10, 0, 0], applied: true })), 'a majority of the three voters left');
+  t.ok(isAcknowledged(sync, at({ leaderVotes: false, followerMatches: [10, 10, 0], applied: true })));
+  const semi: ReplicationSettings = { mode: 'semi_synchronous', quorumSize: 0, syncReplicas: 1 };
+  t.notOk(isAcknowledged(semi, at({ leaderVotes: false, followerMatches: [0, 0] })), 'its own copy is not a voter copy');
+  t.ok(isAcknowledged(semi, at({ leaderVotes: false, followerMatches: [10, 0] })));
+});
+
 t.test('asynchronous answers once the leader holds the entry durably', async (t) => {
   const async: ReplicationSettings = { mode: 'asynchronous', quorumSize: 0, syncReplicas: 0 };
   t.ok(isAcknowledged(async, at({})));
