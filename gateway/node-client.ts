@@ -112,6 +112,9 @@ export class NodeClient {
         if (this.alive(url)) throw new StatementTimeout(url, timeoutMs);
         throw new NodeFailure(message, 'timeout');
       }
+      // A read lane's socket lives in one of the node's read workers: when the node replaces that worker, the
+      // reads queued on it are lost while the node itself serves on, which says nothing about its health.
+      if (read && error instanceof StreamFailure && error.reason === 'lost' && this.alive(url)) throw new NodeFailure(message, 'lane');
       this.topology.markDown(url);
       throw new NodeFailure(message, neverSent(error) ? 'refused' : 'lost');
     }

@@ -25,9 +25,12 @@ export interface BreakerOptions {
 /**
  * Why a node call failed: `refused` never reached the node (connection refused, stream not open), so
  * the statement did not run there; `lost` (the connection dropped with the request outstanding),
- * `timeout` (no answer and no sign of life) and `server` (5xx INTERNAL) may have run it.
+ * `timeout` (no answer and no sign of life) and `server` (5xx INTERNAL) may have run it. `lane`: a
+ * read lane's socket closed while the node stayed alive (the node replaced the read worker behind
+ * it, one it stopped for a runaway statement, say): the read may have run, but the node is fine, so
+ * it counts against no breaker.
  */
-export type NodeFailureReason = 'refused' | 'lost' | 'timeout' | 'server';
+export type NodeFailureReason = 'refused' | 'lost' | 'timeout' | 'server' | 'lane';
 
 /** Thrown by a node call for failures that should count against the node. */
 export class NodeFailure extends Error {
@@ -42,6 +45,11 @@ export class NodeFailure extends Error {
   /** The request may have reached the node (and the statement may have run there). */
   get reached(): boolean {
     return this.reason !== 'refused';
+  }
+
+  /** Says something about the node's health (everything but a lost read lane of a live node). */
+  get countsAgainstNode(): boolean {
+    return this.reason !== 'lane';
   }
 }
 
@@ -74,7 +82,7 @@ export class Breakers extends EventEmitter {
         volumeThreshold: this.options.volumeThreshold ?? 5,
         resetTimeout: this.options.resetTimeoutMs ?? 5000,
         rollingCountTimeout: this.options.rollingWindowMs ?? 10_000,
-        errorFilter: (error: unknown) => !(error instanceof NodeFailure),
+        errorFilter: (error: unknown) => !(error instanceof NodeFailure && error.countsAgainstNode),
         // Only counts decide; latency percentiles and per-second snapshots would cost on every call
         // (each snapshot concatenates and sorts every latency in the window) and nobody reads them.
         rollingPercentilesEnabled: false,

@@ -23,3 +23,12 @@ t.test('client errors do not count against the node', async (t) => {
   for (let i = 0; i < 10; i++) await t.rejects(breakers.run('http://n2', () => Promise.reject(new Error('SYNTAX_ERROR'))));
   t.equal(breakers.state('http://n2'), 'closed');
 });
+
+t.test('a read lane lost while its node stays alive does not count against the node; a lost connection does', async (t) => {
+  const breakers = new Breakers({ volumeThreshold: 2, errorThresholdPercentage: 10, resetTimeoutMs: 10_000 });
+  t.teardown(() => breakers.close());
+  for (let i = 0; i < 10; i++) await t.rejects(breakers.run('http://n3', () => Promise.reject(new NodeFailure('lane gone', 'lane'))));
+  t.equal(breakers.state('http://n3'), 'closed');
+  for (let i = 0; i < 3; i++) await t.rejects(breakers.run('http://n3', () => Promise.reject(new NodeFailure('connection lost', 'lost'))));
+  t.equal(breakers.state('http://n3'), 'open');
+});
