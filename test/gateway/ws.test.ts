@@ -136,7 +136,8 @@ t.test('/v1/ws over a real cluster', async (t) => {
   await t.test('SET SESSION READ PREFERENCE and MAX REPLICATION LAG persist for the connection', async (t) => {
     // The claim is about a home follower that can serve: healthy, breaker closed, within the default
     // lag bound. On a loaded machine it can miss a health check for a moment; wait until it is eligible.
-    const eligible = (url: string): boolean => core.service.candidates().some((c) => c.url === url && c.healthy && c.breaker === 'closed' && (c.lagMs ?? 0) <= 1000);
+    // Its lag must be known: a node whose lag is unknown refuses bounded reads (REPLICA_LAGGING).
+    const eligible = (url: string): boolean => core.service.candidates().some((c) => c.url === url && c.healthy && c.breaker === 'closed' && c.lagMs !== undefined && c.lagMs <= 1000);
     const waitEligible = async (url: string): Promise<void> => {
       const deadline = Date.now() + 20_000;
       while (!eligible(url) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
