@@ -91,7 +91,7 @@ const MAX_CACHED_TEXT = 16 * 1024;
 /** Pause between write attempts that made no progress (e.g. NOT_LEADER ping-pong mid-election). */
 const RETRY_PAUSE_MS = 25;
 /** How long past the client's timeout the gateway waits for the node's own answer (its TIMEOUT, say) before answering for it. */
-export const NODE_ANSWER_MARGIN_MS = 500;
+const NODE_ANSWER_MARGIN_MS = 500;
 /** With hedging off, how often a read waiting on a node looks whether health checks have declared that node down. */
 const DOWN_CHECK_MS = 250;
 /**
@@ -99,7 +99,7 @@ const DOWN_CHECK_MS = 250;
  * included: one more than the first, so a dead replica costs a retry, and a statement that kills
  * the node it runs on takes down at most two, never every replica.
  */
-export const MAX_NODES_PER_READ = 2;
+const MAX_NODES_PER_READ = 2;
 
 /**
  * Whether the gateway should try elsewhere or later: the code is about the node's state (NOT_LEADER,
