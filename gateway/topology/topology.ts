@@ -421,6 +421,8 @@ export class Topology extends EventEmitter {
       const runtime = this.byName(member.id);
       if (runtime === undefined) continue;
       runtime.view.leaderViewLagMs = member.id === status.node ? 0 : member.lagMs;
+      // The leader reports each member's applied index from its answers: routing then knows who has applied a read's after_index.
+      if (member.appliedIndex !== undefined && member.appliedIndex > runtime.view.appliedIndex) runtime.view.appliedIndex = member.appliedIndex;
       if (member.id !== status.node && member.role !== 'unknown') runtime.view.role = member.role;
     }
   }
