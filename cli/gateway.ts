@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
-import { loadGatewayConfig, startGateway } from '../gateway/index.js';
+import { loadGatewayConfig, relayAcknowledgedIndexes, startGateway } from '../gateway/index.js';
 import type { GatewayConfig, RunningGateway } from '../gateway/index.js';
 
 export interface GatewayProcess {
@@ -72,6 +72,8 @@ async function forkWorkers(count: number): Promise<GatewayProcess> {
     await Promise.all(exited.values());
     clearTimeout(timer);
   };
+  // Read-your-writes across workers: a write acknowledged by one worker is known to its siblings first.
+  relayAcknowledgedIndexes(cluster);
   try {
     const urls = await Promise.all(
       Array.from({ length: count }, () => {
