@@ -30,7 +30,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
-import { isGeodeError } from '../../shared/protocol/errors.js';
+import { ErrorCode, GeodeError, isGeodeError } from '../../shared/protocol/errors.js';
 import type { QueryRequest } from '../../shared/protocol/query.js';
 import { QUERY_STREAM_PATH } from '../../shared/protocol/query-stream.js';
 import { PlanCache } from './cluster-backend.js';
@@ -103,7 +103,7 @@ export class ReadLane {
     return lane;
   }
 
-  private run(body: QueryRequest): string | Promise<StreamReply> {
+  private run(body: QueryRequest, deadline = Date.now() + (body.timeout_ms ?? this.defaultTimeoutMs)): string | Promise<string | StreamReply> {
     const v = this.view.read(this.scratch);
     if (!v.serving) return this.forward(body);
     // A lag bound alone asks for a bounded read; no level at all reads local state (as on the main thread).
@@ -112,14 +112,16 @@ export class ReadLane {
     // Unknown lag (no leader heard lately) is over every bound: the main thread answers REPLICA_LAGGING.
     const lag = viewLagMs(v, Date.now());
     if (consistency === 'bounded' && (lag === undefined || lag > (body.max_lag_ms ?? 0))) return this.forward(body);
-    if (body.after_index !== undefined && body.after_index > v.applied) return this.forward(body);
+    // A causal token not applied yet: wait here for the main thread's next publish instead of handing the
+    // read over (two thread hand-offs on the thread that drives Raft, for every read after a write).
+    if (body.after_index !== undefined && body.after_index > v.applied) return this.waitApplied(body, body.after_index, deadline);
     const plan = this.planOf(body.query);
     if (plan === undefined || plan.kind !== 'read') return this.forward(body);
     // From here the read is this lane's: its errors are answered here, as the main thread would answer them.
     const started = performance.now();
     let outcome = 'ok';
     try {
-      const result = this.options.read(body.query, body.params ?? {}, Date.now() + (body.timeout_ms ?? this.defaultTimeoutMs));
+      const result = this.options.read(body.query, body.params ?? {}, deadline);
       // Read after the statement ran, as the main thread does.
       const m = this.view.read(this.scratch);
       const lagNow = viewLagMs(m, Date.now());
@@ -130,6 +132,21 @@ export class ReadLane {
     } finally {
       this.counts.set(outcome, (this.counts.get(outcome) ?? 0) + 1);
       if (this.seconds.length < MAX_TIMED) this.seconds.push((performance.now() - started) / 1000);
+    }
+  }
+
+  /** Runs the read once the node has applied `index`; TIMEOUT at the read's deadline, as the main thread answers it. */
+  private async waitApplied(body: QueryRequest, index: number, deadline: number): Promise<string | StreamReply> {
+    for (;;) {
+      const sequence = this.view.sequence();
+      const applied = this.view.read(this.scratch).applied;
+      if (applied >= index) return this.run(body, deadline);
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.counts.set(ErrorCode.TIMEOUT, (this.counts.get(ErrorCode.TIMEOUT) ?? 0) + 1);
+        throw new GeodeError(ErrorCode.TIMEOUT, `applied index ${applied} did not reach ${index} in time`, { detail: 'AfterIndexNotReached', extra: { applied_index: applied } });
+      }
+      await this.view.changed(sequence, left);
     }
   }
 

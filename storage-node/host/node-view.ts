@@ -81,6 +81,24 @@ export class SharedNodeView {
     f[LEADER_CONTACT_AT] = timeIn(view.leaderContactAt);
     f[ELECTION_TIMEOUT_MS] = view.electionTimeoutMs;
     Atomics.add(this.seq, 0, 1);
+    // Wakes lanes waiting for an index to be applied (changed()).
+    Atomics.notify(this.seq, 0);
+  }
+
+  /** The update count: changed(sequence, ...) resolves once a later update is published. */
+  sequence(): number {
+    return Atomics.load(this.seq, 0);
+  }
+
+  /** Resolves when an update after `sequence` is published, or after `timeoutMs`. Never blocks the caller's thread. */
+  async changed(sequence: number, timeoutMs: number): Promise<void> {
+    const waited = Atomics.waitAsync(this.seq, 0, sequence, Math.max(0, timeoutMs));
+    if (!waited.async) return;
+    // A timer of our own as well: V8's wait is no event-loop handle, so alone it neither keeps a thread
+    // alive nor is sure to wake one that is idle in the loop.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([waited.value, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, timeoutMs))))]);
+    clearTimeout(timer);
   }
 
   /** Fills `into` with one consistent update and returns it. */
