@@ -15,12 +15,13 @@
  * for a lane keeps the main thread's stream.
  *
  * What a lane answers itself: reads (not `system.*` views) at consistency
- * `any`, `bounded` within the bound, and `leader` on the leader, whose
- * `after_index` is already applied, while the node serves. The node's state
- * comes from a SharedArrayBuffer the main thread keeps current
- * (node-view.ts). Everything else (writes, linearizable reads, reads that
- * must wait for an index, reads over the lag bound, views, statements that
- * do not parse) goes to the main thread over a MessagePort and runs exactly
+ * `any`, `bounded` within the bound, and `leader` on the leader, while the
+ * node serves; a read whose `after_index` is not applied yet waits here for
+ * it (woken by the main thread's next publish of the view) until its
+ * deadline. The node's state comes from a SharedArrayBuffer the main thread
+ * keeps current (host/node-view.ts). Everything else (writes, linearizable
+ * reads, reads over the lag bound or with unknown lag, views, statements
+ * that do not parse) goes to the main thread over a MessagePort and runs exactly
  * as it would have arrived there, so errors, waits and metrics are the main
  * thread's own. Counts and durations of the reads a lane answered reach the
  * node's metrics every METRICS_FLUSH_MS.
