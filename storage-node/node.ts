@@ -42,7 +42,7 @@ import type { ApplyOutcome, SerializedResult, WireResult } from './replication/s
 import { packEntries } from './replication/packed-entries.js';
 import type { AppliedBatch } from './replication/apply-worker.js';
 import { startTsWorker, WorkerClient } from './replication/worker-rpc.js';
-import { RaftLoop } from './host/raft-loop.js';
+import { RaftLoop, loopLog } from './host/raft-loop.js';
 import type { LoopLog, WriteDone } from './host/raft-loop.js';
 import { ReadPool } from './host/read-pool.js';
 import { SharedNodeView } from './host/node-view.js';
@@ -763,13 +763,7 @@ export class StorageNode extends EventEmitter {
 
 /** The durable log behind the loop's callback port (its writes run on the log's writer thread). */
 function logPort(log: DurableLog): LoopLog {
-  return {
-    initialState: () => log.initialState(),
-    entries: (lo, hi, maxBytes) => log.entries(lo, hi, maxBytes),
-    term: (index) => log.term(index),
-    firstIndex: () => log.firstIndex(),
-    lastIndex: () => log.lastIndex(),
-    snapshot: () => log.snapshot(),
+  return loopLog(log, {
     persist: (batch, done) => {
       const written = log.persist(batch);
       if (written === undefined) return true;
@@ -779,5 +773,5 @@ function logPort(log: DurableLog): LoopLog {
     compact: (meta, data, keepEntries, imagePath, done) => {
       log.snapshotAndCompact(meta.index, meta.confState, data, keepEntries, imagePath).then(() => done(), done);
     },
-  };
+  });
 }

@@ -46,6 +46,19 @@ export interface LoopLog extends Storage {
   compact(meta: Snapshot['meta'], data: Uint8Array, keepEntries: number, imagePath: string | undefined, done: (error?: unknown) => void): void;
 }
 
+/** A LoopLog over a read-only Storage (the durable part) and the two writes. */
+export function loopLog(storage: Storage, writes: Pick<LoopLog, 'persist' | 'compact'>): LoopLog {
+  return {
+    initialState: () => storage.initialState(),
+    entries: (lo, hi, maxBytes) => storage.entries(lo, hi, maxBytes),
+    term: (index) => storage.term(index),
+    firstIndex: () => storage.firstIndex(),
+    lastIndex: () => storage.lastIndex(),
+    snapshot: () => storage.snapshot(),
+    ...writes,
+  };
+}
+
 /** What every apply outcome carries, so the loop can match it to the write that proposed it. */
 export interface ApplyAck {
   index: number;

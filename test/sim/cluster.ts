@@ -19,7 +19,7 @@
  * machine. Everything random comes from one seeded PRNG, so a seed replays
  * exactly.
  */
-import { RaftLoop } from '../../storage-node/host/raft-loop.js';
+import { RaftLoop, loopLog } from '../../storage-node/host/raft-loop.js';
 import type { AppliedBatchBase, ApplyAck, LoopFaults, LoopLog, LoopPorts, LoopStateMachine, PersistBatch, WriteDone } from '../../storage-node/host/raft-loop.js';
 import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../../storage-node/raft/index.js';
 import { applyConfChange, decodeConfChange, emptyConfState, emptyHardState, majority, MemoryStorage, Prng } from '../../storage-node/raft/index.js';
@@ -550,13 +550,7 @@ export class Cluster {
   /** Writes go to `disk`, this incarnation's writer: after a crash it takes nothing more. */
   private logPort(node: SimNode, disk: Device<DiskWrite>): LoopLog {
     const s = node.storage;
-    return {
-      initialState: () => s.initialState(),
-      entries: (lo, hi, maxBytes) => s.entries(lo, hi, maxBytes),
-      term: (index) => s.term(index),
-      firstIndex: () => s.firstIndex(),
-      lastIndex: () => s.lastIndex(),
-      snapshot: () => s.snapshot(),
+    return loopLog(s, {
       persist: (batch, done) => {
         if (disk.abandoned) return false;
         const hs = batch.hardState;
@@ -580,7 +574,7 @@ export class Cluster {
         this.checkSnapshotMembership(node, meta);
         disk.push({ kind: 'compact', meta, data, keepEntries, done });
       },
-    };
+    });
   }
 
   private performWrite(node: SimNode, w: DiskWrite): void {
