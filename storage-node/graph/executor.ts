@@ -35,7 +35,7 @@ import type {
   UnwindClause,
 } from '../../shared/gql/ast.js';
 import { compileExpression, containsAggregate, orderBy, planAggregates, sortWithBudget, valueKey } from './eval/index.js';
-import { LIST_BYTES, SET_ENTRY_BYTES, SLOT_BYTES, scalarBytes, stringBytes } from './eval/budget.js';
+import { LIST_BYTES, ROW_WORK, SET_ENTRY_BYTES, SLOT_BYTES, scalarBytes, stringBytes } from './eval/budget.js';
 import type { StatementBudget } from './eval/budget.js';
 import { textWork } from './eval/ops.js';
 import type { AggregateSlot, Aggregator, CompiledExpr, EvalContext, Row } from './eval/index.js';
@@ -360,6 +360,7 @@ function compileProjection(
           const merged = mergeScope(scopeRow, out);
           const keys = sortKeys.map((k) => k(merged, ctx));
           // The sort buffer keeps the row, its scope and its keys until the statement ends.
+          budget.touch();
           budget.retainRow(out, 'ORDER BY (sort buffer)');
           budget.retainRow(merged, 'ORDER BY (sort buffer)');
           let keyBytes = LIST_BYTES + SORT_ENTRY_BYTES;
@@ -403,12 +404,15 @@ function mergeScope(scopeRow: Row, out: Row): Row {
   return merged;
 }
 
+/** Work of hashing a row's grouping or DISTINCT key (about half a row touched). */
+const KEY_WORK = ROW_WORK / 2;
+
 /** Bytes of one sort buffer entry besides its rows and keys. */
 const SORT_ENTRY_BYTES = 48;
 
 /** Adds `key` to a DISTINCT or UNION set, charged to the budget; false when it was there already. */
 function addDistinctKey(seen: Set<string>, key: string, budget: StatementBudget, what: string): boolean {
-  budget.work(textWork(key.length));
+  budget.work(KEY_WORK + textWork(key.length));
   if (seen.has(key)) return false;
   budget.retain(SET_ENTRY_BYTES + stringBytes(key.length), what);
   seen.add(key);
@@ -477,7 +481,7 @@ function compileAggregation(items: ProjectionItem[], starNames: string[], itemNa
       const keys = keyCols.map((c) => c.expr(row, ctx));
       let groupKey = '';
       for (const k of keys) groupKey += valueKey(k) + '\u0001';
-      if (groupKey.length > 64) budget.work(textWork(groupKey.length));
+      budget.work(KEY_WORK + textWork(groupKey.length));
       let group = groups.get(groupKey);
       if (group === undefined) {
         // A group keeps its key, its key values, its first row and its aggregators' state.

@@ -25,6 +25,9 @@ import type { SchemaState } from './schema.js';
 
 export type Direction = 'out' | 'in' | 'both';
 
+/** Rows a relationship write touches: its row and its two adjacency index entries. */
+const REL_ROWS = 3;
+
 /** Estimated bytes of entities a read keeps in its identity map before emptying it. */
 const READ_CACHE_BYTES = 16 * 1024 * 1024;
 
@@ -356,7 +359,7 @@ export class GraphTransaction {
     this.rels.set(id, rel);
     this.budget.retainEntity(loadedBytes(encoded, type));
     this.stats.relationshipsCreated++;
-    this.budget.work(ROW_WORK + jsonWork(encoded.length));
+    this.budget.work(REL_ROWS * ROW_WORK + jsonWork(encoded.length));
     return rel;
   }
 
@@ -384,7 +387,8 @@ export class GraphTransaction {
       // The entity now keeps the value (shared values count once).
       this.budget.retainValue(value, 'SET property values');
     }
-    this.touch();
+    // The change and its share of re-encoding the entity at the end.
+    this.touch(2);
     if (entity instanceof NodeValue) {
       this.w.dirtyNodes.add(entity);
       if (this.schema.indexesByLabel.size > 0) this.reindexProperty(entity, key, old, value);
@@ -431,12 +435,14 @@ export class GraphTransaction {
     this.w.deletedRels.add(rel.id);
     this.w.dirtyRels.delete(rel);
     this.stats.relationshipsDeleted++;
-    this.touch();
+    // The row and its two adjacency index entries.
+    this.touch(REL_ROWS);
   }
 
   deleteNode(node: NodeValue, detach: boolean): void {
     if (this.w.deletedNodes.has(node.id)) return;
     if (detach) {
+      this.touch();
       for (const [relId] of this.store.relIdsOfNode.all(node.id, node.id)) {
         const rel = this.rels.get(relId) ?? this.relFromRow(this.store.relById.get(relId) as RelRow);
         this.deleteRelationship(rel);
@@ -452,7 +458,7 @@ export class GraphTransaction {
     this.w.deletedNodes.add(node.id);
     this.w.dirtyNodes.delete(node);
     this.stats.nodesDeleted++;
-    this.touch();
+    this.touch(1 + node.labels.length);
   }
 
   private indexNode(node: NodeValue, label: string, add: boolean): void {
@@ -477,6 +483,7 @@ export class GraphTransaction {
         if (oldKey !== undefined) this.store.deleteIndexEntry.run(index.id, oldKey, node.id);
         const newKey = value === null ? undefined : indexKey(value);
         if (newKey !== undefined) this.store.insertIndexEntry.run(index.id, newKey, node.id);
+        this.touch(2);
       }
     }
   }
@@ -485,13 +492,14 @@ export class GraphTransaction {
   finish(): void {
     for (const node of this.r.dirtyNodes) {
       const encoded = encodeProperties(node.properties);
-      this.budget.work(jsonWork(encoded.length));
+      // Two row updates (properties, labels).
+      this.budget.work(2 * ROW_WORK + jsonWork(encoded.length));
       this.store.updateNodeProps.run(encoded, node.id);
       this.store.updateNodeLabels.run(JSON.stringify(node.labels), node.id);
     }
     for (const rel of this.r.dirtyRels) {
       const encoded = encodeProperties(rel.properties);
-      this.budget.work(jsonWork(encoded.length));
+      this.budget.work(ROW_WORK + jsonWork(encoded.length));
       this.store.updateRelProps.run(encoded, rel.id);
     }
     for (const node of this.r.undetachedDeletes) {

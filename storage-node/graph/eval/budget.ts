@@ -45,6 +45,8 @@ export const MAX_STRING_LENGTH = 1 << 28;
 
 /** Work units of one row touched (read, created, updated, deleted, or an index entry written). */
 export const ROW_WORK = 64;
+/** Work units of one iteration of a list comprehension, reduce or quantifier (it evaluates expressions, a list element only copies). */
+export const ITERATION_WORK = 4;
 /** Work units between two reads of the wall clock (about 256 rows). */
 const DEADLINE_CHECK_EVERY = 256 * ROW_WORK;
 

@@ -8,7 +8,7 @@ import { ErrorCode, GeodeError, typeError } from '../../../shared/protocol/error
 import type { Value, ValueMap } from '../../../shared/gql/values.js';
 import { NodeValue, RelationshipValue, isMap, typeName } from '../../../shared/gql/values.js';
 import { isAggregateCall } from './aggregates.js';
-import { CONS_BYTES, LIST_BYTES, MAP_BYTES, MAP_ENTRY_BYTES, SLOT_BYTES, flattenString, scalarBytes } from './budget.js';
+import { CONS_BYTES, ITERATION_WORK, LIST_BYTES, MAP_BYTES, MAP_ENTRY_BYTES, SLOT_BYTES, flattenString, scalarBytes } from './budget.js';
 import { compareForOperator, equalsValues, hasOwn, truthy } from './compare.js';
 import type { CompiledExpr, EvalContext, Row } from './index.js';
 import { lookupFunction } from './functions.js';
@@ -246,7 +246,7 @@ export function compileExpression(expr: Expr): CompiledExpr {
         const scope = new Map(row);
         const out: Value[] = [];
         for (const item of items) {
-          budget.work(1);
+          budget.work(ITERATION_WORK);
           // What an iteration builds stays charged only if its element is kept.
           const before = budget.held;
           scope.set(variable, item);
@@ -306,7 +306,7 @@ export function compileExpression(expr: Expr): CompiledExpr {
         // A string built by appending keeps one 32-byte node per append until it is flattened.
         let consBytes = 0;
         for (const item of items) {
-          budget.work(1);
+          budget.work(ITERATION_WORK);
           scope.set(accumulator, acc);
           scope.set(variable, item);
           const before = budget.held;
@@ -423,7 +423,7 @@ function compileQuantifier(expr: QuantifierExpr): CompiledExpr {
     let nulls = 0;
     const mark = budget.held;
     for (const item of items) {
-      budget.work(1);
+      budget.work(ITERATION_WORK);
       budget.held = mark;
       scope.set(variable, item);
       const p = where === null ? item : where(scope, ctx);

@@ -90,6 +90,9 @@ export function add(a: Value, b: Value): Value {
   throw badOperands('+', a, b);
 }
 
+/** Work units of a string concatenation (it allocates, and a string built by appending costs the collector). */
+const CONCAT_WORK = 8;
+
 /** A list of `a`'s and `b`'s elements (either may be a single element), charged before it is built. */
 function concatLists(a: Value, b: Value, budget: StatementBudget, what: string): Value[] {
   const left = Array.isArray(a);
@@ -114,6 +117,7 @@ export function plus(a: Value, b: Value, budget: StatementBudget): Value {
     const sa = scalarToString(a);
     const sb = scalarToString(b);
     if (sa !== null && sb !== null && !(a instanceof TemporalValue) && !(b instanceof TemporalValue)) {
+      budget.work(CONCAT_WORK);
       budget.string(sa.length + sb.length, 'string concatenation (+)');
       return sa + sb;
     }
@@ -192,6 +196,7 @@ export function unaryPlus(a: Value): Value {
 export function concat(a: Value, b: Value, budget: StatementBudget): Value {
   if (a === null || b === null) return null;
   if (typeof a === 'string' && typeof b === 'string') {
+    budget.work(CONCAT_WORK);
     budget.string(a.length + b.length, 'string concatenation (||)');
     return a + b;
   }
