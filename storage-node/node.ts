@@ -255,7 +255,11 @@ export class StorageNode extends EventEmitter {
             this.applyWorker
               .call<number>('snapshot', { path })
               // Read off this thread; the log then adopts the file itself as the snapshot's image (no copy written).
-              .then(async (index) => ({ index, data: new Uint8Array(await readFile(path)), path }))
+              .then(async (index) => {
+                const image = await readFile(path);
+                // A view, not a copy: the image can be hundreds of megabytes, and this is the thread that drives Raft.
+                return { index, data: new Uint8Array(image.buffer, image.byteOffset, image.byteLength), path };
+              })
               .then((image) => done(null, image), done);
           },
         },
