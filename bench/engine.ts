@@ -2,7 +2,9 @@
  * Graph engine benchmark: bulk load, indexed point lookup and one-hop
  * expansion, each beside the hand-written better-sqlite3 query over the same
  * file and the engine's own schema (storage-node/graph/store.ts), so
- * `ratio` is the engine's overhead over the best plain SQL.
+ * `ratio` is the engine's overhead over the best plain SQL. Then the cost of
+ * the per-statement budgets: the same point lookup with deadline, memory and
+ * work budgets on against none, in interleaved windows.
  *
  *   node --import tsx bench/engine.ts [--json] [--users N] [--iterations N]
  *
@@ -14,7 +16,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import type { ValueMap } from '../shared/gql/values.js';
-import { GraphEngine } from '../storage-node/graph/engine.js';
+import { DEFAULT_MEMORY_BUDGET, DEFAULT_WRITE_WORK_BUDGET, GraphEngine } from '../storage-node/graph/engine.js';
+import type { ExecuteOptions } from '../storage-node/graph/types.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -27,6 +30,9 @@ const USERS = Number(flags.users);
 const ITERATIONS = Number(flags.iterations);
 const WARMUP = Math.min(2000, ITERATIONS);
 const BATCH = 10_000;
+/** Budget overhead: windows of this many lookups, in A B B A order, this many times. */
+const BUDGET_WINDOW = 2000;
+const BUDGET_ROUNDS = 10;
 const FOLLOWS_PER_USER = 10;
 
 const progress = (message: string): void => {
@@ -134,6 +140,41 @@ try {
     if (pointSql.all(emailIndex, sqliteEmails[i % sqliteEmails.length]).length !== 1) misses += 1;
   });
 
+  // (b2) the same point lookup with every budget on, against none: windows alternate A B B A so drifting machine load lands on both.
+  progress('point lookups with and without budgets, interleaved');
+  const budgetSamples: Record<'on' | 'off', number[]> = { on: [], off: [] };
+  const budgetEmails = emails(6);
+  let budgetMisses = 0;
+  const lookupWindow = (side: 'on' | 'off', first: number): void => {
+    for (let i = first; i < first + BUDGET_WINDOW; i += 1) {
+      const options: ExecuteOptions =
+        side === 'on' ? { deadline: Date.now() + 30_000, memoryBudget: DEFAULT_MEMORY_BUDGET, workBudget: DEFAULT_WRITE_WORK_BUDGET } : {};
+      const start = process.hrtime.bigint();
+      const result = engine.execute('MATCH (u:User {email: $e}) RETURN u.name', { e: budgetEmails[i % budgetEmails.length] ?? '' }, context(), options);
+      budgetSamples[side].push(Number(process.hrtime.bigint() - start) / 1000);
+      if (result.rows.length !== 1) budgetMisses += 1;
+    }
+  };
+  lookupWindow('off', 0);
+  lookupWindow('on', 0);
+  budgetSamples.on.length = 0;
+  budgetSamples.off.length = 0;
+  for (let round = 0; round < BUDGET_ROUNDS; round += 1) {
+    const order: ('on' | 'off')[] = round % 2 === 0 ? ['off', 'on', 'on', 'off'] : ['on', 'off', 'off', 'on'];
+    order.forEach((side, k) => lookupWindow(side, (round * 4 + k) * BUDGET_WINDOW));
+  }
+  const median = (values: number[]): number => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return Math.round((sorted[Math.floor(sorted.length / 2)] ?? 0) * 10) / 10;
+  };
+  const budgetOverhead = {
+    lookups_per_side: budgetSamples.on.length,
+    p50_on_us: median(budgetSamples.on),
+    p50_off_us: median(budgetSamples.off),
+    ratio: Math.round((median(budgetSamples.on) / median(budgetSamples.off)) * 1000) / 1000,
+    misses: budgetMisses,
+  };
+
   // (c) one hop
   progress('indexing :User(id), creating follows, one-hop lookups');
   run('CREATE INDEX ON :User(id)');
@@ -183,6 +224,7 @@ try {
   const report = {
     bulk_load: bulkLoad,
     point_lookup: { iterations: ITERATIONS, ...side(geodePoint, sqlitePoint), misses },
+    budget_overhead: budgetOverhead,
     one_hop: {
       iterations: ITERATIONS,
       relationships: USERS * FOLLOWS_PER_USER,
