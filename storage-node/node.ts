@@ -18,8 +18,8 @@
  * safely; the replicated request table applies a retried id once.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -303,10 +303,13 @@ export class StorageNode extends EventEmitter {
     this.loop.scheduleDrain();
   }
 
-  /** Writes a snapshot image where the apply worker restores it from, and restores it. */
-  private restoreImage(data: Uint8Array): Promise<{ applied: number; settings: Partial<ReplicationSettings> }> {
+  /**
+   * Writes a snapshot image where the apply worker restores it from (off this thread: an image can be
+   * hundreds of megabytes), and restores it. The loop posts nothing else to the apply worker meanwhile.
+   */
+  private async restoreImage(data: Uint8Array): Promise<{ applied: number; settings: Partial<ReplicationSettings> }> {
     const path = join(this.options.dataDir, 'snapshot-in.db');
-    writeFileSync(path, data);
+    await writeFile(path, data);
     return this.applyWorker.call('restore', { path });
   }
 

@@ -16,8 +16,9 @@
  *   waits in the core and forms the next batch (group commit).
  * - Committed entries go to the state machine in log order, one call in
  *   flight (what commits meanwhile joins the next call). A snapshot received
- *   from the leader is installed after it is durable and before any entry
- *   after it is applied.
+ *   from the leader is installed after it is durable, as a call of its own
+ *   after the one in flight and before any entry after it; so the port may
+ *   take its time (write the image off the loop's thread) before it starts.
  * - A write is acknowledged by the replication mode's rule (modes.ts) over
  *   the leader's durable index, followers' match indexes and the leader's
  *   own apply; an entry overwritten by another leader fails as such.
@@ -175,6 +176,8 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
   private persisting = false;
   private drainScheduled = false;
   private applyQueue: Entry[] = [];
+  /** A snapshot from the leader to install once the state-machine call in flight returns. */
+  private pendingRestore: Snapshot | undefined;
   /** The highest index handed to the state machine (applied or queued): it will hold at least this much, in order. */
   private dispatchedIndex: number;
   private applying = false;
@@ -419,11 +422,16 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
     for (const e of entries) this.applyQueue.push(e);
     const last = entries[entries.length - 1] as Entry;
     if (last.index > this.dispatchedIndex) this.dispatchedIndex = last.index;
-    if (!this.applying) this.applyNext();
+    this.applyNext();
   }
 
   private applyNext(): void {
-    if (this.applyQueue.length === 0 || this.stopped) return;
+    if (this.stopped || this.applying) return;
+    if (this.pendingRestore !== undefined) {
+      this.startRestore(this.pendingRestore);
+      return;
+    }
+    if (this.applyQueue.length === 0) return;
     const max = this.options.maxApplyBatch ?? 1024;
     const entries = this.applyQueue.length <= max ? this.applyQueue : this.applyQueue.slice(0, max);
     this.applyQueue = entries === this.applyQueue ? [] : this.applyQueue.slice(max);
@@ -473,7 +481,16 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
     // Entries still waiting for the state machine are covered by the snapshot (it would skip them).
     this.applyQueue = this.applyQueue.filter((e) => e.index > index);
     this.dispatchedIndex = index;
+    // The restore is a state-machine call like an apply: after the one in flight, before any entry after it.
+    this.pendingRestore = snapshot;
+    this.applyNext();
+  }
+
+  private startRestore(snapshot: Snapshot): void {
+    this.pendingRestore = undefined;
+    this.applying = true;
     this.ports.stateMachine.restore(snapshot, (error, applied) => {
+      this.applying = false;
       if (this.stopped) return;
       if (error !== undefined && error !== null) {
         this.fatal('snapshot restore failed', error);
@@ -482,6 +499,7 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
       if (applied !== undefined && applied > this.appliedIndex) this.appliedIndex = applied;
       this.hooks.onRestored?.(this.appliedIndex);
       this.afterApplied();
+      this.applyNext();
     });
   }
 
