@@ -275,9 +275,11 @@ export class PatternMatcher {
       }
       for (const _ of this.walk(part, order, 0, frame, work, used, env)) {
         if (part.pathVariable !== null) {
+          const mark = env.ctx.budget.held;
           work.set(part.pathVariable, buildPath(frame, env.tx));
           yield;
           work.delete(part.pathVariable);
+          env.ctx.budget.held = mark;
         } else {
           yield;
         }
@@ -334,6 +336,8 @@ export class PatternMatcher {
     const path: RelationshipValue[] = [];
     const budget = ctx.budget;
     for (const target of this.varPaths(from, direction, relSpec, path, used, work, env)) {
+      // What this path builds (its relationship list) stops counting when the next one is asked for.
+      const mark = budget.held;
       if (!nodeMatches(toSpec, target, work, ctx)) continue;
       const nodeBound = PatternMatcher.bind(work, toSpec.variable, target);
       if (nodeBound === false) continue;
@@ -359,6 +363,7 @@ export class PatternMatcher {
       else yield* this.walk(part, order, at + 1, frame, work, used, env);
       if (relBound) work.delete(relSpec.variable as string);
       if (nodeBound === 'new') work.delete(toSpec.variable as string);
+      budget.held = mark;
     }
   }
 

@@ -209,6 +209,9 @@ t.test('values built per row in a long scan do not accumulate', async (t) => {
   t.same(rows(engine, query, {}, { memoryBudget: 8 * MiB }), [[0n]]);
   t.same(rows(engine, "MATCH (n:P) WITH n.name + toString(n.i) AS s WHERE size(s) > 5000 RETURN count(*)", {}, { memoryBudget: 8 * MiB }), [[0n]]);
   t.same(rows(engine, "MATCH (n:P) RETURN count(*), sum(size([c IN split(n.name + 'a,b', ',') | c]))", {}, { memoryBudget: 8 * MiB }), [[20000n, 40000n]]);
+  // 14,652 paths, each with its relationship list and path value (~3 MB in all), under 1 MiB: only the current one counts.
+  clique(engine);
+  t.same(rows(engine, 'MATCH p=(a:K)-[rs*1..3]-(b) RETURN count(p), count(rs)', {}, { memoryBudget: 1 * MiB }), [[14652n, 14652n]]);
 });
 
 t.test('sort buffers, DISTINCT sets, result rows and nested lists count against the memory budget', async (t) => {
