@@ -263,10 +263,19 @@ export class PatternMatcher {
     const order: number[] = [];
     for (let s = anchor.index; s < part.rels.length; s++) order.push(s);
     for (let s = anchor.index - 1; s >= 0; s--) order.push(-s - 1);
+    const budget = env.ctx.budget;
     for (const node of this.anchorCandidates(part, anchor, work, env)) {
-      if (!nodeMatches(spec, node, work, env.ctx)) continue;
+      // What expanding from this anchor loads and builds stops counting when the next anchor comes.
+      const mark = budget.held;
+      if (!nodeMatches(spec, node, work, env.ctx)) {
+        budget.held = mark;
+        continue;
+      }
       const bound = PatternMatcher.bind(work, spec.variable, node);
-      if (bound === false) continue;
+      if (bound === false) {
+        budget.held = mark;
+        continue;
+      }
       frame.nodes[anchor.index] = node;
       if (order.length === 0 && part.pathVariable === null) {
         yield;
@@ -285,6 +294,7 @@ export class PatternMatcher {
         }
       }
       if (bound === 'new') work.delete(spec.variable as string);
+      budget.held = mark;
     }
   }
 
@@ -306,10 +316,14 @@ export class PatternMatcher {
     const last = at + 1 === order.length;
 
     if (!relSpec.varLength) {
+      const expandMark = ctx.budget.held;
       const rels: RelationshipValue[] = [];
       const targets: NodeValue[] = [];
       tx.expand(from, direction, relSpec.types, rels, targets);
+      const relMark = ctx.budget.held;
       for (let i = 0; i < rels.length; i++) {
+        // Property predicates of one relationship stop counting at the next.
+        ctx.budget.held = relMark;
         const rel = rels[i] as RelationshipValue;
         const target = targets[i] as NodeValue;
         if (used.has(rel.id)) continue;
@@ -330,6 +344,7 @@ export class PatternMatcher {
         }
         if (relBound === 'new') work.delete(relSpec.variable as string);
       }
+      ctx.budget.held = expandMark;
       return;
     }
 
@@ -392,9 +407,10 @@ export class PatternMatcher {
     const levelNodes: NodeValue[] = [];
     const levelBytes: number[] = [];
     const push = (node: NodeValue): void => {
+      // A level counts what loading its relationships charged (see GraphTransaction.relationshipsOf).
+      const before = budget.held;
       const rels = tx.relationshipsOf(node, direction, spec.types);
-      const bytes = LIST_BYTES + rels.length * SLOT_BYTES;
-      budget.alloc(bytes, 'variable-length expansion');
+      const bytes = budget.held - before;
       levelRels.push(rels);
       levelNext.push(0);
       levelNodes.push(node);
@@ -443,7 +459,8 @@ export class PatternMatcher {
     }
     const { tx, ctx } = env;
     const budget = ctx.budget;
-    const starts = [...this.anchorCandidates(part, chooseAnchor({ ...part, nodes: [startSpec] }, work, tx), work, env)];
+    // Start nodes stream (a label scan may be millions); the anchor is chosen before any binding changes.
+    const starts = this.anchorCandidates(part, chooseAnchor({ ...part, nodes: [startSpec] }, work, tx), work, env);
     for (const start of starts) {
       // The search's frontiers are charged while it runs and released when this start is done.
       const mark = budget.held;

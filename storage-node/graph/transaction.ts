@@ -16,7 +16,7 @@ import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 import { NodeValue, RelationshipValue } from '../../shared/gql/values.js';
 import type { Value, ValueMap } from '../../shared/gql/values.js';
 import type { QueryStats } from './types.js';
-import { ENTITY_BYTES, ROW_WORK } from './eval/budget.js';
+import { ENTITY_BYTES, LIST_BYTES, ROW_WORK, SLOT_BYTES } from './eval/budget.js';
 import type { StatementBudget } from './eval/budget.js';
 import { checkStorable, decodeProperties, encodeProperties, indexKey } from './encoding.js';
 import { SCAN_PAGE } from './store.js';
@@ -116,6 +116,8 @@ export class GraphTransaction {
       this.budget.retainEntity(bytes);
       return;
     }
+    // Rows and lists (a node's relationships, say) may hold it after the cache lets go: it counts as held until they move on.
+    this.budget.alloc(bytes, 'the nodes and relationships being read');
     this.cachedBytes += bytes;
     if (this.cachedBytes > READ_CACHE_BYTES) {
       // A read never changes an entity, so a later load of the same id may build a new object.
@@ -183,8 +185,11 @@ export class GraphTransaction {
     for (;;) {
       const page = this.store.nodesAfter.all(after, SCAN_PAGE);
       for (const row of page) {
+        // A node a read loads counts while its row is in flight (see loaded()).
+        const mark = this.budget.held;
         this.touch();
         yield this.nodeFromRow(row);
+        this.budget.held = mark;
       }
       if (page.length < SCAN_PAGE) return;
       after = (page[page.length - 1] as NodeRow)[0];
@@ -196,8 +201,11 @@ export class GraphTransaction {
     for (;;) {
       const page = this.store.nodesByLabelAfter.all(label, after, SCAN_PAGE);
       for (const row of page) {
+        // A node a read loads counts while its row is in flight (see loaded()).
+        const mark = this.budget.held;
         this.touch();
         yield this.nodeFromRow(row);
+        this.budget.held = mark;
       }
       if (page.length < SCAN_PAGE) return;
       after = (page[page.length - 1] as NodeRow)[0];
@@ -236,6 +244,7 @@ export class GraphTransaction {
   /** Relationships at `node` in `direction`, restricted to `types` when non-empty. A self-loop appears once. */
   relationshipsOf(node: NodeValue, direction: Direction, types: readonly string[]): RelationshipValue[] {
     const out: RelationshipValue[] = [];
+    this.budget.alloc(LIST_BYTES, 'relationships of a node');
     const store = this.store;
     const id = node.id;
     if (types.length === 0) {
@@ -281,6 +290,7 @@ export class GraphTransaction {
       const farId = row[1];
       if (skipLoops && farId === nearId) continue;
       this.touch();
+      this.budget.alloc(2 * SLOT_BYTES, 'relationships of a node');
       const relId = row[0];
       let rel = this.rels.get(relId);
       if (rel === undefined) {
@@ -300,6 +310,7 @@ export class GraphTransaction {
     for (const row of rows) {
       if (skipLoops && row[2] === row[3]) continue;
       this.touch();
+      this.budget.alloc(SLOT_BYTES, 'relationships of a node');
       out.push(this.relFromRow(row));
     }
   }

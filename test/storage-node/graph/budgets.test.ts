@@ -214,6 +214,20 @@ t.test('values built per row in a long scan do not accumulate', async (t) => {
   t.same(rows(engine, 'MATCH p=(a:K)-[rs*1..3]-(b) RETURN count(p), count(rs)', {}, { memoryBudget: 1 * MiB }), [[14652n, 14652n]]);
 });
 
+t.test('a read counts the entities it holds, not every entity it scanned', async (t) => {
+  const engine = open();
+  t.teardown(() => engine.close());
+  engine.execute("CREATE (:Hub {name: 'hub'})", {}, ctx);
+  engine.execute("MATCH (h:Hub) UNWIND range(1, 20000) AS i CREATE (h)-[:R]->(:Leaf {i: i, pad: 'pppppppppppppppppppppppppppppppppppppppp'})", {}, ctx);
+  // 20,001 nodes scanned one at a time fit in 1 MiB.
+  t.same(rows(engine, 'MATCH (n) RETURN count(n), sum(size(n.pad))', {}, { memoryBudget: 1 * MiB }), [[20001n, 800000n]]);
+  // Expanding the hub loads its 20,000 relationships and leaves at once: several MB.
+  const hub = refusal(engine, 'MATCH (:Hub)-[:R]->(x) RETURN count(x)', { memoryBudget: 1 * MiB });
+  t.equal(hub.code, 'MEMORY_LIMIT');
+  t.match(hub.message, /being read|relationships of a node/);
+  t.same(rows(engine, 'MATCH (:Hub)-[:R]->(x) RETURN count(x)', {}, { memoryBudget: 32 * MiB }), [[20000n]]);
+});
+
 t.test('sort buffers, DISTINCT sets, result rows and nested lists count against the memory budget', async (t) => {
   const engine = open();
   t.teardown(() => engine.close());
