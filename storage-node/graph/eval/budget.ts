@@ -255,6 +255,11 @@ export class StatementBudget {
     );
   }
 
+  /** A value longer than any budget allows (the hard caps that keep V8 far from its fatal limits). */
+  private overCap(message: string): GeodeError {
+    return new GeodeError(ErrorCode.MEMORY_LIMIT, message, { phase: 'runtime', extra: { memory_budget_bytes: this.memoryLimit } });
+  }
+
   /** Charges a value about to be built for the rows in progress; `what` names it in the error. */
   alloc(bytes: number, what: string): void {
     const held = this.held + bytes;
@@ -264,23 +269,13 @@ export class StatementBudget {
 
   /** Charges a list of `length` elements and `bytes` estimated bytes before it is built. */
   list(length: number, bytes: number, what: string): void {
-    if (length > MAX_LIST_LENGTH) {
-      throw new GeodeError(ErrorCode.MEMORY_LIMIT, `${what} would build a list of ${length} elements; the limit is ${MAX_LIST_LENGTH}`, {
-        phase: 'runtime',
-        extra: { memory_budget_bytes: this.memoryLimit },
-      });
-    }
+    if (length > MAX_LIST_LENGTH) throw this.overCap(`${what} would build a list of ${length} elements; the limit is ${MAX_LIST_LENGTH}`);
     this.alloc(bytes, what);
   }
 
   /** Charges a string of `length` characters before it is built. */
   string(length: number, what: string): void {
-    if (length > MAX_STRING_LENGTH) {
-      throw new GeodeError(ErrorCode.MEMORY_LIMIT, `${what} would build a string of ${length} characters; the limit is ${MAX_STRING_LENGTH}`, {
-        phase: 'runtime',
-        extra: { memory_budget_bytes: this.memoryLimit },
-      });
-    }
+    if (length > MAX_STRING_LENGTH) throw this.overCap(`${what} would build a string of ${length} characters; the limit is ${MAX_STRING_LENGTH}`);
     this.alloc(stringBytes(length), what);
   }
 
