@@ -30,9 +30,8 @@ const USERS = Number(flags.users);
 const ITERATIONS = Number(flags.iterations);
 const WARMUP = Math.min(2000, ITERATIONS);
 const BATCH = 10_000;
-/** Budget overhead: windows of this many lookups, in A B B A order, this many times. */
-const BUDGET_WINDOW = 2000;
-const BUDGET_ROUNDS = 10;
+/** Timed calls per side are split into this many A B B A rounds (interleaved()). */
+const ROUNDS = 5;
 const FOLLOWS_PER_USER = 10;
 
 const progress = (message: string): void => {
@@ -56,18 +55,42 @@ interface Latency {
   p99_us: number;
 }
 
-/** Runs `body` WARMUP times untimed, then ITERATIONS times timed one by one. */
-function measure(body: (i: number) => void): Latency {
-  for (let i = 0; i < WARMUP; i += 1) body(i);
-  const samples = new Float64Array(ITERATIONS);
-  for (let i = 0; i < ITERATIONS; i += 1) {
-    const start = process.hrtime.bigint();
-    body(i);
-    samples[i] = Number(process.hrtime.bigint() - start) / 1000;
+/**
+ * Times each side's body one call at a time, in windows that alternate A B B A (then B A A B), after a
+ * warm-up of every side: drifting machine load and the JIT's progress land on every side alike, so the
+ * ratio holds on a noisy machine. Each side gets ITERATIONS timed calls; `body(i)` is called with
+ * i = 0, 1, 2, ... per side.
+ */
+function interleaved<K extends string>(sides: Record<K, (i: number) => void>): Record<K, Latency> {
+  const names = Object.keys(sides) as K[];
+  const samples = {} as Record<K, Float64Array>;
+  const next = {} as Record<K, number>;
+  for (const name of names) {
+    for (let i = 0; i < WARMUP; i += 1) sides[name](i);
+    samples[name] = new Float64Array(ITERATIONS);
+    next[name] = 0;
   }
-  samples.sort();
-  const at = (q: number): number => Math.round((samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0) * 10) / 10;
-  return { p50_us: at(0.5), p99_us: at(0.99) };
+  const window = Math.max(1, Math.floor(ITERATIONS / (2 * ROUNDS)));
+  for (let round = 0; next[names[0] as K] < ITERATIONS; round += 1) {
+    const forward = round % 2 === 0 ? names : [...names].reverse();
+    for (const name of [...forward, ...[...forward].reverse()]) {
+      const body = sides[name];
+      const out = samples[name];
+      for (let k = 0; k < window && next[name] < ITERATIONS; k += 1) {
+        const i = next[name]++;
+        const start = process.hrtime.bigint();
+        body(WARMUP + i);
+        out[i] = Number(process.hrtime.bigint() - start) / 1000;
+      }
+    }
+  }
+  const result = {} as Record<K, Latency>;
+  for (const name of names) {
+    const sorted = samples[name].sort();
+    const at = (q: number): number => Math.round((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0) * 10) / 10;
+    result[name] = { p50_us: at(0.5), p99_us: at(0.99) };
+  }
+  return result;
 }
 
 function side(geode: Latency, sqlite: Latency) {
@@ -131,47 +154,36 @@ try {
   };
   const geodeEmails = emails(1);
   const sqliteEmails = emails(2);
+  const budgetEmails = emails(6);
   let misses = 0;
-  const geodePoint = measure((i) => {
-    const result = engine.execute('MATCH (u:User {email: $e}) RETURN u.name', { e: geodeEmails[i % geodeEmails.length] ?? '' }, context());
-    if (result.rows.length !== 1) misses += 1;
-  });
-  const sqlitePoint = measure((i) => {
-    if (pointSql.all(emailIndex, sqliteEmails[i % sqliteEmails.length]).length !== 1) misses += 1;
+  let budgetMisses = 0;
+  const lookup = (email: string, options: ExecuteOptions = {}): number =>
+    engine.execute('MATCH (u:User {email: $e}) RETURN u.name', { e: email }, context(), options).rows.length;
+  const point = interleaved({
+    geode: (i) => {
+      if (lookup(geodeEmails[i % geodeEmails.length] ?? '') !== 1) misses += 1;
+    },
+    sqlite: (i) => {
+      if (pointSql.all(emailIndex, sqliteEmails[i % sqliteEmails.length]).length !== 1) misses += 1;
+    },
   });
 
-  // (b2) the same point lookup with every budget on, against none: windows alternate A B B A so drifting machine load lands on both.
+  // (b2) the same point lookup with every budget on, against none.
   progress('point lookups with and without budgets, interleaved');
-  const budgetSamples: Record<'on' | 'off', number[]> = { on: [], off: [] };
-  const budgetEmails = emails(6);
-  let budgetMisses = 0;
-  const lookupWindow = (side: 'on' | 'off', first: number): void => {
-    for (let i = first; i < first + BUDGET_WINDOW; i += 1) {
-      const options: ExecuteOptions =
-        side === 'on' ? { deadline: Date.now() + 30_000, memoryBudget: DEFAULT_MEMORY_BUDGET, workBudget: DEFAULT_WRITE_WORK_BUDGET } : {};
-      const start = process.hrtime.bigint();
-      const result = engine.execute('MATCH (u:User {email: $e}) RETURN u.name', { e: budgetEmails[i % budgetEmails.length] ?? '' }, context(), options);
-      budgetSamples[side].push(Number(process.hrtime.bigint() - start) / 1000);
-      if (result.rows.length !== 1) budgetMisses += 1;
-    }
-  };
-  lookupWindow('off', 0);
-  lookupWindow('on', 0);
-  budgetSamples.on.length = 0;
-  budgetSamples.off.length = 0;
-  for (let round = 0; round < BUDGET_ROUNDS; round += 1) {
-    const order: ('on' | 'off')[] = round % 2 === 0 ? ['off', 'on', 'on', 'off'] : ['on', 'off', 'off', 'on'];
-    order.forEach((side, k) => lookupWindow(side, (round * 4 + k) * BUDGET_WINDOW));
-  }
-  const median = (values: number[]): number => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return Math.round((sorted[Math.floor(sorted.length / 2)] ?? 0) * 10) / 10;
-  };
+  const budgets = interleaved({
+    on: (i) => {
+      const options: ExecuteOptions = { deadline: Date.now() + 30_000, memoryBudget: DEFAULT_MEMORY_BUDGET, workBudget: DEFAULT_WRITE_WORK_BUDGET };
+      if (lookup(budgetEmails[i % budgetEmails.length] ?? '', options) !== 1) budgetMisses += 1;
+    },
+    off: (i) => {
+      if (lookup(budgetEmails[i % budgetEmails.length] ?? '') !== 1) budgetMisses += 1;
+    },
+  });
   const budgetOverhead = {
-    lookups_per_side: budgetSamples.on.length,
-    p50_on_us: median(budgetSamples.on),
-    p50_off_us: median(budgetSamples.off),
-    ratio: Math.round((median(budgetSamples.on) / median(budgetSamples.off)) * 1000) / 1000,
+    lookups_per_side: ITERATIONS,
+    p50_on_us: budgets.on.p50_us,
+    p50_off_us: budgets.off.p50_us,
+    ratio: Math.round((budgets.on.p50_us / budgets.off.p50_us) * 1000) / 1000,
     misses: budgetMisses,
   };
 
@@ -212,24 +224,26 @@ try {
   const sqliteIds = ids(5);
   let geodeHopRows = 0;
   let sqliteHopRows = 0;
-  const geodeHop = measure((i) => {
-    geodeHopRows += engine.execute('MATCH (u:User {id: $id})-[:FOLLOWS]->(f) RETURN f.name', { id: geodeIds[i % geodeIds.length] ?? 0n }, context()).rows.length;
-  });
-  const sqliteHop = measure((i) => {
-    sqliteHopRows += hopSql.all(idIndex, sqliteIds[i % sqliteIds.length]).length;
+  const hop = interleaved({
+    geode: (i) => {
+      geodeHopRows += engine.execute('MATCH (u:User {id: $id})-[:FOLLOWS]->(f) RETURN f.name', { id: geodeIds[i % geodeIds.length] ?? 0n }, context()).rows.length;
+    },
+    sqlite: (i) => {
+      sqliteHopRows += hopSql.all(idIndex, sqliteIds[i % sqliteIds.length]).length;
+    },
   });
   sql.close();
 
   const expectedRows = (WARMUP + ITERATIONS) * FOLLOWS_PER_USER;
   const report = {
     bulk_load: bulkLoad,
-    point_lookup: { iterations: ITERATIONS, ...side(geodePoint, sqlitePoint), misses },
+    point_lookup: { iterations: ITERATIONS, ...side(point.geode, point.sqlite), misses },
     budget_overhead: budgetOverhead,
     one_hop: {
       iterations: ITERATIONS,
       relationships: USERS * FOLLOWS_PER_USER,
       create_rels_per_s: Math.round((USERS * FOLLOWS_PER_USER) / followSeconds),
-      ...side(geodeHop, sqliteHop),
+      ...side(hop.geode, hop.sqlite),
       // Both sides must see every FOLLOWS edge, or the comparison means nothing.
       rows_checked: geodeHopRows === expectedRows && sqliteHopRows === expectedRows,
     },

@@ -21,7 +21,7 @@ import { PatternMatcher } from './patterns.js';
 import { SeededRandom } from './prng.js';
 import { SchemaState } from './schema.js';
 import { GraphStore } from './store.js';
-import { GraphTransaction } from './transaction.js';
+import { GraphTransaction, NEEDS_SNAPSHOT } from './transaction.js';
 
 export { DEFAULT_MEMORY_BUDGET, MAX_MEMORY_BUDGET } from './eval/budget.js';
 
@@ -49,6 +49,8 @@ interface Prepared {
   kind: StatementKind;
   parameters: string[];
   plan: QueryPlan | null;
+  /** A read of this text once needed more than one SQLite statement: it always runs in a transaction. */
+  multiStatement: boolean;
 }
 
 const DEFAULT_VIEWS = (): Record<string, ValueMap[]> => ({
@@ -191,6 +193,7 @@ export class GraphEngine {
       kind: classify(stmt),
       parameters: [...collectParameters(stmt)],
       plan: stmt.kind === 'Query' ? compileQuery(stmt) : null,
+      multiStatement: false,
     };
     this.cache.set(query, prepared);
     return prepared;
@@ -219,16 +222,35 @@ export class GraphEngine {
       }
     }
     if (this.inTransaction) throw new GeodeError(ErrorCode.INTERNAL, 'execute() re-entered during a statement');
+    // Inside a caller's transaction (replication applies a batch of entries in one), a statement is a savepoint.
+    const nested = this.store.db.inTransaction;
+    // A read that needs one SQLite statement (a point lookup) needs no transaction around it: that statement
+    // is a consistent snapshot by itself, and BEGIN plus COMMIT cost about a third of such a read. The bet
+    // is checked: a second statement throws NEEDS_SNAPSHOT, and the read runs again in a transaction, as
+    // every later read of the same text does (reads change nothing, so running one twice is harmless).
+    if (kind === 'read' && stmt.kind === 'Query' && !prepared.multiStatement && !nested) {
+      try {
+        return this.run(prepared, params, context, options, 'single');
+      } catch (err) {
+        if (err !== NEEDS_SNAPSHOT) throw err;
+        prepared.multiStatement = true;
+      }
+    }
+    return this.run(prepared, params, context, options, nested ? 'savepoint' : 'transaction');
+  }
+
+  private run(prepared: Prepared, params: ValueMap, context: ExecutionContext, options: ExecuteOptions, scope: 'single' | 'savepoint' | 'transaction'): QueryResult {
+    const { stmt, kind } = prepared;
     const budget = new StatementBudget({ deadline: options.deadline, workBudget: options.workBudget, memoryBudget: options.memoryBudget });
     const tx = new GraphTransaction(this.store, this.schema, budget, kind !== 'read');
+    tx.singleStatement = scope === 'single';
     const ctx = new StatementContext(tx, params, context, this.patternCaches);
     const ex: Execution = { tx, ctx };
     this.inTransaction = true;
-    // Inside a caller's transaction (replication applies a batch of entries in one), a statement is a savepoint.
-    const nested = this.store.db.inTransaction;
+    const nested = scope === 'savepoint';
     const counters = this.store.counterMark();
     if (nested) this.store.savepoint.run();
-    else this.store.begin.run();
+    else if (scope === 'transaction') this.store.begin.run();
     try {
       let columns: string[] = [];
       let rows: Value[][] = [];
@@ -275,13 +297,15 @@ export class GraphEngine {
       const result: QueryResult = { columns, rows, stats: tx.stats, kind };
       options.beforeCommit?.(result);
       if (nested) this.store.releaseSavepoint.run();
-      else {
+      else if (scope === 'transaction') {
         // A statement on its own writes the id counters it moved; inside a batch the batch does (inBatch).
         this.store.saveCounters();
         this.store.commit.run();
       }
       return result;
     } catch (err) {
+      // A read that bet on one statement and needs more: nothing to undo, the caller runs it again.
+      if (err === NEEDS_SNAPSHOT) throw err;
       if (nested) {
         this.store.rollbackToSavepoint.run();
         this.store.releaseSavepoint.run();

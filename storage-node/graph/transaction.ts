@@ -79,6 +79,9 @@ class WriteState {
 
 const NO_WRITES = new WriteState();
 
+/** Thrown by a read running as one statement when it needs a second: run it again in a transaction. */
+export const NEEDS_SNAPSHOT = new Error('this read needs more than one SQLite statement: run it in a transaction');
+
 export class GraphTransaction {
   readonly nodes = new Map<number, NodeValue>();
   readonly rels = new Map<number, RelationshipValue>();
@@ -87,6 +90,13 @@ export class GraphTransaction {
   private writes: WriteState | undefined;
   /** Estimated bytes in the identity maps of a read (see READ_CACHE_BYTES). */
   private cachedBytes = 0;
+  /**
+   * Set while a read runs outside a transaction on the bet that it needs one SQLite statement (a point
+   * lookup): a single statement is a consistent snapshot on its own. A second one would not share its
+   * snapshot, so it throws NEEDS_SNAPSHOT and the engine runs the read again in a transaction.
+   */
+  singleStatement = false;
+  private statements = 0;
 
   /**
    * `keepEntities`: the statement may write, so every entity it loads stays in the identity map
@@ -125,6 +135,11 @@ export class GraphTransaction {
       this.rels.clear();
       this.cachedBytes = 0;
     }
+  }
+
+  /** Called before every SQLite read this transaction runs. */
+  private beforeRead(): void {
+    if (this.singleStatement && this.statements++ > 0) throw NEEDS_SNAPSHOT;
   }
 
   private get w(): WriteState {
@@ -171,6 +186,7 @@ export class GraphTransaction {
   nodeById(id: number): NodeValue | null {
     const known = this.nodes.get(id);
     if (known !== undefined) return this.r.deletedNodes.has(id) ? null : known;
+    this.beforeRead();
     const row = this.store.nodeById.get(id);
     return row === undefined ? null : this.nodeFromRow(row);
   }
@@ -183,6 +199,7 @@ export class GraphTransaction {
   *allNodes(): Generator<NodeValue> {
     let after = 0;
     for (;;) {
+      this.beforeRead();
       const page = this.store.nodesAfter.all(after, SCAN_PAGE);
       for (const row of page) {
         // A node a read loads counts while its row is in flight (see loaded()).
@@ -199,6 +216,7 @@ export class GraphTransaction {
   *nodesByLabel(label: string): Generator<NodeValue> {
     let after = 0;
     for (;;) {
+      this.beforeRead();
       const page = this.store.nodesByLabelAfter.all(label, after, SCAN_PAGE);
       for (const row of page) {
         // A node a read loads counts while its row is in flight (see loaded()).
@@ -215,6 +233,7 @@ export class GraphTransaction {
   *allRelationships(): Generator<RelationshipValue> {
     let after = 0;
     for (;;) {
+      this.beforeRead();
       const page = this.store.relsAfter.all(after, SCAN_PAGE);
       for (const row of page) yield this.relFromRow(row);
       if (page.length < SCAN_PAGE) return;
@@ -232,6 +251,7 @@ export class GraphTransaction {
     if (value === null) return [];
     const key = indexKey(value);
     if (key === undefined) return undefined;
+    this.beforeRead();
     const rows = this.store.nodesByIndexValue.all(index.id, key);
     const out: NodeValue[] = [];
     for (const row of rows) {
@@ -248,12 +268,24 @@ export class GraphTransaction {
     const store = this.store;
     const id = node.id;
     if (types.length === 0) {
-      if (direction !== 'in') this.collectRels(store.relsOut.all(id), false, out);
-      if (direction !== 'out') this.collectRels(store.relsIn.all(id), direction === 'both', out);
+      if (direction !== 'in') {
+        this.beforeRead();
+        this.collectRels(store.relsOut.all(id), false, out);
+      }
+      if (direction !== 'out') {
+        this.beforeRead();
+        this.collectRels(store.relsIn.all(id), direction === 'both', out);
+      }
     } else {
       for (const type of types) {
-        if (direction !== 'in') this.collectRels(store.relsOutTyped.all(id, type), false, out);
-        if (direction !== 'out') this.collectRels(store.relsInTyped.all(id, type), direction === 'both', out);
+        if (direction !== 'in') {
+          this.beforeRead();
+          this.collectRels(store.relsOutTyped.all(id, type), false, out);
+        }
+        if (direction !== 'out') {
+          this.beforeRead();
+          this.collectRels(store.relsInTyped.all(id, type), direction === 'both', out);
+        }
       }
     }
     return out;
@@ -267,12 +299,24 @@ export class GraphTransaction {
     const store = this.store;
     const id = node.id;
     if (types.length === 0) {
-      if (direction !== 'in') this.collectExpanded(store.expandOut.all(id), id, true, null, false, rels, others);
-      if (direction !== 'out') this.collectExpanded(store.expandIn.all(id), id, false, null, direction === 'both', rels, others);
+      if (direction !== 'in') {
+        this.beforeRead();
+        this.collectExpanded(store.expandOut.all(id), id, true, null, false, rels, others);
+      }
+      if (direction !== 'out') {
+        this.beforeRead();
+        this.collectExpanded(store.expandIn.all(id), id, false, null, direction === 'both', rels, others);
+      }
     } else {
       for (const type of types) {
-        if (direction !== 'in') this.collectExpanded(store.expandOutTyped.all(id, type), id, true, type, false, rels, others);
-        if (direction !== 'out') this.collectExpanded(store.expandInTyped.all(id, type), id, false, type, direction === 'both', rels, others);
+        if (direction !== 'in') {
+          this.beforeRead();
+          this.collectExpanded(store.expandOutTyped.all(id, type), id, true, type, false, rels, others);
+        }
+        if (direction !== 'out') {
+          this.beforeRead();
+          this.collectExpanded(store.expandInTyped.all(id, type), id, false, type, direction === 'both', rels, others);
+        }
       }
     }
   }

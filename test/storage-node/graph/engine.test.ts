@@ -310,3 +310,27 @@ t.test('observe() counts nodes, relationships, properties and labels', async (t)
   t.equal(seen.properties.size, 2);
   t.same([...seen.labels].sort(), ['A', 'B']);
 });
+
+t.test('a read that needs one SQLite statement runs without a transaction; one that needs more runs again in one', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'geode-engine-snap-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const engine = GraphEngine.open(join(dir, 'graph.db'));
+  t.teardown(() => engine.close());
+  engine.execute("UNWIND range(1, 50) AS i CREATE (:U {email: 'u' + toString(i)})-[:K]->(:V {i: i})", {}, ctx);
+  engine.execute('CREATE INDEX ON :U(email)', {}, ctx);
+  while (engine.backgroundStep());
+  // Count the transactions the engine opens by watching its BEGIN statement.
+  const store = (engine as unknown as { store: { begin: { run(): unknown } } }).store;
+  const begin = store.begin;
+  let begins = 0;
+  store.begin = { run: () => (begins++, begin.run()) };
+  t.same(rows(engine, 'MATCH (u:U {email: $e}) RETURN u.email AS e', { e: 'u7' }), [['u7']]);
+  t.same(rows(engine, 'MATCH (u:U {email: $e}) RETURN u.email AS e', { e: 'u8' }), [['u8']]);
+  t.equal(begins, 0, 'an indexed point lookup is one statement: no BEGIN, no COMMIT');
+  t.same(rows(engine, 'MATCH (u:U {email: $e})-[:K]->(v) RETURN v.i AS i', { e: 'u7' }), [[7n]], 'a two-statement read answers right');
+  t.equal(begins, 1, 'it needed a second statement, so it ran again in a transaction');
+  t.same(rows(engine, 'MATCH (u:U {email: $e})-[:K]->(v) RETURN v.i AS i', { e: 'u9' }), [[9n]]);
+  t.equal(begins, 2, 'and its text goes straight to a transaction from then on');
+  t.equal(codeOf(() => rows(engine, 'MATCH (u:U {email: $e}) RETURN u.email - 1 AS x', { e: 'u1' })), 'TYPE_ERROR', 'a one-statement read fails as before');
+  t.same(rows(engine, 'MATCH (u:U {email: $e}) RETURN u.email AS e', { e: 'u9' }), [['u9']], 'and the engine goes on');
+});
