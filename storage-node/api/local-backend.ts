@@ -61,11 +61,13 @@ export class LocalBackend implements QueryBackend {
   readiness(): Promise<Readiness> {
     try {
       const now = Date.now();
-      const result = this.engine.execute('RETURN 1 AS ready', {}, { now, seed: 'readyz' }, {
+      // A statement that reads the graph's storage (one page of a scan, LIMIT 1): `RETURN 1` touches no
+      // table, and would answer from an engine whose database is gone.
+      const result = this.engine.execute('MATCH (n) RETURN id(n) AS id LIMIT 1', {}, { now, seed: 'readyz' }, {
         deadline: now + READY_QUERY_TIMEOUT_MS,
         readOnly: true,
       });
-      if (result.rows.length !== 1) return Promise.resolve({ ready: false, reason: 'engine does not answer queries' });
+      if (result.rows.length > 1) return Promise.resolve({ ready: false, reason: 'engine does not answer queries' });
       return Promise.resolve({ ready: true });
     } catch {
       return Promise.resolve({ ready: false, reason: 'engine does not answer queries' });
