@@ -13,11 +13,11 @@
  *   POST /v1/nodes/<name>/start  -> {node, pid, already_running}
  * Errors are `{error: {code, message}}` with shared/protocol's codes.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, httpStatusFor } from '../shared/protocol/errors.js';
+import { adminAuthorized } from '../shared/protocol/admin-token.js';
 import type { DevState } from './dev-state.js';
 
 export type ControlAction = 'kill' | 'start';
@@ -42,18 +42,14 @@ export interface DevControl {
 
 const ROUTE = /^\/v1\/nodes\/([^/]+)\/(kill|start)$/;
 
-const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
-
 export async function startDevControl(actions: DevControlActions, adminToken: string): Promise<DevControl> {
-  const expected = digest(`Bearer ${adminToken}`);
   const reply = (response: ServerResponse, status: number, body: unknown): void => {
     response.writeHead(status, { 'content-type': 'application/json' });
     response.end(JSON.stringify(body));
   };
   const fail = (response: ServerResponse, code: ErrorCode, message: string): void => reply(response, httpStatusFor[code], { error: { code, message } });
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    // Hashes have equal lengths, so the comparison takes the same time whatever was sent.
-    if (!timingSafeEqual(digest(request.headers.authorization ?? ''), expected)) return fail(response, ErrorCode.UNAUTHORIZED, 'the admin token of this dev cluster is required');
+    if (!adminAuthorized(request.headers.authorization, adminToken)) return fail(response, ErrorCode.UNAUTHORIZED, 'the admin token of this dev cluster is required');
     const match = request.method === 'POST' ? ROUTE.exec(request.url ?? '') : null;
     if (match === null) return fail(response, ErrorCode.NOT_FOUND, `no route ${request.method ?? ''} ${request.url ?? ''}`);
     const name = decodeURIComponent(match[1] ?? '');

@@ -2,7 +2,7 @@
  * HTTP routes: `POST /v1/query`, `GET /api/v1/cluster/status` (merged view),
  * `/metrics`, `/healthz`, `/readyz`, and the admin passthrough to the leader.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { adminAuthorized } from '../../shared/protocol/admin-token.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import proxy from '@fastify/http-proxy';
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
@@ -12,13 +12,9 @@ import { lagOf } from '../topology/node-view.js';
 import { QUERY_PATH } from './query-endpoint.js';
 import type { QueryEndpoint } from './query-endpoint.js';
 
-const sha = (text: string): Buffer => createHash('sha256').update(text).digest();
-
 /** Constant-time bearer check; always refuses when no token is configured. */
 export function checkAdmin(request: FastifyRequest, token: string | undefined): void {
-  const header = request.headers.authorization;
-  const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
-  if (token === undefined || given === undefined || !timingSafeEqual(sha(given), sha(token))) {
+  if (!adminAuthorized(request.headers.authorization, token)) {
     throw new GeodeError(ErrorCode.UNAUTHORIZED, 'admin routes need Authorization: Bearer <admin_token>');
   }
 }

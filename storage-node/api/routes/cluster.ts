@@ -3,10 +3,10 @@
  * and the admin routes (leadership transfer, snapshot, checksum, membership)
  * behind `Authorization: Bearer <admin_token>`.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ErrorCode, GeodeError } from '../../../shared/protocol/errors.js';
+import { adminAuthorized } from '../../../shared/protocol/admin-token.js';
 import type { NodeHandle } from '../cluster-node.js';
 import {
   AddMemberRequest,
@@ -25,18 +25,6 @@ export interface ClusterRouteOptions {
   adminToken: string | undefined;
 }
 
-const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
-
-/** Compares digests, so neither the token's content nor its length leaks through timing. */
-export function tokenMatches(presented: string, expected: string): boolean {
-  return timingSafeEqual(digest(presented), digest(expected));
-}
-
-export function bearerToken(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1];
-}
 
 export const clusterRoutes: FastifyPluginAsyncTypebox<ClusterRouteOptions> = async (app, options) => {
   const { handle, adminToken } = options;
@@ -52,9 +40,8 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<ClusterRouteOptions> = asy
 const adminRoutes: FastifyPluginAsyncTypebox<ClusterRouteOptions> = async (admin, options) => {
   const { handle, adminToken } = options;
   admin.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const presented = bearerToken(request.headers.authorization);
     // No configured token means the admin surface is closed, not open.
-    if (adminToken === undefined || adminToken === '' || presented === undefined || !tokenMatches(presented, adminToken)) {
+    if (!adminAuthorized(request.headers.authorization, adminToken)) {
       void reply.header('www-authenticate', 'Bearer');
       throw new GeodeError(ErrorCode.UNAUTHORIZED, adminToken === undefined || adminToken === '' ? 'admin routes are disabled: no admin token is configured' : 'admin routes need Authorization: Bearer <admin_token>');
     }
