@@ -65,12 +65,12 @@ t.test('huge ranges are refused before they are built, with MEMORY_LIMIT', async
   const huge = refusal(engine, 'RETURN size(range(1, 2000000000))', { deadlineMs: 1000 });
   t.equal(huge.code, 'MEMORY_LIMIT');
   t.match(huge.message, /range\(\)/);
-  t.ok(huge.ms < 500, `refused before building anything (${huge.ms} ms)`);
+  t.ok(huge.ms < 2_000, `refused before building anything (${huge.ms} ms)`);
   const overBudget = refusal(engine, 'RETURN size(range(1, 3000000))', { memoryBudget: 64 * MiB });
   t.equal(overBudget.code, 'MEMORY_LIMIT');
   t.match(overBudget.message, /memory budget of 67108864 bytes/);
   t.match(overBudget.message, /range\(\)/);
-  t.ok(overBudget.ms < 500, `refused before building anything (${overBudget.ms} ms)`);
+  t.ok(overBudget.ms < 2_000, `refused before building anything (${overBudget.ms} ms)`);
   t.same(rows(engine, 'RETURN size(range(1, 1000000))', {}, { memoryBudget: 64 * MiB }), [[1000000n]], 'a range within the budget is built');
   stillAnswers(t, engine);
 });

@@ -19,30 +19,37 @@ t.test('a published view reads back whole, unknown times included', async (t) =>
 t.test('a lane waiting for an index wakes on the next publish, from another thread, without polling', async (t) => {
   const shared = new SharedNodeView();
   shared.publish(view({ applied: 1 }));
+  // The worker reports each wake-up with the index it saw; nothing here
+  // depends on how fast the worker thread starts on a loaded machine.
   const worker = new Worker(
     `const { workerData, parentPort } = require('node:worker_threads');
      const seq = new Int32Array(workerData, 0, 1);
      const fields = new Float64Array(workerData, 8, 10);
-     const started = Date.now();
      // Alive as a lane is (its server): nothing here polls.
      const alive = setInterval(() => {}, 60000);
      const step = () => {
        const before = Atomics.load(seq, 0);
-       if (fields[5] >= 5) { clearInterval(alive); return parentPort.postMessage(Date.now() - started); }
+       const applied = fields[5];
+       if (applied >= 5) { clearInterval(alive); return parentPort.postMessage({ done: applied }); }
        const w = Atomics.waitAsync(seq, 0, before, 10000);
+       parentPort.postMessage({ waiting: applied });
        (w.async ? w.value : Promise.resolve()).then(step);
      };
      step();`,
     { eval: true, workerData: shared.buffer },
   );
   t.teardown(() => worker.terminate());
-  const waited = new Promise<number>((resolve) => worker.once('message', resolve));
-  await new Promise((r) => setTimeout(r, 200));
+  const seen: Array<{ waiting?: number; done?: number }> = [];
+  const next = (): Promise<{ waiting?: number; done?: number }> =>
+    new Promise((resolve) => worker.once('message', (m) => { seen.push(m); resolve(m); }));
+  t.same(await next(), { waiting: 1 }, 'the lane waits while index 1 is the newest');
   shared.publish(view({ applied: 3 }));
-  await new Promise((r) => setTimeout(r, 50));
+  t.same(await next(), { waiting: 3 }, 'a publish wakes it; index 3 is not enough, so it waits again');
+  const published = Date.now();
   shared.publish(view({ applied: 5 }));
-  const ms = await waited;
-  t.ok(ms >= 200 && ms < 5_000, `woke when index 5 was published (${ms} ms), not at the 10 s timeout`);
+  t.same(await next(), { done: 5 }, 'the publish of index 5 wakes it and it finishes');
+  // A bound that only catches a hang: without a wake-up it would sit out its 10 s wait.
+  t.ok(Date.now() - published < 5_000, 'woken by the publish, not by the 10 s timeout');
 });
 
 t.test('changed() resolves on a publish, or at its timeout', async (t) => {
