@@ -54,6 +54,7 @@ import type { ClusterStatus, NodeRole, QueryMeta } from '../shared/protocol/clus
 import type { ConsistencyLevel } from '../shared/protocol/query.js';
 import { newRequestId } from '../shared/protocol/request-id.js';
 import type { ClusterSetStatement } from '../shared/gql/ast.js';
+import type { NodeRegions } from '../shared/config/regions.js';
 
 export type { ClusterStatus, NodeRole, NodeStatusEntry } from '../shared/protocol/cluster.js';
 export type Consistency = ConsistencyLevel;
@@ -99,6 +100,12 @@ export interface StorageNodeOptions {
    * same budget. Default DEFAULT_STATEMENT_MEMORY_BYTES.
    */
   statementMemoryBytes?: number;
+  /**
+   * The deployment's regions and this node's own (shared/config/regions.ts): each region is its own
+   * Raft group, follower regions pull the primary's log over the DR stream (host/region/). Absent:
+   * a single-region deployment, always the write region at epoch 1.
+   */
+  regions?: NodeRegions;
   logger: TransportLogger & { error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
 }
 

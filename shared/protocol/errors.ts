@@ -39,6 +39,17 @@ export const ErrorCode = {
   REPLICA_LAGGING: 'REPLICA_LAGGING',
   /** No quorum is reachable; the write cannot be committed. */
   NO_QUORUM: 'NO_QUORUM',
+  /**
+   * A write reached a region that is not the write region at the current region epoch (a follower
+   * region, or a former primary fenced by a promotion). `primary_region` and `epoch` name where writes go.
+   */
+  NOT_PRIMARY_REGION: 'NOT_PRIMARY_REGION',
+  /**
+   * The primary region has not confirmed its epoch with the other regions recently (its process was
+   * paused, or its leader is new), so it cannot tell whether another region was promoted meanwhile:
+   * writes wait for the next confirmation round. Retry shortly.
+   */
+  EPOCH_UNCONFIRMED: 'EPOCH_UNCONFIRMED',
   /** Missing or wrong credentials. */
   UNAUTHORIZED: 'UNAUTHORIZED',
   /** A concurrency limit is full; retry after the time in `Retry-After`. */
@@ -105,6 +116,8 @@ export const errorCodeSpecs: Readonly<Record<ErrorCode, ErrorCodeSpec>> = {
   NOT_LEADER: spec(421, true),
   REPLICA_LAGGING: spec(503, true, true),
   NO_QUORUM: spec(503, true, true),
+  NOT_PRIMARY_REGION: spec(421, true),
+  EPOCH_UNCONFIRMED: spec(503, true, true),
   UNAUTHORIZED: spec(401),
   OVERLOADED: spec(503, true, true),
   NOT_FOUND: spec(404),
