@@ -25,3 +25,19 @@ export type {
   PeerAddress,
   ReplicationMode,
 } from './node-config.js';
+export { durationMs, formatDurationMs, parseDurationMs } from './duration.js';
+export type { DurationBounds } from './duration.js';
+export {
+  DEFAULT_FAILOVER_AFTER_MS,
+  DEFAULT_FAILOVER_POLICY,
+  DEFAULT_REGION_HEALTH_CHECK_MS,
+  DEFAULT_ROUTING_STRATEGY,
+  MIN_REGION_HEALTH_CHECK_MS,
+  defaultFailoverAfterMs,
+  isRegionName,
+  normalizeRegionNodeUrl,
+  parseRegions,
+  primaryRegion,
+  regionsToYaml,
+} from './regions.js';
+export type { FailoverPolicy, NodeRegions, RegionDeployment, RegionRole, RegionRouting, RegionSpec } from './regions.js';

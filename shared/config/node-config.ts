@@ -15,13 +15,23 @@
  * and the flat one, with the id as a key: `id: node1`, `listen: ...`.
  * A top-level `cluster:` section (the seed's five-node example) holds
  * settings shared by every node section of the file; a node's own keys win.
+ * A top-level `regions:` or `global_deployment:` (the seed's multi-region
+ * YAML, regions.ts) declares the deployment every node section of the file
+ * belongs to; a node section may declare its own instead. With regions, each
+ * node names its own with `region:`, and its Raft group (itself and
+ * `cluster_peers`) is that region's group.
  * Every problem is reported with the key path it concerns, all at once.
+ * Durations (`heartbeat_ms`, `election_timeout_ms`, `replication_lag_max`, ...)
+ * take the seed's strings (`100ms`, `5s`) or a number of milliseconds.
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ErrorCode, GeodeError } from '../protocol/errors.js';
+import { parseDurationMs } from './duration.js';
+import { parseRegions } from './regions.js';
+import type { NodeRegions, RegionDeployment } from './regions.js';
 
 export type ReplicationMode = 'synchronous' | 'semi_synchronous' | 'asynchronous';
 /** The seed's roles; `learner` is a non-voting (asynchronous) replica. Raft elects the actual leader. */
@@ -68,7 +78,13 @@ export interface NodeConfig {
   snapshotEntries?: number;
   /** Directory of the node's databases; relative paths are resolved against the config file's directory. */
   dataDir: string;
+  /** This node's region: a label without `regions`; with them, the name of the region whose Raft group this node is in. */
   region?: string;
+  /**
+   * The deployment's regions (`regions:` or `global_deployment:`) with `self` = `region`; absent in a
+   * single-region deployment. Every region lists its node URLs (what this node uses to reach it).
+   */
+  regions?: NodeRegions;
   /** Shared secret peers prove on connect (HMAC challenge). */
   clusterSecret?: string;
   /** Bearer token of the admin endpoints. */
@@ -188,12 +204,16 @@ function readNodeEntries(root: unknown, issues: string[], options: ParseNodeConf
   }
   const cluster = isRecord(root['cluster']) ? readClusterSection(root['cluster'], issues) : undefined;
   if (root['cluster'] !== undefined && cluster === undefined) issues.push('cluster: expected a mapping of shared settings');
+  // The deployment's regions, declared once for every node section (read once, so a problem is reported once).
+  const declared = { regions: root['regions'], global_deployment: root['global_deployment'] };
+  const regions: SharedRegions | undefined =
+    declared.regions === undefined && declared.global_deployment === undefined ? undefined : { deployment: parseRegions(declared, '', issues), path: regionMapPath(declared, '') };
   const configs: NodeConfig[] = [];
-  const ids = Object.keys(root).filter((id) => id !== 'cluster');
+  const ids = Object.keys(root).filter((id) => !SECTION_KEYS.has(id));
   // With a node chosen, only its section must be valid: a typo in another node's section is that node's problem.
   const chosen = options.nodeId !== undefined && ids.includes(options.nodeId) ? options.nodeId : undefined;
   for (const [id, entry] of Object.entries(root)) {
-    if (id === 'cluster') continue;
+    if (SECTION_KEYS.has(id)) continue;
     if (chosen !== undefined && id !== chosen) continue;
     if (!NODE_ID.test(id)) {
       issues.push(`${id}: not a valid node id (letters, digits, '.', '_', '-'; at most 63)`);
@@ -203,10 +223,59 @@ function readNodeEntries(root: unknown, issues: string[], options: ParseNodeConf
       issues.push(`${id}: expected a mapping of node settings`);
       continue;
     }
-    const config = readNode(cluster === undefined ? entry : { ...cluster.shared, ...entry }, `${id}.`, issues, options, id, cluster?.nodes);
+    const config = readNode(cluster === undefined ? entry : { ...cluster.shared, ...entry }, `${id}.`, issues, options, id, cluster?.nodes, regions);
     if (config) configs.push(config);
   }
   return configs;
+}
+
+/** Top-level keys of the seed layout that are not node ids: settings shared by the node sections. */
+const SECTION_KEYS = new Set(['cluster', 'regions', 'global_deployment']);
+
+/** A deployment declared at the top level for every node section: undefined `deployment` when it was invalid (already reported). */
+interface SharedRegions {
+  deployment: RegionDeployment | undefined;
+  /** Key path of its region mapping (`regions` or `global_deployment.regions`), for issues about one region. */
+  path: string;
+}
+
+/** Where the region mapping of a declaration sits: `<at>regions` or `<at>global_deployment.regions`. */
+function regionMapPath(holder: Record<string, unknown>, at: string): string {
+  return holder['regions'] !== undefined ? `${at}regions` : `${at}global_deployment.regions`;
+}
+
+/**
+ * This node's regions: its section's own declaration, else the file's. With one, `region` must name
+ * one of them, and every region must list its node URLs: the node streams from and polls the others
+ * by them, and a count alone (what `geode dev` reads) does not say where they are.
+ */
+function readNodeRegions(
+  entry: Record<string, unknown>,
+  prefix: string,
+  region: string | undefined,
+  shared: SharedRegions | undefined,
+  issues: string[],
+): NodeRegions | undefined {
+  const own = entry['regions'] !== undefined || entry['global_deployment'] !== undefined;
+  if (!own && shared === undefined) return undefined;
+  const deployment = own ? parseRegions(entry, prefix.replace(/\.$/, ''), issues) : shared?.deployment;
+  if (deployment === undefined) return undefined;
+  const mapPath = own ? regionMapPath(entry, prefix) : (shared?.path ?? 'regions');
+  const names = deployment.regions.map((r) => r.name);
+  let valid = true;
+  if (region === undefined) {
+    issues.push(`${prefix}region: required with regions: the name of this node's region (${names.join(', ')})`);
+    valid = false;
+  } else if (!names.includes(region)) {
+    issues.push(`${prefix}region: ${region} is not one of the regions (${names.join(', ')})`);
+    valid = false;
+  }
+  for (const r of deployment.regions) {
+    if (r.nodes.length > 0) continue;
+    issues.push(`${mapPath}.${r.name}.nodes: a node needs the URLs of every region's nodes (a list of http://host:port), not a count`);
+    valid = false;
+  }
+  return valid && region !== undefined ? { self: region, ...deployment } : undefined;
 }
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -234,6 +303,8 @@ const KNOWN_KEYS = new Set([
   'read_lanes',
   'cluster_id',
   'query_memory_limit',
+  'regions',
+  'global_deployment',
 ]);
 
 /** Keys of the shared `cluster:` section: node keys that make sense cluster-wide, and the seed's sizing keys. */
@@ -280,6 +351,12 @@ function readClusterSection(section: Record<string, unknown>, issues: string[]):
       case 'sync_replicas':
         readInteger(section, key, 0, at, issues);
         break;
+      case 'heartbeat_ms':
+        readDuration(section, key, 2, at, issues);
+        break;
+      case 'election_timeout_ms':
+        readDuration(section, key, 1, at, issues);
+        break;
       case 'read_lanes':
         readBoolean(section, key, at, issues);
         break;
@@ -312,6 +389,7 @@ function readNode(
   options: ParseNodeConfigOptions,
   idFromKey?: string,
   clusterNodes?: number,
+  sharedRegions?: SharedRegions,
 ): NodeConfig | undefined {
   const before = issues.length;
   const at = (key: string): string => `${prefix}${key}`;
@@ -331,10 +409,11 @@ function readNode(
   const replicationMode = readEnum(entry, 'replication_mode', MODES, 'synchronous', at, issues);
   const quorumSize = readInteger(entry, 'quorum_size', 1, at, issues);
   const syncReplicas = readInteger(entry, 'sync_replicas', 0, at, issues);
-  const heartbeatMs = readInteger(entry, 'heartbeat_ms', 2, at, issues) ?? DEFAULT_HEARTBEAT_MS;
-  const electionTimeoutMs = readInteger(entry, 'election_timeout_ms', 1, at, issues) ?? DEFAULT_ELECTION_TIMEOUT_MS;
+  const heartbeatMs = readDuration(entry, 'heartbeat_ms', 2, at, issues) ?? DEFAULT_HEARTBEAT_MS;
+  const electionTimeoutMs = readDuration(entry, 'election_timeout_ms', 1, at, issues) ?? DEFAULT_ELECTION_TIMEOUT_MS;
   const dataDir = readString(entry, 'data_dir', 1, at, issues);
   const region = readString(entry, 'region', 1, at, issues);
+  const regions = readNodeRegions(entry, prefix, region, sharedRegions, issues);
   const clusterSecret = readString(entry, 'cluster_secret', MIN_SECRET_LENGTH, at, issues) ?? options.clusterSecret;
   const adminToken = readString(entry, 'admin_token', MIN_SECRET_LENGTH, at, issues) ?? options.adminToken;
   const readLanes = readBoolean(entry, 'read_lanes', at, issues) ?? true;
@@ -368,7 +447,9 @@ function readNode(
   const selfUrl = advertise ?? `http://${formatHostPort({ host: clientHost(listen.host), port: listen.port })}`;
   const self: ClusterMember = { name: id, url: selfUrl, learner: learners.includes(id) };
   if (region !== undefined) self.region = region;
-  const members: ClusterMember[] = [self, ...clusterPeers.map((p) => ({ name: p.name, url: `http://${formatHostPort(p)}`, learner: learners.includes(p.name) }))];
+  // With regions, the Raft group is one region's: every peer is in this node's region. Without, `region` labels this node only.
+  const peerRegion = regions === undefined ? {} : { region: regions.self };
+  const members: ClusterMember[] = [self, ...clusterPeers.map((p) => ({ name: p.name, url: `http://${formatHostPort(p)}`, learner: learners.includes(p.name), ...peerRegion }))];
   const config: NodeConfig = {
     id,
     role,
@@ -389,6 +470,7 @@ function readNode(
   if (syncReplicas !== undefined) config.syncReplicas = syncReplicas;
   if (snapshotEntries !== undefined) config.snapshotEntries = snapshotEntries;
   if (region !== undefined) config.region = region;
+  if (regions !== undefined) config.regions = regions;
   if (clusterSecret !== undefined) config.clusterSecret = clusterSecret;
   if (adminToken !== undefined) config.adminToken = adminToken;
   return config;
@@ -423,6 +505,11 @@ function readInteger(
     return undefined;
   }
   return value;
+}
+
+/** A duration key (`heartbeat_ms: 100`, `heartbeat_ms: 100ms`): whole milliseconds, at least `minimum`. */
+function readDuration(entry: Record<string, unknown>, key: string, minimum: number, at: (key: string) => string, issues: string[]): number | undefined {
+  return parseDurationMs(entry[key], at(key), issues, { min: minimum });
 }
 
 function readString(

@@ -315,7 +315,7 @@ node1:
     'node1.cluster_peers[1]: expected host:port or name@host:port',
     'node1.replication_mode: expected one of synchronous, semi_synchronous, asynchronous',
     'node1.quorum_size: expected an integer >= 1',
-    'node1.heartbeat_ms: expected an integer >= 2',
+    'node1.heartbeat_ms: expected a duration such as 100ms, 5s or 1m, or a whole number of milliseconds',
     'node1.cluster_secret: expected a string of at least 16 characters',
     "node1.cluster_id: expected a cluster id (letters, digits, '.', '_', '-'; starting with a letter or digit; at most 63)",
     'node1.query_memory_limit: expected a size such as 256MB, 1GiB or a byte count',
