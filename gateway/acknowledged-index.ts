@@ -11,37 +11,60 @@
  * primary does not relay (it never answers `hello`) keeps its own index, as a
  * single process does.
  *
- * Messages, each `{geode_ack: kind, index}`: a worker says `hello` on start
- * and a relaying primary answers `relay` with the highest index so far;
- * `raise` (worker to primary) goes to every other worker as `learn`, which
- * each answers `learned` with its own index; once every other worker that
- * said hello has learned it, the primary tells the raiser `shared`.
+ * Messages, each `{geode_ack: kind, index, epoch?}`: a worker says `hello` on
+ * start and a relaying primary answers `relay` with the highest position so
+ * far; `raise` (worker to primary) goes to every other worker as `learn`,
+ * which each answers `learned` with its own position; once every other
+ * worker that said hello has learned it, the primary tells the raiser
+ * `shared`.
+ *
+ * What is kept is a causal position, (region epoch, index) (session/position.ts):
+ * in a deployment of regional groups a promotion starts a new epoch whose
+ * indexes count in another region's log, and a higher epoch wins. A
+ * single-group deployment stays at epoch 1, where the position is the index.
+ * `epoch` is left out of messages at epoch 1 and read as 1 when absent.
  */
 import cluster from 'node:cluster';
+import { ORIGIN, comparePositions, epochOr1 } from './session/position.js';
+import type { Position } from './session/position.js';
 
 type AckKind = 'hello' | 'relay' | 'raise' | 'learn' | 'learned' | 'shared';
 
 interface AckMessage {
   geode_ack: AckKind;
   index: number;
+  epoch?: number;
 }
+
+function messageOf(kind: AckKind, position: Position): AckMessage {
+  return position.epoch > 1 ? { geode_ack: kind, index: position.index, epoch: position.epoch } : { geode_ack: kind, index: position.index };
+}
+
+const positionOf = (m: AckMessage): Position => ({ epoch: epochOr1(m.epoch), index: m.index });
+const after = (a: Position, b: Position): boolean => comparePositions(a, b) > 0;
 
 const KINDS: ReadonlySet<string> = new Set<AckKind>(['hello', 'relay', 'raise', 'learn', 'learned', 'shared']);
 
 function isAckMessage(message: unknown): message is AckMessage {
   const m = message as Partial<AckMessage> | null;
-  return typeof m === 'object' && m !== null && typeof m.geode_ack === 'string' && KINDS.has(m.geode_ack) && typeof m.index === 'number';
+  return typeof m === 'object' && m !== null && typeof m.geode_ack === 'string' && KINDS.has(m.geode_ack) && typeof m.index === 'number' && (m.epoch === undefined || typeof m.epoch === 'number');
 }
 
 /** A worker that waited this long for its siblings answers anyway: a stuck primary must not stall writes. */
 const SHARE_TIMEOUT_MS = 1000;
 
+interface Waiter {
+  position: Position;
+  resolve: () => void;
+  timer: NodeJS.Timeout;
+}
+
 export class AcknowledgedIndex {
-  private value_ = 0;
-  /** Every sibling worker is known to have this index. */
-  private shared = 0;
+  private position_: Position = ORIGIN;
+  /** Every sibling worker is known to have this position. */
+  private shared: Position = ORIGIN;
   private relayed = false;
-  private waiters: { index: number; resolve: () => void; timer: NodeJS.Timeout }[] = [];
+  private waiters: Waiter[] = [];
   private readonly send: ((message: AckMessage) => void) | undefined;
   private readonly onMessage = (message: unknown): void => this.receive(message);
 
@@ -56,8 +79,14 @@ export class AcknowledgedIndex {
     this.send({ geode_ack: 'hello', index: 0 });
   }
 
+  /** The index of the highest acknowledged position. */
   get value(): number {
-    return this.value_;
+    return this.position_.index;
+  }
+
+  /** The highest acknowledged position. */
+  get position(): Position {
+    return this.position_;
   }
 
   /** Whether a primary relays between this worker and its siblings. */
@@ -65,13 +94,14 @@ export class AcknowledgedIndex {
     return this.relayed;
   }
 
-  /** Raises the index to `index`; when siblings share it, a promise that resolves once they all know it. */
-  raise(index: number): Promise<void> | undefined {
-    if (index > this.value_) this.value_ = index;
-    if (!this.relayed || this.send === undefined || index <= this.shared) return undefined;
-    this.send({ geode_ack: 'raise', index });
+  /** Raises the position to `position` (an index: at epoch 1); when siblings share it, a promise that resolves once they all know it. */
+  raise(position: Position | number): Promise<void> | undefined {
+    const at = typeof position === 'number' ? { epoch: 1, index: position } : position;
+    if (after(at, this.position_)) this.position_ = at;
+    if (!this.relayed || this.send === undefined || !after(at, this.shared)) return undefined;
+    this.send(messageOf('raise', at));
     return new Promise((resolve) => {
-      const waiter = { index, resolve, timer: setTimeout(() => this.settle(waiter), SHARE_TIMEOUT_MS) };
+      const waiter: Waiter = { position: at, resolve, timer: setTimeout(() => this.settle(waiter), SHARE_TIMEOUT_MS) };
       this.waiters.push(waiter);
     });
   }
@@ -81,7 +111,7 @@ export class AcknowledgedIndex {
     for (const waiter of [...this.waiters]) this.settle(waiter);
   }
 
-  private settle(waiter: { resolve: () => void; timer: NodeJS.Timeout }): void {
+  private settle(waiter: Waiter): void {
     clearTimeout(waiter.timer);
     this.waiters = this.waiters.filter((w) => w !== waiter);
     waiter.resolve();
@@ -91,15 +121,19 @@ export class AcknowledgedIndex {
     if (!isAckMessage(message) || this.send === undefined) return;
     switch (message.geode_ack) {
       case 'relay':
-      case 'learn':
+      case 'learn': {
         this.relayed = true;
-        if (message.index > this.value_) this.value_ = message.index;
-        this.send({ geode_ack: 'learned', index: this.value_ });
+        const learned = positionOf(message);
+        if (after(learned, this.position_)) this.position_ = learned;
+        this.send(messageOf('learned', this.position_));
         break;
-      case 'shared':
-        if (message.index > this.shared) this.shared = message.index;
-        for (const waiter of [...this.waiters]) if (waiter.index <= this.shared) this.settle(waiter);
+      }
+      case 'shared': {
+        const shared = positionOf(message);
+        if (after(shared, this.shared)) this.shared = shared;
+        for (const waiter of [...this.waiters]) if (!after(waiter.position, this.shared)) this.settle(waiter);
         break;
+      }
     }
   }
 }
@@ -121,37 +155,38 @@ export interface RelayWorker {
  * forking (`relayAcknowledgedIndexes(cluster)`).
  */
 export function relayAcknowledgedIndexes(hub: WorkerHub): void {
-  let highest = 0;
-  /** Serving workers (said hello), by id: the highest index each has confirmed. */
-  const learned = new Map<number, { worker: RelayWorker; index: number }>();
-  let pending: { from: number; index: number }[] = [];
+  let highest: Position = ORIGIN;
+  /** Serving workers (said hello), by id: the highest position each has confirmed. */
+  const learned = new Map<number, { worker: RelayWorker; position: Position }>();
+  let pending: { from: number; position: Position }[] = [];
   const deliver = (): void => {
-    pending = pending.filter(({ from, index }) => {
-      for (const [id, entry] of learned) if (id !== from && entry.index < index) return true;
-      learned.get(from)?.worker.send({ geode_ack: 'shared', index });
+    pending = pending.filter(({ from, position }) => {
+      for (const [id, entry] of learned) if (id !== from && after(position, entry.position)) return true;
+      learned.get(from)?.worker.send(messageOf('shared', position));
       return false;
     });
   };
   hub.on('message', (worker, message) => {
     if (!isAckMessage(message)) return;
+    const position = positionOf(message);
     switch (message.geode_ack) {
       case 'hello':
-        learned.set(worker.id, { worker, index: 0 });
-        worker.send({ geode_ack: 'relay', index: highest });
+        learned.set(worker.id, { worker, position: ORIGIN });
+        worker.send(messageOf('relay', highest));
         break;
       case 'raise': {
         const entry = learned.get(worker.id);
-        if (entry !== undefined && message.index > entry.index) entry.index = message.index;
-        if (message.index > highest) {
-          highest = message.index;
-          for (const [id, other] of learned) if (id !== worker.id) other.worker.send({ geode_ack: 'learn', index: highest });
+        if (entry !== undefined && after(position, entry.position)) entry.position = position;
+        if (after(position, highest)) {
+          highest = position;
+          for (const [id, other] of learned) if (id !== worker.id) other.worker.send(messageOf('learn', highest));
         }
-        pending.push({ from: worker.id, index: message.index });
+        pending.push({ from: worker.id, position });
         break;
       }
       case 'learned': {
         const entry = learned.get(worker.id);
-        if (entry !== undefined && message.index > entry.index) entry.index = message.index;
+        if (entry !== undefined && after(position, entry.position)) entry.position = position;
         break;
       }
       default:

@@ -22,7 +22,7 @@ import { QueryService } from './query-service.js';
 import type { QueryBody } from './query-service.js';
 import { SessionCodec } from './session/token.js';
 import type { Session } from './session/token.js';
-import { Topology } from './topology/topology.js';
+import { RegionalTopology } from './topology/regions.js';
 
 export interface GatewayAnswer {
   status: number;
@@ -39,7 +39,8 @@ export interface GatewayCoreOptions {
 export class GatewayCore {
   readonly pools = new NodePools();
   readonly streams: NodeStreams | undefined;
-  readonly topology: Topology;
+  /** One Raft group, or one per region once the nodes say they are regional (topology/regions.ts). */
+  readonly topology: RegionalTopology;
   readonly breakers: Breakers;
   readonly client: NodeClient;
   readonly metrics: GatewayMetrics;
@@ -52,7 +53,7 @@ export class GatewayCore {
     readonly config: GatewayConfig,
     options: GatewayCoreOptions = {},
   ) {
-    this.topology = new Topology({ regions: config.regions, pools: this.pools, healthIntervalMs: config.healthIntervalMs, pollIntervalMs: config.pollIntervalMs });
+    this.topology = new RegionalTopology({ regions: config.regions, pools: this.pools, healthIntervalMs: config.healthIntervalMs, pollIntervalMs: config.pollIntervalMs });
     this.breakers = new Breakers(options.breakers);
     this.streams = config.queryStream ? new NodeStreams() : undefined;
     this.client = new NodeClient(this.pools, this.breakers, this.topology, this.streams);

@@ -19,7 +19,7 @@ import type { Breakers } from './breakers/breakers.js';
 import type { NodePools } from './pools.js';
 import { StreamFailure } from './node-stream.js';
 import type { NodeStreams } from './node-stream.js';
-import type { Topology } from './topology/topology.js';
+import type { NodeView } from './topology/node-view.js';
 
 export interface NodeAnswer {
   url: string;
@@ -42,11 +42,20 @@ export class StatementTimeout extends Error {
   }
 }
 
+/** What the client needs of the topology: a node's view (in-flight count) and its signs of life. */
+export interface NodeLiveness {
+  view(url: string): NodeView | undefined;
+  isAlive(url: string, heardAt?: number): boolean;
+  markSeen(url: string): void;
+  checkNow(url: string): void;
+  markDown(url: string): void;
+}
+
 export class NodeClient {
   constructor(
     private readonly pools: NodePools,
     private readonly breakers: Breakers,
-    private readonly topology: Topology,
+    private readonly topology: NodeLiveness,
     /** Query streams; without them every call is HTTP. */
     private readonly streams?: NodeStreams,
   ) {}

@@ -6,13 +6,27 @@
  * index, falling back to the next candidate and, if allowed, the degraded
  * result cache.
  *
- * Read-your-writes by default: the gateway keeps the highest index of the
- * writes it acknowledged, and every read carries `after_index` = the larger
- * of that and the session token's causal index. A read without a token thus
- * sees every write this gateway acknowledged before the read arrived (the
- * replica waits until it has applied it; replicas known to be behind are
- * tried last); with a token, the session's own writes on any gateway.
+ * Read-your-writes by default: the gateway keeps the highest position of the
+ * writes it acknowledged, and every read carries `after_index` = the later
+ * of that and the session token's causal position. A read without a token
+ * thus sees every write this gateway acknowledged before the read arrived
+ * (the replica waits until it has applied it; replicas known to be behind
+ * are tried last); with a token, the session's own writes on any gateway.
  * `read_your_writes: false` leaves tokenless reads to the lag bound alone.
+ *
+ * Regions (topology/regions.ts): in a deployment of regional groups a
+ * position is (region epoch, index) in the primary's log (session/position.ts).
+ * Writes go to the primary region's leader; a write refused with
+ * NOT_PRIMARY_REGION names the primary at a (possibly newer) epoch, which
+ * the topology adopts if it is newer, and the write is resent there, held
+ * like a write during an election (EPOCH_UNCONFIRMED likewise, like
+ * NO_QUORUM). Reads go to the nearest region first, skipping regions that
+ * serve no reads and, for bounded reads, regions whose lag is unknown or
+ * whose lag plus the replica's own is over the bound; they carry
+ * `after_epoch` with `after_index`, so a follower region's node serves them
+ * once it has applied that position of the primary's log. `after_epoch`
+ * goes only to regional nodes: a single group's nodes accept no field they
+ * do not know (shared/protocol/query.ts).
  *
  * A node's error answer is the statement's own outcome unless its code says
  * it is about the node's state (errorCodeSpecs[code].retryable: NOT_LEADER,
@@ -55,10 +69,13 @@ import { locate, nearestRegion } from './routing/geo.js';
 import type { GeoPoint, RegionPoint } from './routing/geo.js';
 import { leaderFirst, planRead } from './routing/pipeline.js';
 import type { Candidate } from './routing/pipeline.js';
+import { ORIGIN, appliedTowards, comparePositions, epochOr1, isPastOrigin, laterPosition, positionFrom } from './session/position.js';
+import type { Position } from './session/position.js';
 import { applySessionSetting } from './session/settings.js';
+import { sessionPosition, withPosition } from './session/token.js';
 import type { Session } from './session/token.js';
 import { lagOf } from './topology/node-view.js';
-import type { Topology } from './topology/topology.js';
+import type { RegionalTopology } from './topology/regions.js';
 
 export interface QueryBody {
   query: string;
@@ -68,6 +85,8 @@ export interface QueryBody {
   consistency?: Consistency;
   max_lag_ms?: number;
   after_index?: number;
+  /** The region epoch of `after_index` (absent: 1); sent to nodes of regional deployments only. */
+  after_epoch?: number;
 }
 
 export interface QueryOutcome {
@@ -90,6 +109,13 @@ interface StatementPlan {
 const MAX_CACHED_TEXT = 16 * 1024;
 /** Pause between write attempts that made no progress (e.g. NOT_LEADER ping-pong mid-election). */
 const RETRY_PAUSE_MS = 25;
+/**
+ * Pause after EPOCH_UNCONFIRMED: the primary region confirms its epoch with the other regions once
+ * per region health-check interval (1 s by default), so asking every 25 ms only adds load.
+ */
+const EPOCH_RETRY_PAUSE_MS = 100;
+/** NOT_PRIMARY_REGION answers a write follows at once to the region it names; past these, attempts are paused like any other. */
+const MAX_REGION_REDIRECTS = 3;
 /** How long past the client's timeout the gateway waits for the node's own answer (its TIMEOUT, say) before answering for it. */
 const NODE_ANSWER_MARGIN_MS = 500;
 /** With hedging off, how often a read waiting on a node looks whether health checks have declared that node down. */
@@ -122,12 +148,13 @@ interface Attempt {
 
 interface CachedRead {
   text: string;
-  index: number;
+  /** The position the answer reflects (undefined: unknown, usable only by sessions that wait for nothing). */
+  position: Position | undefined;
 }
 
 export interface QueryServiceOptions {
   config: GatewayConfig;
-  topology: Topology;
+  topology: RegionalTopology;
   breakers: Breakers;
   client: NodeClient;
   metrics: GatewayMetrics;
@@ -154,6 +181,11 @@ export class QueryService {
   /** The highest log index of a write this gateway acknowledged: every read's `after_index` is at least this (read_your_writes). */
   get acknowledgedIndex(): number {
     return this.acknowledged.value;
+  }
+
+  /** The same as a position: (region epoch, index). */
+  get acknowledgedPosition(): Position {
+    return this.acknowledged.position;
   }
 
   /** Whether the acknowledged index is shared with sibling worker processes (`geode gateway --workers N`). */
@@ -204,28 +236,60 @@ export class QueryService {
       const requestId = body.request_id ?? newRequestId();
       const payload = JSON.stringify({ ...body, request_id: requestId, timeout_ms: timeoutMs });
       const answer = await this.toLeader(payload, deadline, timeoutMs, true);
-      if (answer.status === 200) {
-        const index = metaNumber(answer.json, 'index');
-        // With sibling workers, the answer waits until they all know the index: the client's next read may reach any of them.
-        const sharing = index === undefined ? undefined : this.acknowledged.raise(index);
+      const position = answer.status === 200 ? writePosition(answer.json) : undefined;
+      if (position !== undefined) {
+        this.options.topology.observeWriteEpoch(answer.url, position.epoch);
+        // With sibling workers, the answer waits until they all know the position: the client's next read may reach any of them.
+        const sharing = this.acknowledged.raise(position);
         if (sharing !== undefined) await sharing;
       }
-      return this.finish(answer, kind, 'leader', session, 'index', requestId);
+      return this.finish(answer, kind, 'leader', session, position, requestId);
     }
     const consistency = body.consistency ?? session.consistency;
-    const ownWrites = this.options.config.readYourWrites ? this.acknowledged.value : 0;
-    const afterIndex = Math.max(body.after_index ?? 0, session.causalIndex, ownWrites);
+    const after = this.readAfter(body, session);
     const request: QueryBody = { query: body.query, consistency };
     if (body.params !== undefined) request.params = body.params;
-    if (afterIndex > 0) request.after_index = afterIndex;
+    if (this.options.topology.regional) {
+      if (isPastOrigin(after)) {
+        request.after_index = after.index;
+        request.after_epoch = after.epoch;
+      }
+    } else if (after.index > 0) request.after_index = after.index;
     if (consistency === 'linearizable' || consistency === 'leader') {
       request.timeout_ms = timeoutMs;
       const answer = await this.toLeader(JSON.stringify(request), deadline, timeoutMs, false);
-      return this.finish(answer, kind, 'leader', session, 'applied_index');
+      return this.finish(answer, kind, 'leader', session, this.readPosition(answer));
     }
     const lagBoundMs = consistency === 'bounded' ? (body.max_lag_ms ?? session.maxLagMs) : undefined;
     if (lagBoundMs !== undefined) request.max_lag_ms = lagBoundMs;
-    return this.readFromReplicas(request, kind, session, lagBoundMs, deadline, timeoutMs, clientAddress);
+    return this.readFromReplicas(request, after, kind, session, lagBoundMs, deadline, timeoutMs, clientAddress);
+  }
+
+  /** What a read waits for: the latest of the client's `after_index`/`after_epoch`, the session's position and (read_your_writes) this gateway's acknowledged writes. */
+  private readAfter(body: QueryBody, session: Session): Position {
+    const asked = body.after_index !== undefined || body.after_epoch !== undefined ? { epoch: epochOr1(body.after_epoch), index: body.after_index ?? 0 } : ORIGIN;
+    const ownWrites = this.options.config.readYourWrites ? this.acknowledged.position : ORIGIN;
+    return laterPosition(laterPosition(asked, sessionPosition(session)), ownWrites);
+  }
+
+  /**
+   * The position a read answer reflects, for the session's token: the node's `meta.position` when it
+   * gives one; in one group, its applied index (at `meta.epoch`, absent 1); in regional groups, its
+   * applied index only from a node of the primary region at the current epoch (elsewhere the node's
+   * own log index says nothing of the primary's log), else unknown: the token keeps what it had.
+   */
+  private readPosition(answer: NodeAnswer): Position | undefined {
+    if (answer.status !== 200) return undefined;
+    const meta = (answer.json as { meta?: Record<string, unknown> } | null)?.meta;
+    const explicit = positionFrom(meta?.['position']);
+    if (explicit !== undefined) return explicit;
+    const applied = metaNumber(answer.json, 'applied_index');
+    if (applied === undefined) return undefined;
+    const { topology } = this.options;
+    if (!topology.regional) return { epoch: epochOr1(meta?.['epoch']), index: applied };
+    const epoch = meta?.['epoch'];
+    if (typeof epoch === 'number' && epoch === topology.epoch && topology.regionOf(answer.url) === topology.primaryRegion) return { epoch, index: applied };
+    return undefined;
   }
 
   // ---- leader path ------------------------------------------------------------
@@ -240,6 +304,7 @@ export class QueryService {
     let holdStartedAt: number | undefined;
     let held = false;
     let hint: string | undefined;
+    let redirects = 0;
     let lastError: GeodeError | undefined;
     const startHold = (): void => {
       holdStartedAt ??= Date.now();
@@ -293,14 +358,29 @@ export class QueryService {
           const leaderUrl = errorField(answer.json, 'leader_url');
           topology.refresh();
           if (typeof leaderUrl === 'string' && leaderUrl !== '') {
-            const known = topology.ensure(leaderUrl, 'unassigned');
-            if (known !== undefined && known.view.url !== target && known.view.healthy) {
-              hint = known.view.url;
+            const known = topology.learnLeader(target, leaderUrl);
+            if (known !== undefined && known.url !== target && known.healthy) {
+              hint = known.url;
               continue;
             }
           }
+        } else if (error.code === ErrorCode.NOT_PRIMARY_REGION) {
+          // A promotion, or a gateway behind on the epoch: the answer names the primary at the node's epoch (adopted only if newer).
+          const epoch = errorField(answer.json, 'epoch');
+          const primary = errorField(answer.json, 'primary_region');
+          const primaryLeader = errorField(answer.json, 'primary_leader_url');
+          if (typeof epoch === 'number' && typeof primary === 'string' && primary !== '') {
+            topology.observePrimary(epoch, primary, typeof primaryLeader === 'string' && primaryLeader !== '' ? primaryLeader : undefined);
+          }
+          topology.refresh();
+          const next = topology.availableLeader()?.url;
+          if (next !== undefined && next !== target && redirects < MAX_REGION_REDIRECTS) {
+            redirects++;
+            hint = next;
+            continue;
+          }
         }
-        await sleep(RETRY_PAUSE_MS);
+        await sleep(error.code === ErrorCode.EPOCH_UNCONFIRMED ? EPOCH_RETRY_PAUSE_MS : RETRY_PAUSE_MS);
       }
     } finally {
       if (held) {
@@ -312,23 +392,54 @@ export class QueryService {
 
   // ---- replica path -------------------------------------------------------------
 
-  candidates(): Candidate[] {
+  /**
+   * Every node that may serve a read. One group: as its topology sees them. Regional groups: every
+   * region's nodes, `leader` only for the primary region's leader, each with its region's gate, a
+   * lag that adds the region's lag to the node's own, and (given the read's `after` position) an
+   * applied index comparable with `after.index` (session/position.ts `appliedTowards`).
+   */
+  candidates(after?: Position): Candidate[] {
     const { topology, breakers } = this.options;
-    const leader = topology.leader()?.url;
-    return topology
-      .views()
-      .filter((v) => v.role !== 'candidate' && (v.role !== 'unknown' || v.url === leader))
-      .map((v) => ({
-        url: v.url,
-        region: v.region,
-        leader: v.url === leader,
-        healthy: v.healthy,
-        lagMs: lagOf(v),
-        breaker: breakers.state(v.url),
-        inflight: v.inflight,
-        rttMs: v.rttMs,
-        appliedIndex: v.appliedIndex,
-      }));
+    if (!topology.regional) {
+      const leader = topology.leader()?.url;
+      return topology
+        .views()
+        .filter((v) => v.role !== 'candidate' && (v.role !== 'unknown' || v.url === leader))
+        .map((v) => ({
+          url: v.url,
+          region: v.region,
+          leader: v.url === leader,
+          healthy: v.healthy,
+          lagMs: lagOf(v),
+          breaker: breakers.state(v.url),
+          inflight: v.inflight,
+          rttMs: v.rttMs,
+          appliedIndex: v.appliedIndex,
+        }));
+    }
+    const candidates: Candidate[] = [];
+    for (const region of topology.regionViews()) {
+      const regionLeader = region.leader?.url;
+      for (const v of region.views) {
+        if (v.role === 'candidate' || (v.role === 'unknown' && v.url !== regionLeader)) continue;
+        const own = lagOf(v);
+        let appliedIndex = v.appliedIndex;
+        if (after !== undefined) appliedIndex = appliedTowards(region.primary ? { epoch: topology.epoch, index: v.appliedIndex } : region.position, after);
+        candidates.push({
+          url: v.url,
+          region: region.name,
+          leader: region.primary && v.url === regionLeader,
+          healthy: v.healthy,
+          lagMs: region.lagMs === null ? own : region.lagMs + (own ?? 0),
+          breaker: breakers.state(v.url),
+          inflight: v.inflight,
+          rttMs: v.rttMs,
+          appliedIndex,
+          regionGate: region.gate,
+        });
+      }
+    }
+    return candidates;
   }
 
   /** The client's location and home region for `nearest`; the gateway's region otherwise. */
@@ -345,6 +456,7 @@ export class QueryService {
 
   private async readFromReplicas(
     request: QueryBody,
+    after: Position,
     kind: StatementKind,
     session: Session,
     lagBoundMs: number | undefined,
@@ -354,7 +466,7 @@ export class QueryService {
   ): Promise<QueryOutcome> {
     const { metrics, topology, breakers } = this.options;
     const { origin, home } = this.whereIs(session, clientAddress);
-    const routed = planRead(this.candidates(), { policy: session.readPreference, lagBoundMs, homeRegion: home, origin, regions: this.regionPoints, turn: this.turn++, afterIndex: request.after_index ?? 0 });
+    const routed = planRead(this.candidates(after), { policy: session.readPreference, lagBoundMs, homeRegion: home, origin, regions: this.regionPoints, turn: this.turn++, afterIndex: after.index });
     // System views: only the leader knows every member's lag and health; without one, a replica answers (partial).
     const plan = kind === 'admin' && topology.availableLeader() !== undefined ? leaderFirst(routed) : routed;
     let lastError: GeodeError | undefined;
@@ -450,11 +562,12 @@ export class QueryService {
         metrics.readRetries.inc();
       } else if (settled.answer.status === 200) {
         this.observe(settled.answer);
-        this.remember(request, settled.answer);
-        return this.finish(settled.answer, kind, target, session, 'applied_index');
+        const position = this.readPosition(settled.answer);
+        this.remember(request, settled.answer, position);
+        return this.finish(settled.answer, kind, target, session, position);
       } else {
         // The statement's own outcome (TIMEOUT, MEMORY_LIMIT, WORK_LIMIT, a type error, ...): the same on every replica.
-        if (!aboutTheNode(errorFromWire(errorBody(settled.answer.json)))) return this.finish(settled.answer, kind, target, session, 'applied_index');
+        if (!aboutTheNode(errorFromWire(errorBody(settled.answer.json)))) return this.finish(settled.answer, kind, target, session, undefined);
         lastAnswer = settled.answer;
         lastError = undefined;
         metrics.readRetries.inc();
@@ -463,7 +576,7 @@ export class QueryService {
     }
     const cached = this.cachedRead(request, session);
     if (cached !== undefined) return { status: 200, body: cached, session, kind, target: 'cache', outcome: 'ok' };
-    if (lastAnswer !== undefined) return this.finish(lastAnswer, kind, 'replica', session, 'applied_index');
+    if (lastAnswer !== undefined) return this.finish(lastAnswer, kind, 'replica', session, undefined);
     if (lastError !== undefined) {
       if (lost >= MAX_NODES_PER_READ && next < plan.length) {
         throw new GeodeError(ErrorCode.NO_QUORUM, `the read was in flight on ${lost} nodes that failed under it; it is not sent to more. Last: ${lastError.message}`, {
@@ -484,17 +597,18 @@ export class QueryService {
     return `${request.query}\u0000${JSON.stringify(request.params ?? {})}`;
   }
 
-  private remember(request: QueryBody, answer: NodeAnswer): void {
+  private remember(request: QueryBody, answer: NodeAnswer, position: Position | undefined): void {
     if (this.results === undefined) return;
-    const index = metaNumber(answer.json, 'applied_index') ?? 0;
-    this.results.set(this.cacheKey(request), { text: answer.text, index });
+    this.results.set(this.cacheKey(request), { text: answer.text, position });
   }
 
   /** Only when the session accepts stale reads, and never older than what the session has seen. */
   private cachedRead(request: QueryBody, session: Session): string | undefined {
     if (this.results === undefined || (request.consistency !== 'any' && request.consistency !== 'bounded')) return undefined;
     const hit = this.results.get(this.cacheKey(request));
-    if (hit === undefined || hit.index < session.causalIndex) return undefined;
+    if (hit === undefined) return undefined;
+    const seen = sessionPosition(session);
+    if (isPastOrigin(seen) && (hit.position === undefined || comparePositions(hit.position, seen) < 0)) return undefined;
     const body = JSON.parse(hit.text) as Record<string, unknown>;
     return JSON.stringify({ ...body, degraded: true });
   }
@@ -513,13 +627,15 @@ export class QueryService {
     throw error;
   }
 
-  /** `requestId`: a write's, added to its error answer so that the client can resend it safely. */
-  private finish(answer: NodeAnswer, kind: StatementKind, target: RouteTarget, session: Session, advanceBy: 'index' | 'applied_index', requestId?: string): QueryOutcome {
+  /**
+   * `position`: what the answer reflects (a write's position, a read's), which raises the session's;
+   * `requestId`: a write's, added to its error answer so that the client can resend it safely.
+   */
+  private finish(answer: NodeAnswer, kind: StatementKind, target: RouteTarget, session: Session, position: Position | undefined, requestId?: string): QueryOutcome {
     let next = session;
     let body = answer.text;
     if (answer.status === 200) {
-      const index = metaNumber(answer.json, advanceBy);
-      if (index !== undefined && index > session.causalIndex) next = { ...session, causalIndex: index };
+      if (position !== undefined && comparePositions(position, sessionPosition(session)) > 0) next = withPosition(session, position);
     } else if (requestId !== undefined) {
       const error = errorBody(answer.json);
       if (error !== undefined && error['request_id'] === undefined) body = JSON.stringify({ ...(answer.json as object), error: { ...error, request_id: requestId } });
@@ -532,6 +648,13 @@ export class QueryService {
 function errorBody(json: unknown): Record<string, unknown> | undefined {
   const error = (json as { error?: unknown } | null)?.error;
   return typeof error === 'object' && error !== null ? (error as Record<string, unknown>) : undefined;
+}
+
+/** A write answer's position: `meta.index` at `meta.epoch` (absent: 1). */
+function writePosition(body: unknown): Position | undefined {
+  const index = metaNumber(body, 'index');
+  if (index === undefined) return undefined;
+  return { epoch: epochOr1((body as { meta?: Record<string, unknown> } | null)?.meta?.['epoch']), index };
 }
 
 function metaNumber(body: unknown, key: string): number | undefined {

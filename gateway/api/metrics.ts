@@ -1,12 +1,25 @@
 /**
  * The gateway's Prometheus series (own Registry, prefix `geode_gateway_`).
  * Node-labelled gauges are read from the topology and breakers at scrape time.
+ *
+ * Regions, under the seed's own names (the nodes export the same series; a
+ * gateway's say what it routes by): `geode_region_replication_lag_seconds{region}`,
+ * each region's lag behind the primary (0 for the primary), exported only
+ * while the gateway knows it: a region whose lag is unknown (no fresh region
+ * status, or the region itself cannot tell) has no sample, as a node's
+ * unknown lag has none in `geode_gateway_replication_lag_seconds`. The alarm
+ * is `geode_region_over_lag_max{region}`: 1 when the lag is unknown or over
+ * the region's `replication_lag_max`, the condition that keeps bounded reads
+ * away. `geode_region_epoch`: the highest region epoch the gateway has seen
+ * (from a single group's nodes too, which are at epoch 1; no sample before
+ * any node answered). Region labels are the configured regions plus those
+ * learned from the nodes: bounded.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BREAKER_STATE_VALUE } from '../breakers/breakers.js';
 import type { Breakers } from '../breakers/breakers.js';
 import { lagOf } from '../topology/node-view.js';
-import type { Topology } from '../topology/topology.js';
+import type { RegionalTopology } from '../topology/regions.js';
 
 export type RequestKind = 'read' | 'write' | 'schema' | 'cluster' | 'admin' | 'session' | 'unknown';
 /** Where a request went: bounded set of values. */
@@ -21,7 +34,7 @@ export class GatewayMetrics {
   readonly readRetries: Counter;
   readonly readHedges: Counter;
 
-  constructor(topology: Topology, breakers: Breakers) {
+  constructor(topology: RegionalTopology, breakers: Breakers) {
     const registers = [this.registry];
     const nodeName = (url: string): string => topology.view(url)?.name ?? url;
     this.requests = new Counter({ name: 'geode_gateway_requests_total', help: 'Queries answered, by statement kind, route target and outcome (ok or error code)', labelNames: ['kind', 'target', 'outcome'], registers });
@@ -85,6 +98,35 @@ export class GatewayMetrics {
       collect() {
         this.reset();
         for (const view of topology.views()) this.set({ node: nodeName(view.url) }, view.inflight);
+      },
+    });
+    new Gauge({
+      name: 'geode_region_replication_lag_seconds',
+      help: 'Region lag behind the primary region as the gateway routes by it (no sample while unknown)',
+      labelNames: ['region'],
+      registers,
+      collect() {
+        this.reset();
+        for (const region of topology.regionViews()) if (region.lagMs !== null) this.set({ region: region.name }, region.lagMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'geode_region_over_lag_max',
+      help: 'Region lag unknown or over its replication_lag_max (1): the region takes no bounded reads',
+      labelNames: ['region'],
+      registers,
+      collect() {
+        this.reset();
+        for (const region of topology.regionViews()) this.set({ region: region.name }, region.row.over_lag_max ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'geode_region_epoch',
+      help: 'The highest region epoch the gateway has seen',
+      registers,
+      collect() {
+        this.reset();
+        if (topology.epoch > 0) this.set(topology.epoch);
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'geode_gateway_' });

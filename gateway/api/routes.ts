@@ -1,6 +1,8 @@
 /**
  * HTTP routes: `POST /v1/query`, `GET /api/v1/cluster/status` (merged view),
- * `/metrics`, `/healthz`, `/readyz`, and the admin passthrough to the leader.
+ * `/metrics`, `/healthz`, `/readyz`, the admin passthrough to the leader, and
+ * the region promote/rejoin routes, forwarded to the named region's leader
+ * (region-admin.ts).
  */
 import { adminAuthorized } from '../../shared/protocol/admin-token.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -11,6 +13,7 @@ import { outOfRotation } from '../routing/pipeline.js';
 import { lagOf } from '../topology/node-view.js';
 import { QUERY_PATH } from './query-endpoint.js';
 import type { QueryEndpoint } from './query-endpoint.js';
+import { registerRegionAdmin } from './region-admin.js';
 
 /** Constant-time bearer check; always refuses when no token is configured. */
 export function checkAdmin(request: FastifyRequest, token: string | undefined): void {
@@ -25,6 +28,12 @@ export function checkAdmin(request: FastifyRequest, token: string | undefined): 
  * null until one answered), plus the leader and term, per node its URL, region and applied index,
  * and what this gateway observes of it: health checks, breaker, and whether it is in read rotation
  * under the gateway's default lag bound, with the reason when not.
+ *
+ * Regional groups (`regional: true`): `leader`, `leader_url`, `term` and `quorum_status` are the
+ * primary region's; `epoch` and `primary_region` say where writes go; each `regions` entry is that
+ * region as its own nodes report it (region-book.ts `RegionRow`: role, state, epoch, primary_region,
+ * position, lag_ms, over_lag_max, serve_reads, leader_url, ...) with its group's leader, term and
+ * nodes, and a region the gateway learned from the others (`learned: true`, no location).
  */
 export function mergedStatus(core: GatewayCore): Record<string, unknown> {
   const { topology, breakers, config, service } = core;
@@ -58,10 +67,33 @@ export function mergedStatus(core: GatewayCore): Record<string, unknown> {
       query_stream: core.streams?.isOpen(v.url) ?? false,
     };
   };
-  const configured = new Set(config.regions.flatMap((r) => r.nodes));
-  const regions = config.regions.map((r) => ({ name: r.name, role: r.role, lat: r.lat, lon: r.lon, nodes: r.nodes.map(nodeEntry) }));
-  const discovered = topology.views().filter((v) => !configured.has(v.url));
-  if (discovered.length > 0) regions.push({ name: 'unassigned', role: 'secondary', lat: 0, lon: 0, nodes: discovered.map((v) => nodeEntry(v.url)) });
+  let regions: { name: string; nodes: Record<string, unknown>[]; [field: string]: unknown }[];
+  if (topology.regional) {
+    regions = topology.regionViews().map((r) => {
+      const listed = new Set(r.config.nodes);
+      const nodes = [...r.config.nodes, ...r.views.filter((v) => !listed.has(v.url)).map((v) => v.url)];
+      return {
+        name: r.name,
+        ...(r.reportedAs !== undefined ? { reported_as: r.reportedAs } : {}),
+        ...r.row,
+        role: r.row.role ?? r.config.role,
+        primary: r.primary,
+        learned: r.learned,
+        lat: Number.isFinite(r.config.lat) ? r.config.lat : null,
+        lon: Number.isFinite(r.config.lon) ? r.config.lon : null,
+        leader: r.leader?.name ?? null,
+        term: r.term,
+        quorum_status: r.leader === undefined ? 'lost' : r.quorumStatus,
+        cluster_id: r.clusterId ?? null,
+        nodes: nodes.map(nodeEntry),
+      };
+    });
+  } else {
+    const configured = new Set(config.regions.flatMap((r) => r.nodes));
+    regions = config.regions.map((r) => ({ name: r.name, role: r.role, lat: r.lat, lon: r.lon, nodes: r.nodes.map(nodeEntry) }));
+    const discovered = topology.views().filter((v) => !configured.has(v.url));
+    if (discovered.length > 0) regions.push({ name: 'unassigned', role: 'secondary', lat: 0, lon: 0, nodes: discovered.map((v) => nodeEntry(v.url)) });
+  }
   const nodes = regions.flatMap((r) => r.nodes.map((n) => ({ ...n, region: r.name })));
   const clusterIds = topology.clusterIdsSeen();
   return {
@@ -81,6 +113,11 @@ export function mergedStatus(core: GatewayCore): Record<string, unknown> {
     acknowledged_index_shared: service.acknowledgedIndexShared,
     failovers: topology.failovers,
     writes_waiting: service.writesWaiting,
+    // Regional groups: where writes go, by the highest region epoch seen; the causal position the acknowledged index belongs to.
+    regional: topology.regional,
+    ...(topology.regional
+      ? { epoch: topology.epoch, primary_region: topology.primaryRegion ?? null, acknowledged_position: service.acknowledgedPosition }
+      : {}),
     regions,
   };
 }
@@ -110,6 +147,8 @@ export async function registerRoutes(app: FastifyInstance, core: GatewayCore, qu
     if (core.topology.availableLeader() !== undefined) return { status: 'ready' };
     return reply.code(503).send({ status: 'not_ready', reason: `no reachable leader is known (term ${core.topology.term})` });
   });
+
+  registerRegionAdmin(app, core, (request) => checkAdmin(request, core.config.adminToken));
 
   const upstream = core.config.regions[0]?.nodes[0] ?? 'http://127.0.0.1:1';
   await app.register(proxy, {

@@ -17,12 +17,13 @@ import type { GatewayCore } from '../core.js';
 import type { QueryBody } from '../query-service.js';
 import { clientAddress } from '../routing/geo.js';
 import { applySessionSetting } from '../session/settings.js';
-import { SESSION_HEADER } from '../session/token.js';
+import { laterPosition } from '../session/position.js';
+import { SESSION_HEADER, sessionPosition, withPosition } from '../session/token.js';
 import type { Session } from '../session/token.js';
 import { toGeodeError } from './errors.js';
 
 export const WS_PATH = '/v1/ws';
-const BODY_KEYS = new Set(['id', 'query', 'params', 'timeout_ms', 'request_id', 'consistency', 'max_lag_ms', 'after_index']);
+const BODY_KEYS = new Set(['id', 'query', 'params', 'timeout_ms', 'request_id', 'consistency', 'max_lag_ms', 'after_index', 'after_epoch']);
 const CONSISTENCY = new Set(['linearizable', 'leader', 'bounded', 'any']);
 
 /** A message's JSON object and its id (null when the message has none or is not an object). */
@@ -49,7 +50,7 @@ function parseBody(m: Record<string, unknown>): QueryBody {
     if (typeof params !== 'object' || params === null || Array.isArray(params)) throw bad('params', 'expected an object');
     body.params = params as Record<string, unknown>;
   }
-  const int = (key: 'timeout_ms' | 'max_lag_ms' | 'after_index', min: number): void => {
+  const int = (key: 'timeout_ms' | 'max_lag_ms' | 'after_index' | 'after_epoch', min: number): void => {
     const v = m[key];
     if (v === undefined) return;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw bad(key, `expected an integer >= ${min}`);
@@ -58,6 +59,8 @@ function parseBody(m: Record<string, unknown>): QueryBody {
   int('timeout_ms', 1);
   int('max_lag_ms', 0);
   int('after_index', 0);
+  // The region epoch of after_index (regional deployments; absent: 1).
+  int('after_epoch', 1);
   if (m['request_id'] !== undefined) {
     if (typeof m['request_id'] !== 'string' || m['request_id'].length === 0 || m['request_id'].length > 200) throw bad('request_id', 'expected a string of 1..200 characters');
     body.request_id = m['request_id'];
@@ -117,8 +120,8 @@ export class GatewaySockets {
           // not a valid statement: core.run reports why
         }
         void this.core.run(body, sent, address).then((answer) => {
-          // Settings changed above already; answers only raise the causal index, in whatever order they arrive.
-          session = { ...session, causalIndex: Math.max(answer.session.causalIndex, session.causalIndex) };
+          // Settings changed above already; answers only raise the causal position, in whatever order they arrive.
+          session = withPosition(session, laterPosition(sessionPosition(session), sessionPosition(answer.session)));
           if (ws.readyState !== ws.OPEN) return;
           const result = JSON.parse(answer.body) as Record<string, unknown>;
           ws.send(JSON.stringify({ id, ...result, session: this.core.codec.encode(session) }));

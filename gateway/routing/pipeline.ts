@@ -1,8 +1,18 @@
 /**
  * Read routing as small functions over candidate lists, composed in
- * `planRead`: tiers (home region, other regions, leader) -> lag bound ->
- * health and breaker -> the session's policy -> within a tier, replicas
- * known to be behind the read's `after_index` last. Each stage is pure.
+ * `planRead`: tiers (home region, other regions, leader) -> region gates ->
+ * lag bound -> health and breaker -> the session's policy -> within a tier,
+ * replicas known to be behind the read's `after_index` last. Each stage is
+ * pure.
+ *
+ * In a deployment of regional groups the candidates are every region's
+ * nodes; `leader` marks only the primary region's leader (the write
+ * leader), a follower region's leader being a replica like its followers.
+ * Each such candidate carries its region's gate (topology/region-book.ts:
+ * a region that serves no reads, or none bounded) and a lag that counts the
+ * region's lag behind the primary plus the node's own behind its region's
+ * leader. In a single group no candidate has a gate, and `regionsOpen`
+ * passes them all.
  */
 import type { ReadPreference } from '../config.js';
 import { distanceKm } from './geo.js';
@@ -15,13 +25,18 @@ export interface Candidate {
   region: string;
   leader: boolean;
   healthy: boolean;
-  /** ms behind the leader; undefined when unknown (the node still enforces the bound itself). */
+  /**
+   * ms behind the leader; undefined when unknown (the node still enforces the bound itself). Regional:
+   * behind the primary, the region's lag plus the node's own.
+   */
   lagMs: number | undefined;
   breaker: BreakerState;
   inflight: number;
   rttMs: number | undefined;
-  /** Highest applied index the gateway has seen from it (answers, statuses). */
+  /** Highest applied index the gateway has seen from it (answers, statuses); regional: comparable with the read's after_index (session/position.ts `appliedTowards`). */
   appliedIndex: number;
+  /** Regional deployments only: why the candidate's region takes no reads (`closed`), or no bounded ones (`unbounded`). */
+  regionGate?: { closed: string | undefined; unbounded: string | undefined };
 }
 
 /** Followers of the home region, followers elsewhere, then the leader; empty tiers dropped. */
@@ -42,6 +57,15 @@ export function withinLag(candidates: readonly Candidate[], boundMs: number): Ca
   return candidates.filter((c) => c.leader || c.lagMs === undefined || c.lagMs <= boundMs);
 }
 
+/**
+ * Regional deployments: drops the candidates of regions that take no reads and, for a bounded read,
+ * of regions whose lag is unknown or over their `replication_lag_max`. Never the leader (the primary
+ * region's, lag 0); candidates without a gate (a single group) all pass.
+ */
+export function regionsOpen(candidates: readonly Candidate[], bounded: boolean): Candidate[] {
+  return candidates.filter((c) => c.leader || c.regionGate === undefined || (c.regionGate.closed === undefined && (!bounded || c.regionGate.unbounded === undefined)));
+}
+
 /** Healthy and not behind an open breaker (half-open lets a trial through). */
 export function available(candidates: readonly Candidate[]): Candidate[] {
   return candidates.filter((c) => c.healthy && c.breaker !== 'open');
@@ -60,6 +84,10 @@ export function leaderFirst(plan: readonly Candidate[]): Candidate[] {
 export function outOfRotation(c: Candidate, lagBoundMs: number | undefined): string | undefined {
   if (!c.healthy) return 'health checks failing';
   if (c.breaker === 'open') return 'circuit breaker open';
+  if (!c.leader && c.regionGate !== undefined) {
+    if (c.regionGate.closed !== undefined) return c.regionGate.closed;
+    if (lagBoundMs !== undefined && c.regionGate.unbounded !== undefined) return c.regionGate.unbounded;
+  }
   if (!c.leader && lagBoundMs !== undefined && c.lagMs !== undefined && c.lagMs > lagBoundMs) return `replication lag ${c.lagMs} ms over the bound of ${lagBoundMs} ms`;
   return undefined;
 }
@@ -92,12 +120,20 @@ export function leastConnections(candidates: readonly Candidate[]): Candidate[] 
   return [...candidates].sort((a, b) => a.inflight - b.inflight || rttOrInfinity(a) - rttOrInfinity(b));
 }
 
-/** Closest region to the client first; ties (same region, or no location) by measured RTT. */
+/** Farther than any two points on Earth (about 20,000 km): where a region without a location sorts. */
+const UNLOCATED_KM = 1e6;
+
+/**
+ * Closest region to the client first; ties (same region, or no location) by measured RTT. A region
+ * the gateway has no location for (learned from the nodes, not configured) comes after every located
+ * one when the client's location is known.
+ */
 export function nearest(candidates: readonly Candidate[], origin: GeoPoint | undefined, regions: readonly RegionPoint[]): Candidate[] {
   const byName = new Map(regions.map((r) => [r.name, r]));
   const km = (c: Candidate): number => {
+    if (origin === undefined) return 0;
     const region = byName.get(c.region);
-    return origin === undefined || region === undefined ? 0 : distanceKm(origin, region);
+    return region === undefined ? UNLOCATED_KM : distanceKm(origin, region);
   };
   return [...candidates].sort((a, b) => km(a) - km(b) || rttOrInfinity(a) - rttOrInfinity(b));
 }
@@ -130,7 +166,8 @@ export function order(candidates: readonly Candidate[], context: ReadPlanContext
 export function planRead(candidates: readonly Candidate[], context: ReadPlanContext): Candidate[] {
   const plan: Candidate[] = [];
   for (const tier of tiers(candidates, context.homeRegion)) {
-    const eligible = available(context.lagBoundMs === undefined ? tier : withinLag(tier, context.lagBoundMs));
+    const open = regionsOpen(tier, context.lagBoundMs !== undefined);
+    const eligible = available(context.lagBoundMs === undefined ? open : withinLag(open, context.lagBoundMs));
     plan.push(...preferApplied(order(eligible, context), context.afterIndex ?? 0));
   }
   return plan;

@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache';
 import { CONSISTENCY_LEVELS, READ_PREFERENCES } from '../config.js';
 import type { Consistency, ReadPreference } from '../config.js';
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
+import type { Position } from './position.js';
 
 export const SESSION_HEADER = 'geode-session';
 export const SESSION_VERSION = 1;
@@ -22,6 +23,22 @@ export interface Session {
   consistency: Consistency;
   /** Reads wait until the serving node applied at least this index (read-your-writes, monotonic reads). */
   causalIndex: number;
+  /**
+   * The region epoch of `causalIndex` (session/position.ts); absent means 1, which is every position of a
+   * single-group deployment, and of tokens written before regions existed.
+   */
+  causalEpoch?: number;
+}
+
+/** The session's causal position. */
+export function sessionPosition(session: Session): Position {
+  return { epoch: session.causalEpoch ?? 1, index: session.causalIndex };
+}
+
+/** The session at `position`; epoch 1 is left implicit, so single-group tokens keep their shape. */
+export function withPosition(session: Session, position: Position): Session {
+  const { causalEpoch: _omitted, ...rest } = session;
+  return position.epoch > 1 ? { ...rest, causalIndex: position.index, causalEpoch: position.epoch } : { ...rest, causalIndex: position.index };
 }
 
 interface WireSession {
@@ -29,6 +46,11 @@ interface WireSession {
   max_lag_ms: number;
   consistency: Consistency;
   causal_index: number;
+  /**
+   * Written only when above 1. Not a new token version: a gateway that does not know the field ignores
+   * it (reading the index as epoch 1's), and one that does reads a token without it as epoch 1.
+   */
+  causal_epoch?: number;
   v: number;
 }
 
@@ -51,7 +73,7 @@ export class SessionCodec {
   }
 
   encode(session: Session): string {
-    const cacheKey = `${session.readPreference}|${session.maxLagMs}|${session.consistency}|${session.causalIndex}`;
+    const cacheKey = `${session.readPreference}|${session.maxLagMs}|${session.consistency}|${session.causalIndex}|${session.causalEpoch ?? 1}`;
     const hit = this.encoded.get(cacheKey);
     if (hit !== undefined) return hit;
     const token = this.encodeFresh(session);
@@ -65,6 +87,7 @@ export class SessionCodec {
       max_lag_ms: session.maxLagMs,
       consistency: session.consistency,
       causal_index: session.causalIndex,
+      ...(session.causalEpoch !== undefined && session.causalEpoch > 1 ? { causal_epoch: session.causalEpoch } : {}),
       v: SESSION_VERSION,
     };
     const payload = Buffer.from(JSON.stringify(wire)).toString('base64url');
@@ -100,12 +123,15 @@ export class SessionCodec {
     if (!READ_PREFERENCES.includes(w.read_preference as ReadPreference)) throw refuse('bad read_preference');
     if (!CONSISTENCY_LEVELS.includes(w.consistency as Consistency)) throw refuse('bad consistency');
     if (!isNonNegativeInt(w.max_lag_ms) || !isNonNegativeInt(w.causal_index)) throw refuse('bad numbers');
-    return {
+    if (w.causal_epoch !== undefined && (!isNonNegativeInt(w.causal_epoch) || w.causal_epoch < 1)) throw refuse('bad causal_epoch');
+    const session: Session = {
       readPreference: w.read_preference as ReadPreference,
       consistency: w.consistency as Consistency,
       maxLagMs: w.max_lag_ms,
       causalIndex: w.causal_index,
     };
+    if (w.causal_epoch !== undefined && w.causal_epoch > 1) session.causalEpoch = w.causal_epoch;
+    return session;
   }
 }
 

@@ -1,5 +1,9 @@
 export { Topology, UNASSIGNED_REGION } from './topology.js';
 export type { TopologyOptions } from './topology.js';
+export { REGION_STATUS_PATH, RegionalTopology } from './regions.js';
+export type { RegionView, RegionalTopologyOptions } from './regions.js';
+export { OPEN_GATE, RegionBook, parseRegionStatus } from './region-book.js';
+export type { PeerSnapshot, RegionGate, RegionRecord, RegionRow, RegionSnapshot } from './region-book.js';
 export { lagOf, nextRtt } from './node-view.js';
 export type { NodeRoleView, NodeView } from './node-view.js';
 export { parseStatus } from './status.js';
