@@ -155,7 +155,9 @@ async function runNode(args: string[]): Promise<number | 'running'> {
   if (values.check) {
     process.stdout.write(
       `${values.config}: valid (node ${config.id}, cluster ${config.clusterId}, ${config.members.length} member${config.members.length === 1 ? '' : 's'}, ` +
-        `${config.replicationMode}, query_memory_limit ${formatByteSize(config.queryMemoryLimitBytes)})\n`,
+        `${config.replicationMode}, query_memory_limit ${formatByteSize(config.queryMemoryLimitBytes)}` +
+        (config.regions === undefined ? '' : `, region ${config.regions.self} of ${config.regions.regions.map((r) => `${r.name} (${r.role})`).join(', ')}`) +
+        ')\n',
     );
     return 0;
   }

@@ -58,6 +58,8 @@ export async function startClusterNode(config: NodeConfig, logLevel: string): Pr
       electionTicks: timing.electionTicks,
       ...(config.snapshotEntries === undefined ? {} : { snapshotEntries: config.snapshotEntries }),
       ...(config.readLanes ? { readLanes: { host: config.listen.host } } : {}),
+      // The deployment's regions (its own = config.region); absent: one region, always the write region.
+      ...(config.regions === undefined ? {} : { regions: config.regions }),
       logger,
     });
     // A node that stops itself (it can no longer write its log or apply its entries) takes the server down
