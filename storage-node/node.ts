@@ -49,6 +49,10 @@ import { SharedNodeView } from './host/node-view.js';
 import { MemberBook } from './host/member-book.js';
 import { AppliedWaiters } from './host/applied-waiters.js';
 import { clusterStatus, roleOf, systemViews } from './host/cluster-status.js';
+import { RegionHost } from './host/region/region-host.js';
+import type { DrSourceBinding } from './host/region/region-host.js';
+import type { RegionState } from './replication/region-state.js';
+import type { PromoteResult, RegionStatus } from '../shared/protocol/region.js';
 import { ErrorCode, GeodeError, errorFromWire } from '../shared/protocol/errors.js';
 import type { ClusterStatus, NodeRole, QueryMeta } from '../shared/protocol/cluster.js';
 import type { ConsistencyLevel } from '../shared/protocol/query.js';
@@ -126,6 +130,8 @@ export interface ReadRequest {
   consistency: Consistency;
   maxLagMs?: number | undefined;
   afterIndex?: number | undefined;
+  /** The region epoch of `afterIndex` (a causal token's position in the primary's log); absent: this region's own log. */
+  afterEpoch?: number | undefined;
   timeoutMs: number;
   /** The statement reads the `system.*` views, which this node fills from its view of the cluster. */
   systemView?: boolean;
@@ -146,6 +152,10 @@ export class StorageNode extends EventEmitter {
   private transport: Transport | undefined;
   private applyWorker!: WorkerClient;
   private reads: ReadPool | undefined;
+  /** Multi-region deployments only (host/region/). */
+  private region: RegionHost | undefined;
+  /** This group's region state when there are no regions: always the primary at epoch 1. */
+  private regionState: RegionState | undefined;
   /** What read lanes need to answer on their own (host/node-view.ts). */
   private readonly view = new SharedNodeView();
   private readonly waiters = new AppliedWaiters();
@@ -199,8 +209,14 @@ export class StorageNode extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    this.applyWorker = new WorkerClient(startTsWorker(new URL('./replication/apply-worker.ts', import.meta.url), { graphPath: this.graphPath }), (err) => this.fatal('apply worker died', err), { post: 'now' });
-    let info = await this.applyWorker.call<{ applied: number; settings: Partial<ReplicationSettings> }>('info');
+    const regions = this.options.regions;
+    const identity = regions === undefined ? undefined : { self: regions.self, initialPrimary: regions.regions.find((r) => r.role === 'primary')?.name ?? regions.self };
+    this.applyWorker = new WorkerClient(
+      startTsWorker(new URL('./replication/apply-worker.ts', import.meta.url), { graphPath: this.graphPath, ...(identity !== undefined ? { region: identity } : {}) }),
+      (err) => this.fatal('apply worker died', err),
+      { post: 'now' },
+    );
+    let info = await this.applyWorker.call<{ applied: number; settings: Partial<ReplicationSettings>; region: RegionState }>('info');
     const stored = this.log.snapshot();
     if (info.applied < stored.meta.index) {
       // A crash between persisting a received snapshot and installing it: the log no longer holds those entries.
@@ -213,7 +229,8 @@ export class StorageNode extends EventEmitter {
       workers: this.options.readWorkers ?? 2,
       memoryBudget: this.memoryBudget,
       heapLimitMb: readWorkerHeapMb(this.memoryBudget),
-      ...(this.options.readLanes !== undefined ? { lanes: { host: this.options.readLanes.host, view: this.view.buffer, node: this.name } } : {}),
+      // Lanes answer from the shared view, which knows nothing of regions: a regional node serves reads on its main port.
+      ...(this.options.readLanes !== undefined && regions === undefined ? { lanes: { host: this.options.readLanes.host, view: this.view.buffer, node: this.name } } : {}),
       logger: this.options.logger,
     });
     await this.reads.ready();
@@ -253,6 +270,7 @@ export class StorageNode extends EventEmitter {
             this.options.logger.info({ index: snapshot.meta.index, bytes: snapshot.data.byteLength }, 'installing snapshot from leader');
             this.restoreImage(snapshot.data).then((restored) => {
               this.setReplicated(restored.settings);
+              this.regionApplied(restored.region, false);
               this.reads?.broadcast('reopen');
               done(null, restored.applied);
             }, done);
@@ -276,10 +294,10 @@ export class StorageNode extends EventEmitter {
       {
         onStatus: (previous, status) => this.onStatus(previous, status),
         onApplied: (batch) => {
-          if (batch.schemaChanged) {
-            this.reads?.broadcast('refresh');
-            this.setReplicated(batch.settings);
-          }
+          if (batch.imageInstalled === true) this.reads?.broadcast('reopen');
+          else if (batch.schemaChanged) this.reads?.broadcast('refresh');
+          if (batch.schemaChanged) this.setReplicated(batch.settings);
+          if (batch.region !== undefined || this.region !== undefined) this.regionApplied(batch.region, batch.regionGap === true);
         },
         onConfChangeAppended: (entry) => this.learnMember(entry),
         onProgress: () => {
@@ -302,6 +320,11 @@ export class StorageNode extends EventEmitter {
       // A leader whose process died is replaced at once, not after a full election timeout.
       onPeerDown: (id) => this.loop.peerDown(id),
     });
+    this.regionState = info.region;
+    if (regions !== undefined) {
+      this.region = new RegionHost(regions, info.region, this.regionPort());
+      this.region.start();
+    }
     this.tickTimer = setInterval(() => this.loop.tick(), this.tickMs);
     this.lagTimer = setInterval(() => this.publishLagIfChanged(), 100);
     this.waiters.advance(info.applied);
@@ -314,10 +337,117 @@ export class StorageNode extends EventEmitter {
    * Writes a snapshot image where the apply worker restores it from (off this thread: an image can be
    * hundreds of megabytes), and restores it. The loop posts nothing else to the apply worker meanwhile.
    */
-  private async restoreImage(data: Uint8Array): Promise<{ applied: number; settings: Partial<ReplicationSettings> }> {
+  private async restoreImage(data: Uint8Array): Promise<{ applied: number; settings: Partial<ReplicationSettings>; region: RegionState }> {
     const path = join(this.options.dataDir, 'snapshot-in.db');
     await writeFile(path, data);
     return this.applyWorker.call('restore', { path });
+  }
+
+  // ---- regions -------------------------------------------------------------------
+
+  private regionApplied(next: RegionState | undefined, gap: boolean): void {
+    if (next !== undefined) this.regionState = next;
+    this.region?.applied(next, gap);
+  }
+
+  /** What the region host needs of this node (host/region/region-host.ts). */
+  private regionPort() {
+    return {
+      name: this.name,
+      dataDir: this.options.dataDir,
+      clusterSecret: this.options.clusterSecret,
+      isLeader: () => this.started && this.loop.isLeader,
+      leaderUrl: () => (this.leaderExtra()['leader_url'] as string | null) ?? null,
+      applied: () => this.loop.applied,
+      firstIndex: () => this.log.firstIndex(),
+      lastIndex: () => this.log.lastIndex(),
+      entries: (lo: number, hi: number, maxBytes: number) => this.log.entries(lo, Math.min(hi, this.log.lastIndex() + 1), maxBytes),
+      snapshot: () => this.log.snapshot(),
+      snapshotNow: () => this.snapshotNow(),
+      proposeAndWait: (data: Uint8Array, timeoutMs: number) => this.proposeInternal(data, timeoutMs),
+      propose: (data: Uint8Array) => this.started && this.loop.isLeader && this.loop.propose(data, { requestId: '', returnsRows: false }, () => undefined).accepted,
+      logger: this.options.logger,
+    };
+  }
+
+  /** Proposes a region entry and resolves with its index once this node applied it. */
+  private proposeInternal(data: Uint8Array, timeoutMs: number): Promise<number> {
+    if (!this.started || !this.loop.isLeader) return Promise.reject(this.notLeader());
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const proposed = this.loop.propose(data, { requestId: '', returnsRows: true }, (done: WriteDone<ApplyOutcome>) => {
+        clearTimeout(timer);
+        if (!done.ok) reject(done.reason === 'overwritten' ? this.notLeader() : this.unavailable());
+        else resolve(done.index);
+      });
+      if (!proposed.accepted) {
+        reject(this.notLeader());
+        return;
+      }
+      timer = setTimeout(() => {
+        this.loop.abandonWrite(proposed.index);
+        reject(new GeodeError(ErrorCode.TIMEOUT, `region entry at index ${proposed.index} not applied within ${timeoutMs} ms`, { retryable: true }));
+      }, timeoutMs);
+    });
+  }
+
+  /** `GET /api/v1/region/status`: this node's region (a single-region deployment answers as the primary at epoch 1). */
+  regionStatus(): RegionStatus {
+    if (!this.running) throw this.unavailable();
+    if (this.region !== undefined) return this.region.status();
+    const state = this.regionState;
+    return {
+      region: this.members.named(this.name)?.region ?? 'default',
+      role: 'primary',
+      state: 'primary',
+      epoch: state?.epoch ?? 1,
+      primary_region: this.members.named(this.name)?.region ?? 'default',
+      position: { epoch: state?.epoch ?? 1, index: this.loop.applied },
+      source_commit: null,
+      behind_entries: 0,
+      lag_ms: 0,
+      replication_lag_max_ms: null,
+      over_lag_max: false,
+      serve_reads: true,
+      write_priority: null,
+      stream: null,
+      node: this.name,
+      leader: this.loop.isLeader,
+      leader_url: (this.leaderExtra()['leader_url'] as string | null) ?? null,
+      history: state?.history ?? [],
+      quarantined: state?.quarantined ?? [],
+      regions: [],
+    };
+  }
+
+  /** `POST /api/v1/admin/regions/promote` on a node of the target region (its leader runs it). */
+  async promoteRegion(target: string, force: boolean, timeoutMs: number): Promise<PromoteResult> {
+    const region = this.region;
+    if (region === undefined) throw new GeodeError(ErrorCode.BAD_REQUEST, 'this deployment has no regions configured', { detail: 'NoRegions' });
+    if (target !== region.regionName) {
+      const peer = region.status().regions.find((r) => r.name === target);
+      if (peer === undefined) throw new GeodeError(ErrorCode.NOT_FOUND, `no region named ${target}`, { detail: 'UnknownRegion' });
+      throw new GeodeError(ErrorCode.NOT_LEADER, `this node is in region ${region.regionName}; send the promotion to region ${target}'s leader`, { extra: { leader_url: peer.leader_url, region: target } });
+    }
+    return region.promote(force, timeoutMs);
+  }
+
+  /** `POST /api/v1/admin/regions/rejoin` on a node of a fenced former primary. */
+  async rejoinRegion(target: string, timeoutMs: number): Promise<unknown> {
+    const region = this.region;
+    if (region === undefined) throw new GeodeError(ErrorCode.BAD_REQUEST, 'this deployment has no regions configured', { detail: 'NoRegions' });
+    if (target !== region.regionName) {
+      const peer = region.status().regions.find((r) => r.name === target);
+      if (peer === undefined) throw new GeodeError(ErrorCode.NOT_FOUND, `no region named ${target}`, { detail: 'UnknownRegion' });
+      throw new GeodeError(ErrorCode.NOT_LEADER, `this node is in region ${region.regionName}; send the rejoin to region ${target}'s leader`, { extra: { leader_url: peer.leader_url, region: target } });
+    }
+    return region.rejoin(timeoutMs);
+  }
+
+  /** `POST /v1/dr/epoch`: another region tells this one of an epoch (DR token). */
+  epochFromPeer(authorization: string | undefined, body: unknown): Promise<unknown> {
+    if (this.region === undefined) return Promise.reject(new GeodeError(ErrorCode.NOT_FOUND, 'this deployment has no regions configured', { detail: 'NoRegions' }));
+    return this.region.epochFromPeer(authorization, body);
   }
 
   // ---- state -------------------------------------------------------------------
@@ -360,7 +490,9 @@ export class StorageNode extends EventEmitter {
   }
 
   meta(index: number): ResultMeta {
-    return { node: this.name, role: this.role(), term: this.loop.status.term, index, applied_index: this.loop.applied };
+    const meta: ResultMeta = { node: this.name, role: this.role(), term: this.loop.status.term, index, applied_index: this.loop.applied };
+    if (this.region !== undefined) meta.epoch = this.region.current().epoch;
+    return meta;
   }
 
   clusterStatus(): ClusterStatus {
@@ -385,12 +517,19 @@ export class StorageNode extends EventEmitter {
 
   /** Rows of `system.replication_status` and `system.cluster_nodes` from this node's view (complete on the leader). */
   systemViews(): Record<string, Record<string, unknown>[]> {
-    return systemViews(this.clusterStatus());
+    const views = systemViews(this.clusterStatus());
+    const region = this.regionStatus();
+    views['region_status'] = [
+      { region: region.region, role: region.role, state: region.state, epoch: region.epoch, primary_region: region.primary_region, position_epoch: region.position.epoch, position_index: region.position.index, lag_ms: region.lag_ms, replication_lag_max_ms: region.replication_lag_max_ms, over_lag_max: region.over_lag_max, reachable: true, local: true },
+      ...region.regions.map((r) => ({ region: r.name, role: r.role, state: r.state, epoch: r.epoch, primary_region: r.primary_region, position_epoch: r.position?.epoch ?? null, position_index: r.position?.index ?? null, lag_ms: r.lag_ms, replication_lag_max_ms: null, over_lag_max: null, reachable: r.reachable, local: false })),
+    ];
+    return views;
   }
 
   private onStatus(previous: Status, status: Status): void {
     if (status.role === 'leader' && previous.role !== 'leader' && this.hadEarlierLeader(status)) this.failovers++;
     this.logLeadership(previous, status);
+    this.region?.refresh();
     this.emitChange('leader');
   }
 
@@ -473,6 +612,7 @@ export class StorageNode extends EventEmitter {
    * refused and it retries with backoff.
    */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (this.region !== undefined && this.region.handleUpgrade(request, socket, head, (): DrSourceBinding | undefined => (this.started ? { ok: true } : undefined))) return true;
     if (this.transport === undefined || this.stopped) {
       if ((request.url ?? '').startsWith(RAFT_STREAM_PATH)) {
         socket.destroy();
@@ -522,6 +662,8 @@ export class StorageNode extends EventEmitter {
   private propose(request: WriteRequest, requestId: string): Promise<{ result: WireResult; meta: ResultMeta }> {
     if (!this.started) return Promise.reject(this.unavailable());
     if (!this.loop.isLeader) return Promise.reject(this.notLeader());
+    const refusal = this.region?.writeRefusal(request.clusterSetting !== undefined);
+    if (refusal !== undefined) return Promise.reject(refusal);
     if (request.clusterSetting !== undefined) {
       const problem = validateSetting(request.clusterSetting.setting, request.clusterSetting.value, this.loop.status.confState.voters.length);
       if (problem !== undefined) return Promise.reject(new GeodeError(ErrorCode.BAD_REQUEST, problem, { detail: 'InvalidClusterSetting' }));
@@ -575,6 +717,16 @@ export class StorageNode extends EventEmitter {
   async read(request: ReadRequest): Promise<{ result: SerializedResult; meta: ResultMeta }> {
     if (!this.started || this.reads === undefined) throw this.unavailable();
     const deadline = Date.now() + request.timeoutMs;
+    const region = this.region;
+    if (region !== undefined) {
+      const state = region.current();
+      if ((request.consistency === 'linearizable' || request.consistency === 'leader') && state.state !== 'primary') {
+        throw new GeodeError(ErrorCode.NOT_PRIMARY_REGION, `region ${region.regionName} is not the primary; ${request.consistency} reads go to region ${state.primary}`, { extra: { region: region.regionName, primary_region: state.primary, epoch: state.epoch } });
+      }
+      if (!region.servesReads && request.systemView !== true) {
+        throw new GeodeError(ErrorCode.REPLICA_LAGGING, `region ${region.regionName} is a ${region.regions.regions.find((r) => r.name === region.regionName)?.role ?? 'disaster_recovery'} region and serves no reads (serve_reads: false)`, { detail: 'RegionServesNoReads' });
+      }
+    }
     switch (request.consistency) {
       case 'linearizable': {
         if (!this.loop.isLeader) throw this.notLeader();
@@ -596,11 +748,18 @@ export class StorageNode extends EventEmitter {
       case 'any':
         break;
     }
-    if (request.afterIndex !== undefined && request.afterIndex > this.loop.applied) await this.waiters.wait(request.afterIndex, deadline);
+    if (request.afterIndex !== undefined) {
+      const state = region?.current();
+      if (region !== undefined && state !== undefined && request.afterEpoch !== undefined && (state.state !== 'primary' || request.afterEpoch !== state.epoch)) {
+        // A position in the primary's log: this region serves once it applied it (an older epoch's through the fork points).
+        await region.waitPosition({ epoch: request.afterEpoch, index: request.afterIndex }, deadline);
+      } else if (request.afterIndex > this.loop.applied) await this.waiters.wait(request.afterIndex, deadline);
+    }
     let views: Record<string, Record<string, unknown>[]> | undefined;
     if (request.systemView === true) views = this.systemViews();
     const result = await this.reads.read({ query: request.query, params: request.params, now: Date.now(), seed: this.nextSeed(), deadline, ...(views !== undefined ? { views } : {}) });
     const meta: ResultMeta = { ...this.meta(this.loop.status.commit), lag_ms: this.loop.selfLagMs() ?? null };
+    if (region !== undefined) meta.position = region.current().position;
     if (views !== undefined) meta.view = this.loop.isLeader ? 'complete' : 'partial';
     return { result, meta };
   }
@@ -654,7 +813,7 @@ export class StorageNode extends EventEmitter {
   }
 
   /** Graph checksum at the current applied index (after pending online schema work). */
-  async checksum(): Promise<{ applied: number; checksum: string }> {
+  async checksum(): Promise<{ applied: number; checksum: string; position?: { epoch: number; index: number } }> {
     return this.applyWorker.call('checksum');
   }
 
@@ -765,6 +924,7 @@ export class StorageNode extends EventEmitter {
       if (name !== null) await this.transferLeadership(name).catch((err: unknown) => this.options.logger.warn({ err: String(err) }, 'leadership transfer on shutdown failed'));
     }
     this.stopped = true;
+    this.region?.stop();
     this.publishView();
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     if (this.lagTimer !== undefined) clearInterval(this.lagTimer);

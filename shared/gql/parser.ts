@@ -1181,7 +1181,7 @@ class Parser {
     this.expectP('.');
     const viewTok = this.tok;
     const view = this.name('a view name').toLowerCase();
-    if (view !== 'replication_status' && view !== 'cluster_nodes') {
+    if (view !== 'replication_status' && view !== 'cluster_nodes' && view !== 'region_status') {
       throw syntaxError(`unknown system view '${view}'`, viewTok.pos, 'UnexpectedSyntax');
     }
     const where = this.acceptKw('WHERE') ? this.expr() : null;

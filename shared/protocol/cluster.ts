@@ -32,6 +32,13 @@ export const QueryMeta = Type.Object({
   applied: Type.Optional(Type.Boolean()),
   /** Cluster writes: the id to retry with (the client's, or one the node generated). */
   request_id: Type.Optional(Type.String()),
+  /**
+   * The region epoch of the answering region (regions, DESIGN.md). A write's (epoch, index) is its
+   * position in the primary's log: a causal token holds both, and any region that applied it may serve.
+   */
+  epoch: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Reads in a multi-region deployment: the primary position this region had applied. */
+  position: Type.Optional(Type.Object({ epoch: Type.Integer(), index: Type.Integer() })),
 });
 export type QueryMeta = Static<typeof QueryMeta>;
 

@@ -26,6 +26,8 @@ export const QueryRequest = Type.Object(
     consistency: Type.Optional(ConsistencyLevel),
     max_lag_ms: Type.Optional(Type.Integer({ minimum: 0 })),
     after_index: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The region epoch of `after_index`: a position in the primary region's log (multi-region deployments). */
+    after_epoch: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 );

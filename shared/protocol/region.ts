@@ -36,8 +36,10 @@ export type RegionState = Static<typeof RegionState>;
 export const EpochRecord = Type.Object({
   epoch: Type.Integer({ minimum: 1 }),
   primary: Type.String(),
-  /** The last position of the previous epoch that this epoch's primary had applied (null for epoch 1). */
+  /** The last position of the previous epoch that this epoch's primary had applied (null for epoch 1, or not yet known). */
   fork: Type.Union([Position, Type.Null()]),
+  /** The index in the new primary's own log where the epoch began (null until known). */
+  start: Type.Union([Type.Integer(), Type.Null()]),
 });
 export type EpochRecord = Static<typeof EpochRecord>;
 

@@ -18,6 +18,7 @@ export interface BackendQuery {
   consistency: Consistency;
   maxLagMs: number | undefined;
   afterIndex: number | undefined;
+  afterEpoch?: number | undefined;
 }
 
 /** A statement's answer: its result as values, or (from a read worker) already serialized. */

@@ -94,6 +94,7 @@ export class ClusterBackend implements QueryBackend {
           consistency: request.consistency,
           maxLagMs: request.maxLagMs,
           afterIndex: request.afterIndex,
+          afterEpoch: request.afterEpoch,
           timeoutMs: request.timeoutMs,
           systemView: plan.kind === 'admin',
         });

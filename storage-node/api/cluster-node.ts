@@ -7,6 +7,7 @@ import type { BatchTotals } from '../log/durable-log.js';
 import type { ReadRequest, WriteRequest } from '../node.js';
 import type { ClusterStatus, QueryMeta } from '../../shared/protocol/cluster.js';
 import type { MemberSpec } from '../replication/members.js';
+import type { PromoteResult, RegionStatus } from '../../shared/protocol/region.js';
 import type { SerializedResult, WireResult } from '../replication/state-machine.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -31,7 +32,12 @@ export interface ClusterNode {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   transferLeadership(target: string): Promise<void>;
   snapshotNow(): Promise<{ index: number; bytes: number }>;
-  checksum(): Promise<{ applied: number; checksum: string }>;
+  checksum(): Promise<{ applied: number; checksum: string; position?: { epoch: number; index: number } }>;
+  /** Regions (host/region/): absent on a fake node, whose region routes then answer 501. */
+  regionStatus?(): RegionStatus;
+  promoteRegion?(target: string, force: boolean, timeoutMs: number): Promise<PromoteResult>;
+  rejoinRegion?(target: string, timeoutMs: number): Promise<unknown>;
+  epochFromPeer?(authorization: string | undefined, body: unknown): Promise<unknown>;
   addMember?(spec: MemberSpec): Promise<unknown>;
   removeMember?(name: string): Promise<unknown>;
   promoteLearner?(name: string): Promise<unknown>;

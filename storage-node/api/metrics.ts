@@ -105,6 +105,39 @@ export function registerClusterMetrics(metrics: NodeMetrics, handle: NodeHandle)
       if (current?.view === 'complete') this.set({ node: current.node }, current.quorum_status === 'healthy' ? 1 : 0);
     },
   });
+  // Regions: the region's own lag and epoch, from the node that knows them (its leader; on the primary, lag 0).
+  const region = () => {
+    const node = handle.current();
+    try {
+      return node?.regionStatus?.();
+    } catch {
+      return undefined;
+    }
+  };
+  new Gauge({
+    name: 'geode_region_replication_lag_seconds',
+    help: 'How long ago this region had applied everything the primary region had committed, in seconds (0 on the primary); exported by the region leader, left out while unknown.',
+    labelNames: ['region'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const r = region();
+      if (r === undefined || !r.leader || r.lag_ms === null || r.regions.length === 0) return;
+      this.set({ region: r.region }, r.lag_ms / 1000);
+    },
+  });
+  new Gauge({
+    name: 'geode_region_epoch',
+    help: 'The region epoch this node has applied (regions only): it grows with every promotion.',
+    labelNames: ['region'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const r = region();
+      if (r === undefined || r.regions.length === 0) return;
+      this.set({ region: r.region }, r.epoch);
+    },
+  });
   // A counter mirrors node.failovers: only the increase since the last scrape is added.
   let failoversSeen = 0;
   new Counter({

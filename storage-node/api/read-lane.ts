@@ -115,6 +115,8 @@ export class ReadLane {
     if (consistency === 'bounded' && (lag === undefined || lag > (body.max_lag_ms ?? 0))) return this.forward(body);
     // A causal token not applied yet: wait here for the main thread's next publish instead of handing the
     // read over (two thread hand-offs on the thread that drives Raft, for every read after a write).
+    // A position in another region's log (after_epoch): the main thread knows this region's position.
+    if (body.after_epoch !== undefined) return this.forward(body);
     if (body.after_index !== undefined && body.after_index > v.applied) return this.waitApplied(body, body.after_index, deadline);
     const plan = this.planOf(body.query);
     if (plan === undefined || plan.kind !== 'read') return this.forward(body);

@@ -77,7 +77,15 @@ export const TransferLeadershipResponse = Type.Object({ leader: Type.String(), t
 
 export const SnapshotResponse = Type.Object({ node: Type.String(), index: Type.Integer(), bytes: Type.Integer() });
 
-export const ChecksumResponse = Type.Object({ node: Type.String(), applied_index: Type.Integer(), checksum: Type.String() });
+export const ChecksumResponse = Type.Object({
+  node: Type.String(),
+  applied_index: Type.Integer(),
+  checksum: Type.String(),
+  /** The primary position the graph holds (regions: compare checksums across regions at the same position). */
+  position: Type.Optional(Type.Object({ epoch: Type.Integer(), index: Type.Integer() })),
+});
+
+export const RejoinRequest = Type.Object({ region: Type.String({ minLength: 1, maxLength: 200 }), timeout_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })) }, { additionalProperties: false });
 
 export const AddMemberRequest = Type.Object(
   {

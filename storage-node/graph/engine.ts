@@ -40,7 +40,7 @@ export const DEFAULT_WRITE_WORK_BUDGET = 500_000;
 export interface GraphEngineOptions {
   /** Parsed statements and plans kept per query text. */
   planCacheSize?: number;
-  /** Rows of the read-only system views, by view name (`replication_status`, `cluster_nodes`). */
+  /** Rows of the read-only system views, by view name (`replication_status`, `cluster_nodes`, `region_status`). */
   systemViews?: () => Record<string, ValueMap[]>;
 }
 
@@ -56,6 +56,7 @@ interface Prepared {
 const DEFAULT_VIEWS = (): Record<string, ValueMap[]> => ({
   cluster_nodes: [{ node_id: 'local', role: 'standalone', status: 'healthy', replication_lag_ms: 0n }],
   replication_status: [],
+  region_status: [],
 });
 
 /** Copies a value so that the caller may keep it after the statement's live entities change. */

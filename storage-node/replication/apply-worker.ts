@@ -10,9 +10,12 @@ import { unpackEntries } from './packed-entries.js';
 import type { PackedEntries } from './packed-entries.js';
 import type { ReplicationSettings } from './modes.js';
 import { serveCalls } from './worker-rpc.js';
+import type { RegionIdentity, RegionState } from './region-state.js';
 
 export interface ApplyWorkerData {
   graphPath: string;
+  /** This group's region and the deployment's first primary (region-state.ts); absent: a single region. */
+  region?: RegionIdentity;
 }
 
 export interface AppliedBatch {
@@ -25,10 +28,24 @@ export interface AppliedBatch {
   schemaChanged: boolean;
   /** Seconds the batch took here (one SQLite transaction), for metrics. */
   seconds: number;
+  /** The region state, when it changed in this batch (a primary's position follows `applied` and is not a change). */
+  region?: RegionState;
+  /** A stream entry was refused for a gap (or an image for its digest): the DR stream must resume from the position. */
+  regionGap?: boolean;
+  /** An image from the DR stream replaced the graph: readers must reopen it. */
+  imageInstalled?: boolean;
 }
 
-const { graphPath } = workerData as ApplyWorkerData;
-const machine = new GraphStateMachine(graphPath);
+const { graphPath, region } = workerData as ApplyWorkerData;
+const machine = new GraphStateMachine(graphPath, region);
+let regionSeen = -1;
+
+/** The region state if it changed since the main thread last heard it. */
+function regionChange(): { region?: RegionState } {
+  if (machine.regionVersion === regionSeen) return {};
+  regionSeen = machine.regionVersion;
+  return { region: machine.regionState() };
+}
 let backgroundScheduled = false;
 let backgroundFinished = false;
 
@@ -46,7 +63,10 @@ function scheduleBackground(): void {
 }
 
 serveCalls({
-  info: () => ({ applied: machine.appliedIndex, settings: machine.settings() }),
+  info: () => {
+    regionSeen = machine.regionVersion;
+    return { applied: machine.appliedIndex, settings: machine.settings(), region: machine.regionState() };
+  },
   apply: (args: { entries: PackedEntries; outcomes?: boolean }): AppliedBatch => {
     const started = performance.now();
     const outcomes = machine.apply(unpackEntries(args.entries));
@@ -59,15 +79,31 @@ serveCalls({
     if (schemaChanged) scheduleBackground();
     // The caller may not need the outcomes (nobody waits on a follower): then they are not copied back.
     // Settings are read back only when a statement may have changed them (the caller looks at them only then).
-    return { outcomes: args.outcomes === false ? [] : outcomes, applied: machine.appliedIndex, settings: schemaChanged ? machine.settings() : {}, schemaChanged, seconds };
+    const imageInstalled = machine.takeImageInstalled();
+    if (imageInstalled) schemaChanged = true;
+    const gap = machine.takeRegionGap();
+    return {
+      outcomes: args.outcomes === false ? [] : outcomes,
+      applied: machine.appliedIndex,
+      settings: schemaChanged ? machine.settings() : {},
+      schemaChanged,
+      seconds,
+      ...regionChange(),
+      ...(gap ? { regionGap: true } : {}),
+      ...(imageInstalled ? { imageInstalled: true } : {}),
+    };
   },
   // Answers when the copy is done; applies keep running between its slices.
   snapshot: (args: { path: string }) => machine.snapshotTo(args.path),
   // Synchronous: an apply call posted after it (entries past the snapshot) must run on the restored graph.
-  restore: (args: { path: string }) => ({ applied: machine.restoreFrom(args.path), settings: machine.settings() }),
+  restore: (args: { path: string }) => {
+    const applied = machine.restoreFrom(args.path);
+    regionSeen = machine.regionVersion;
+    return { applied, settings: machine.settings(), region: machine.regionState() };
+  },
   checksum: () => {
     // Online work changes physical layout only; finish it so replicas compare equal at the same index.
     while (machine.runBackground(10_000));
-    return { applied: machine.appliedIndex, checksum: machine.checksum() };
+    return { applied: machine.appliedIndex, checksum: machine.checksum(), position: machine.regionState().position };
   },
 });

@@ -34,7 +34,63 @@ export interface NoopCommand {
   kind: 'noop';
 }
 
-export type Command = QueryCommand | NoopCommand;
+/**
+ * Source entries of the primary region, as a follower region's leader received them over the DR stream
+ * (host/region/), proposed into its own group in one entry per stream frame. `prev` is the source index
+ * just before the first item; an item's `data` is the source entry's command exactly as the primary
+ * encoded it (null: a source entry that changes no graph, such as a no-op, which still advances the
+ * position). Apply runs each item like the primary ran it (same statement, clock, seed, request id and
+ * budget) and keeps its source position (host/region/README.md).
+ */
+export interface DrCommand {
+  kind: 'dr';
+  epoch: number;
+  prev: number;
+  items: Array<[index: number, data: string | null]>;
+}
+
+/**
+ * A change of region epoch (a promotion, learned by whichever region): from `epoch` on, `primary` is the
+ * write region; `fork` is the last position of the previous epoch that the new primary holds, `start`
+ * its own log index where the epoch began (null until the new primary has applied it).
+ */
+export interface RegionCommand {
+  kind: 'region';
+  epoch: number;
+  primary: string;
+  fork: { epoch: number; index: number } | null;
+  start: number | null;
+  /** Rejoin: a fenced former primary asks to follow again (its diverged entries are set aside). */
+  rejoin?: boolean;
+}
+
+/**
+ * One piece of a graph image crossing the DR stream (when the source compacted past this region's
+ * position, or this region diverged): written at `seq * chunkBytes` of a staging file named by the
+ * transfer, so applying a piece twice (a replay after a crash) writes the same bytes again.
+ */
+export interface DrChunkCommand {
+  kind: 'drchunk';
+  transfer: string;
+  seq: number;
+  chunkBytes: number;
+  data: string;
+}
+
+/** The image is complete: replace the graph with it; the region's position becomes (epoch, index). */
+export interface DrImageCommand {
+  kind: 'drimage';
+  transfer: string;
+  epoch: number;
+  index: number;
+  bytes: number;
+  sha256: string;
+  history: Array<{ epoch: number; primary: string; fork: { epoch: number; index: number } | null; start: number | null }>;
+  /** Entries of this region set aside because they diverged from the new primary's history. */
+  quarantine?: { epoch: number; from: number; to: number; writes: number; file: string };
+}
+
+export type Command = QueryCommand | NoopCommand | DrCommand | RegionCommand | DrChunkCommand | DrImageCommand;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -47,9 +103,25 @@ export function encodeCommand(command: QueryCommand): Uint8Array {
   return encoder.encode(JSON.stringify(fields));
 }
 
+/** Region entries are JSON objects `{"k": kind, ...}`; writes stay the compact array above. */
+export function encodeRegionCommand(command: DrCommand | RegionCommand | DrChunkCommand | DrImageCommand): Uint8Array {
+  const { kind, ...rest } = command;
+  return encoder.encode(JSON.stringify({ k: kind, ...rest }));
+}
+
 export function decodeCommand(data: Uint8Array): Command {
   if (data.byteLength === 0) return { kind: 'noop' };
-  const parsed: unknown = JSON.parse(decoder.decode(data));
+  return decodeCommandText(decoder.decode(data));
+}
+
+/** The first character tells a write (`[`) from a region entry (`{`) without parsing either. */
+export function isWriteCommandText(text: string): boolean {
+  return text.charCodeAt(0) === 0x5b;
+}
+
+export function decodeCommandText(text: string): Command {
+  const parsed: unknown = JSON.parse(text);
+  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return decodeRegionCommand(parsed as Record<string, unknown>);
   if (!Array.isArray(parsed) || parsed.length < 5 || parsed.length > 7) return { kind: 'noop' };
   const [query, params, now, seed, requestId, fresh, memoryBudget] = parsed as unknown[];
   if (typeof query !== 'string' || typeof now !== 'number' || typeof seed !== 'string' || typeof requestId !== 'string') {
@@ -60,4 +132,26 @@ export function decodeCommand(data: Uint8Array): Command {
   if (fresh === 1) command.fresh = true;
   if (typeof memoryBudget === 'number' && memoryBudget > 0) command.memoryBudget = memoryBudget;
   return command;
+}
+
+function decodeRegionCommand(o: Record<string, unknown>): Command {
+  const { k, ...rest } = o;
+  switch (k) {
+    case 'dr':
+      if (typeof rest['epoch'] === 'number' && typeof rest['prev'] === 'number' && Array.isArray(rest['items'])) return { kind: 'dr', ...(rest as Omit<DrCommand, 'kind'>) };
+      break;
+    case 'region':
+      if (typeof rest['epoch'] === 'number' && typeof rest['primary'] === 'string') {
+        const r = rest as Omit<RegionCommand, 'kind'>;
+        return { kind: 'region', epoch: r.epoch, primary: r.primary, fork: r.fork ?? null, start: r.start ?? null, ...(r.rejoin === true ? { rejoin: true } : {}) };
+      }
+      break;
+    case 'drchunk':
+      if (typeof rest['transfer'] === 'string' && typeof rest['seq'] === 'number' && typeof rest['data'] === 'string') return { kind: 'drchunk', ...(rest as Omit<DrChunkCommand, 'kind'>) };
+      break;
+    case 'drimage':
+      if (typeof rest['transfer'] === 'string' && typeof rest['index'] === 'number') return { kind: 'drimage', ...(rest as Omit<DrImageCommand, 'kind'>) };
+      break;
+  }
+  return { kind: 'noop' };
 }

@@ -38,7 +38,7 @@
  * Runs inside the apply worker (apply-worker.ts); nothing here may run on the
  * thread that drives Raft.
  */
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
@@ -49,8 +49,11 @@ import type { JsonValue, ValueMap } from '../../shared/gql/values.js';
 import { ErrorCode, GeodeError, isGeodeError } from '../../shared/protocol/errors.js';
 import type { ErrorBody } from '../../shared/protocol/errors.js';
 import type { Entry } from '../raft/messages.js';
-import { decodeCommand } from './command.js';
-import type { QueryCommand } from './command.js';
+import { decodeCommand, decodeCommandText } from './command.js';
+import type { DrCommand, DrChunkCommand, DrImageCommand, QueryCommand } from './command.js';
+import { applyRegionCommand, initialRegionState } from './region-state.js';
+import type { RegionIdentity, RegionState } from './region-state.js';
+import { classify, parse } from '../../shared/gql/index.js';
 import { REPLICATION_MODES } from './modes.js';
 import { APPLY_WORK_BUDGET, DEFAULT_STATEMENT_MEMORY_BYTES } from './budgets.js';
 import type { ReplicationMode, ReplicationSettings } from './modes.js';
@@ -110,7 +113,14 @@ interface BookkeepingStatements {
   /** [how many of the oldest rows to look at, now] */
   expireRequests: Statement<[number, number]>;
   recordRequest: Statement<[string, number, number, string]>;
+  setRegion: Statement<[string]>;
 }
+
+/** Items one stream entry may carry (the DR follower batches at most this many). */
+export const DR_ITEMS_MAX = 1024;
+
+/** The region of a deployment without regions: always the primary, at epoch 1. */
+export const SINGLE_REGION = 'default';
 
 export class GraphStateMachine {
   private engine: GraphEngine;
@@ -118,9 +128,34 @@ export class GraphStateMachine {
   /** The entry clock: the largest `now` of any entry applied so far (see the module comment). */
   private clock = 0;
   private sql!: BookkeepingStatements;
+  /** The replicated region state (region-state.ts); on the primary, `position` is derived from the applied index. */
+  private region!: RegionState;
+  private regionDirty = false;
+  /** A stream entry arrived with a gap before it (its `prev` past this region's position): the stream must resume. */
+  private regionGap = false;
+  private readonly identity: RegionIdentity;
+  private imageInstalled = false;
 
-  constructor(private readonly path: string) {
+  constructor(
+    private readonly path: string,
+    identity?: RegionIdentity,
+  ) {
+    this.identity = identity ?? { self: SINGLE_REGION, initialPrimary: SINGLE_REGION };
     this.engine = this.open();
+  }
+
+  /** The region state after the last applied entry (a copy). */
+  regionState(): RegionState {
+    const r = this.region;
+    const position = r.state === 'primary' ? { epoch: r.epoch, index: Math.max(this.applied, r.position.epoch === r.epoch ? r.position.index : 0) } : { ...r.position };
+    return { ...r, position, history: r.history.map((h) => ({ ...h })), quarantined: [...r.quarantined] };
+  }
+
+  /** Whether a stream entry with a gap was refused since the last call (and clears it). */
+  takeRegionGap(): boolean {
+    const gap = this.regionGap;
+    this.regionGap = false;
+    return gap;
   }
 
   get appliedIndex(): number {
@@ -144,7 +179,12 @@ export class GraphStateMachine {
     db.exec(`
       CREATE TABLE IF NOT EXISTS raft_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL, clock INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS request_results (idx INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, expires_at INTEGER NOT NULL, outcome TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS region_state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
     `);
+    const stored = db.prepare('SELECT body FROM region_state WHERE id = 1').pluck().get() as string | undefined;
+    this.region = stored === undefined ? initialRegionState(this.identity) : (JSON.parse(stored) as RegionState);
+    this.regionDirty = false;
+    this.regionVersion++;
     // Databases written before the entry clock was kept have no clock column yet.
     const columns = db.prepare('PRAGMA table_info(raft_applied)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'clock')) db.exec('ALTER TABLE raft_applied ADD COLUMN clock INTEGER NOT NULL DEFAULT 0');
@@ -159,6 +199,7 @@ export class GraphStateMachine {
       expireRequests: db.prepare('DELETE FROM request_results WHERE idx IN (SELECT idx FROM request_results ORDER BY idx LIMIT ?) AND expires_at < ?'),
       // REPLACE: a logically expired row of the same id may still be there.
       recordRequest: db.prepare('INSERT OR REPLACE INTO request_results (request_id, idx, expires_at, outcome) VALUES (?, ?, ?, ?)'),
+      setRegion: db.prepare('INSERT OR REPLACE INTO region_state (id, body) VALUES (1, ?)'),
     };
     return engine;
   }
@@ -187,8 +228,24 @@ export class GraphStateMachine {
    */
   apply(entries: readonly EntryToApply[]): ApplyOutcome[] {
     const outcomes: ApplyOutcome[] = [];
+    let from = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (entry.index <= this.applied || !isImageEntry(entry)) continue;
+      // A graph image replaces the database: what comes before it commits first, what comes after applies to the image.
+      if (i > from) outcomes.push(...this.applyBatch(entries.slice(from, i)));
+      outcomes.push(this.applyImage(entry));
+      from = i + 1;
+    }
+    if (from < entries.length) outcomes.push(...this.applyBatch(from === 0 ? entries : entries.slice(from)));
+    return outcomes;
+  }
+
+  private applyBatch(entries: readonly EntryToApply[]): ApplyOutcome[] {
+    const outcomes: ApplyOutcome[] = [];
     const start = this.applied;
     const startClock = this.clock;
+    const startRegion = this.region;
     try {
       this.engine.inBatch(() => {
         let last: EntryToApply | undefined;
@@ -206,11 +263,17 @@ export class GraphStateMachine {
           const oldest = this.sql.oldestExpiry.get();
           if (oldest !== undefined && oldest < latestNow) this.sql.expireRequests.run(EXPIRE_BATCH * outcomes.length, latestNow);
         }
+        if (this.regionDirty) {
+          this.sql.setRegion.run(JSON.stringify(this.region));
+          this.regionDirty = false;
+        }
         this.sql.setApplied.run(last.index, last.term, this.clock);
       });
     } catch (err) {
       this.applied = start;
       this.clock = startClock;
+      this.region = startRegion;
+      this.regionDirty = false;
       // The batch rolled back: id counters and schema caches must match the database again.
       this.engine.refreshSchema();
       throw err;
@@ -222,9 +285,39 @@ export class GraphStateMachine {
   private applyOne(entry: EntryToApply): { outcome: ApplyOutcome; now: number } {
     const command = entry.type === 'normal' ? decodeCommand(entry.data) : { kind: 'noop' as const };
     this.applied = entry.index;
-    if (command.kind === 'noop') {
-      return { outcome: { index: entry.index, term: entry.term, requestId: null, ok: true, result: null, duplicate: false }, now: -Infinity };
+    const none = (): ApplyOutcome => ({ index: entry.index, term: entry.term, requestId: null, ok: true, result: null, duplicate: false });
+    switch (command.kind) {
+      case 'noop':
+        return { outcome: none(), now: -Infinity };
+      case 'region':
+        this.setRegion(applyRegionCommand(this.region, this.identity, command, entry.index));
+        return { outcome: none(), now: -Infinity };
+      case 'dr':
+        return { outcome: none(), now: this.applyStream(command, entry.index) };
+      case 'drchunk':
+        this.writeChunk(command);
+        return { outcome: none(), now: -Infinity };
+      case 'drimage':
+        // Only reached inside a batch when the image was refused before (see applyImage).
+        return { outcome: none(), now: -Infinity };
+      case 'query':
+        break;
     }
+    if (this.region.state !== 'primary' && !isClusterSetting(command.query)) {
+      // The fence: a write proposed by a leader that had not yet learned of a promotion is refused here, on every replica alike.
+      const error = new GeodeError(ErrorCode.NOT_PRIMARY_REGION, `region ${this.identity.self} is not the write region at epoch ${this.region.epoch}; the primary region is ${this.region.primary}`, {
+        extra: { region: this.identity.self, primary_region: this.region.primary, epoch: this.region.epoch },
+      }).toJSON().error;
+      return { outcome: { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error }, now: -Infinity };
+    }
+    return this.applyQuery(command, entry.index, entry.index, entry.term);
+  }
+
+  /**
+   * A write as the primary applied it: the exactly-once lookup, the statement, its recorded outcome.
+   * `key` orders the recorded outcome (the log index; negative for stream items, see applyStream).
+   */
+  private applyQuery(command: QueryCommand, key: number, index: number, term: number): { outcome: ApplyOutcome; now: number } {
     if (command.now > this.clock) this.clock = command.now;
     const now = this.clock;
     const previous = command.fresh === true ? undefined : this.sql.findRequest.get(command.requestId, now);
@@ -232,22 +325,153 @@ export class GraphStateMachine {
       // A retry of a request already applied: answer with the first outcome, change nothing else.
       const first = JSON.parse(previous.outcome) as { ok: true; result: WireResult } | { ok: false; error: ErrorBody['error'] };
       const outcome: ApplyOutcome = first.ok
-        ? { index: entry.index, term: entry.term, requestId: command.requestId, ok: true, result: first.result, duplicate: true }
-        : { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error: first.error };
+        ? { index, term, requestId: command.requestId, ok: true, result: first.result, duplicate: true }
+        : { index, term, requestId: command.requestId, ok: false, error: first.error };
       return { outcome, now };
     }
     const record = (stored: string): void => {
-      this.sql.recordRequest.run(command.requestId, entry.index, now + REQUEST_TTL_MS, stored);
+      this.sql.recordRequest.run(command.requestId, key, now + REQUEST_TTL_MS, stored);
     };
     try {
       const result = this.execute(command, now, record);
-      return { outcome: { index: entry.index, term: entry.term, requestId: command.requestId, ok: true, result, duplicate: false }, now };
+      return { outcome: { index, term, requestId: command.requestId, ok: true, result, duplicate: false }, now };
     } catch (err) {
       // The statement's savepoint rolled back; its failure is remembered like a result.
       const error = errorOf(err);
       record(JSON.stringify({ ok: false, error }));
-      return { outcome: { index: entry.index, term: entry.term, requestId: command.requestId, ok: false, error }, now };
+      return { outcome: { index, term, requestId: command.requestId, ok: false, error }, now };
     }
+  }
+
+  private setRegion(next: RegionState): void {
+    if (next === this.region) return;
+    this.region = next;
+    this.regionDirty = true;
+    this.regionVersion++;
+  }
+
+  /** Counts changes of the region state (not of a primary's derived position), so callers can tell when to read it again. */
+  regionVersion = 0;
+
+  /**
+   * Source entries from the DR stream, each applied as the primary applied it (its request-id key is
+   * kept, so a retry after a promotion still applies once). Items at or before the position were
+   * applied already (a stream resumed after a disconnect resends them) and are skipped; an item whose
+   * predecessor is past the position would leave a hole, so it and the rest are refused and the stream
+   * resumes from the position. A region that is primary applies no stream entry.
+   */
+  private applyStream(command: DrCommand, localIndex: number): number {
+    let region = this.region;
+    if (region.state === 'primary') return -Infinity;
+    if (command.epoch > region.position.epoch) {
+      // The source crossed a fork point: the position moves to where the next epoch began, if this is exactly that point.
+      const moved = crossFork(region, command.epoch);
+      if (moved === undefined) {
+        this.regionGap = true;
+        return -Infinity;
+      }
+      region = { ...region, position: moved };
+    }
+    if (command.epoch !== region.position.epoch) return -Infinity;
+    let position = region.position.index;
+    let prev = command.prev;
+    let latest = -Infinity;
+    let offset = 0;
+    for (const [index, data] of command.items) {
+      offset++;
+      const before = prev;
+      prev = index;
+      if (index <= position) continue;
+      if (before !== position) {
+        this.regionGap = true;
+        break;
+      }
+      if (data !== null) {
+        const source = decodeCommandText(data);
+        if (source.kind === 'query') {
+          // The source's own statement outcome (an error included) is replayed, not judged again.
+          // Outcomes of stream items are keyed apart from this group's own log indexes: negative, unique per (entry, item).
+          const { now } = this.applyQuery(source, -(localIndex * DR_ITEMS_MAX + offset), localIndex, 0);
+          if (now > latest) latest = now;
+        }
+      }
+      position = index;
+    }
+    if (position !== region.position.index || region !== this.region) this.setRegion({ ...region, position: { epoch: command.epoch, index: position } });
+    return latest;
+  }
+
+  private stagingPath(transfer: string): string {
+    return `${this.path}.dr-${transfer.replace(/[^A-Za-z0-9_-]/g, '_')}.part`;
+  }
+
+  /** Positional write, so a piece applied again after a crash writes the same bytes at the same place. */
+  private writeChunk(command: DrChunkCommand): void {
+    const fd = openSync(this.stagingPath(command.transfer), existsSync(this.stagingPath(command.transfer)) ? 'r+' : 'w');
+    try {
+      const bytes = Buffer.from(command.data, 'base64');
+      writeSync(fd, bytes, 0, bytes.byteLength, command.seq * command.chunkBytes);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Replaces the graph with an image that crossed the DR stream: checked against its digest, then
+   * installed, and this group's own bookkeeping (applied index, entry clock, region state) written over
+   * the source's copy of it. A corrupt or incomplete image is refused on every replica alike (they
+   * applied the same pieces) and the stream starts the transfer again.
+   */
+  private applyImage(entry: EntryToApply): ApplyOutcome {
+    const command = decodeCommand(entry.data) as DrImageCommand;
+    const staging = this.stagingPath(command.transfer);
+    const none: ApplyOutcome = { index: entry.index, term: entry.term, requestId: null, ok: true, result: null, duplicate: false };
+    let image: Buffer | undefined;
+    try {
+      image = existsSync(staging) ? readFileSync(staging) : undefined;
+    } catch {
+      image = undefined;
+    }
+    const digest = image === undefined ? '' : createHash('sha256').update(image).digest('hex');
+    if (image === undefined || image.byteLength !== command.bytes || digest !== command.sha256) {
+      rmSync(staging, { force: true });
+      this.regionGap = true;
+      // Nothing else changes: only the index moves past this entry.
+      this.applyBatch([{ ...entry, type: 'normal', data: new Uint8Array(0) }]);
+      return none;
+    }
+    const keep = { region: this.region, clock: this.clock };
+    this.restoreFrom(staging);
+    const history = command.history.map((h) => ({ ...h }));
+    const last = history[history.length - 1];
+    const epoch = Math.max(keep.region.epoch, last?.epoch ?? command.epoch);
+    const quarantined = command.quarantine === undefined ? keep.region.quarantined : [...keep.region.quarantined, command.quarantine];
+    this.region = {
+      epoch,
+      primary: epoch === keep.region.epoch ? keep.region.primary : (last?.primary ?? keep.region.primary),
+      state: keep.region.state === 'primary' ? 'primary' : 'follower',
+      position: { epoch: command.epoch, index: command.index },
+      history: epoch === keep.region.epoch && keep.region.history.length > history.length ? keep.region.history : history,
+      quarantined,
+    };
+    this.regionDirty = true;
+    this.regionVersion++;
+    this.clock = Math.max(this.clock, keep.clock);
+    this.engine.inBatch(() => {
+      this.sql.setRegion.run(JSON.stringify(this.region));
+      this.regionDirty = false;
+      this.sql.setApplied.run(entry.index, entry.term, this.clock);
+    });
+    this.applied = entry.index;
+    this.imageInstalled = true;
+    return none;
+  }
+
+  /** Whether an image replaced the graph since the last call (readers must reopen it); clears it. */
+  takeImageInstalled(): boolean {
+    const installed = this.imageInstalled;
+    this.imageInstalled = false;
+    return installed;
   }
 
   private execute(command: QueryCommand, now: number, record: (stored: string) => void): WireResult {
@@ -350,4 +574,38 @@ function migrateRequestResults(db: SqliteDatabase): void {
 
 function toWire(result: QueryResult): WireResult {
   return { columns: result.columns, rows: toWireRows(result.columns, result.rows), stats: result.stats, kind: result.kind };
+}
+
+/** `{"k":"drimage"` at the start of an entry: an image entry, found without parsing every entry. */
+const IMAGE_PREFIX = new TextEncoder().encode('{"k":"drimage"');
+
+function isImageEntry(entry: EntryToApply): boolean {
+  if (entry.type !== 'normal' || entry.data.byteLength < IMAGE_PREFIX.byteLength) return false;
+  for (let i = 0; i < IMAGE_PREFIX.byteLength; i++) if (entry.data[i] !== IMAGE_PREFIX[i]) return false;
+  return true;
+}
+
+/**
+ * `SET CLUSTER ...` configures this region's own group (its replication mode), so a follower region
+ * applies it although it takes no other write of its own; it never crosses the DR stream.
+ */
+export function isClusterSetting(query: string): boolean {
+  if (!/\bCLUSTER\b/i.test(query)) return false;
+  try {
+    return classify(parse(query)) === 'cluster';
+  } catch {
+    return false;
+  }
+}
+
+/** The position at the start of `epoch`, reached from the region's position through the fork points; undefined when it is not on that path. */
+function crossFork(region: RegionState, epoch: number): { epoch: number; index: number } | undefined {
+  let position = region.position;
+  while (position.epoch < epoch) {
+    const next = region.history.find((r) => r.epoch === position.epoch + 1);
+    if (next === undefined || next.fork === null || next.start === null) return undefined;
+    if (next.fork.epoch !== position.epoch || next.fork.index !== position.index) return undefined;
+    position = { epoch: next.epoch, index: next.start };
+  }
+  return position.epoch === epoch ? position : undefined;
 }

@@ -8,12 +8,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ErrorCode, GeodeError } from '../../../shared/protocol/errors.js';
 import { adminAuthorized } from '../../../shared/protocol/admin-token.js';
 import type { NodeHandle } from '../cluster-node.js';
+import { PromoteRequest, PromoteResult, RegionStatus } from '../../../shared/protocol/region.js';
 import {
   AddMemberRequest,
   ChecksumResponse,
   ClusterStatusBody,
   MemberNameParams,
   MembershipResponse,
+  RejoinRequest,
   SnapshotResponse,
   TransferLeadershipRequest,
   TransferLeadershipResponse,
@@ -31,6 +33,19 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<ClusterRouteOptions> = asy
 
   app.get('/api/v1/cluster/status', { schema: { response: { 200: ClusterStatusBody, ...errorResponses } } }, async () => {
     return handle.require().clusterStatus();
+  });
+
+  app.get('/api/v1/region/status', { schema: { response: { 200: RegionStatus, ...errorResponses } } }, async (_request, reply) => {
+    const node = handle.require();
+    if (node.regionStatus === undefined) return unsupported(reply, 'regions');
+    return node.regionStatus();
+  });
+
+  // Between regions: authenticated by the deployment's DR token (host/region/region-host.ts), not the admin token.
+  app.post('/v1/dr/epoch', { bodyLimit: 64 * 1024 }, async (request, reply) => {
+    const node = handle.require();
+    if (node.epochFromPeer === undefined) return unsupported(reply, 'regions');
+    return node.epochFromPeer(request.headers.authorization, request.body);
   });
 
   await app.register(adminRoutes, { handle, adminToken });
@@ -68,7 +83,19 @@ const adminRoutes: FastifyPluginAsyncTypebox<ClusterRouteOptions> = async (admin
   admin.get('/api/v1/admin/checksum', { schema: { response: { 200: ChecksumResponse, ...errorResponses } } }, async () => {
     const node = handle.require();
     const sum = await node.checksum();
-    return { node: node.name, applied_index: sum.applied, checksum: sum.checksum };
+    return { node: node.name, applied_index: sum.applied, checksum: sum.checksum, ...(sum.position !== undefined ? { position: sum.position } : {}) };
+  });
+
+  admin.post('/api/v1/admin/regions/promote', { schema: { body: PromoteRequest, response: { 200: PromoteResult, ...errorResponses } } }, async (request, reply) => {
+    const node = handle.require();
+    if (node.promoteRegion === undefined) return unsupported(reply, 'regions');
+    return node.promoteRegion(request.body.region, request.body.force === true, request.body.timeout_ms ?? 30_000);
+  });
+
+  admin.post('/api/v1/admin/regions/rejoin', { schema: { body: RejoinRequest } }, async (request, reply) => {
+    const node = handle.require();
+    if (node.rejoinRegion === undefined) return unsupported(reply, 'regions');
+    return node.rejoinRegion(request.body.region, request.body.timeout_ms ?? 30_000);
   });
 
   admin.post(

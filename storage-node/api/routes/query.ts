@@ -43,6 +43,7 @@ export function createQueryRunner(options: QueryRouteOptions): QueryRunner {
         consistency: body.consistency ?? (body.max_lag_ms !== undefined ? 'bounded' : 'any'),
         maxLagMs: body.max_lag_ms,
         afterIndex: body.after_index,
+        afterEpoch: body.after_epoch,
       });
       kind = answer.kind;
       metrics.queriesTotal.inc({ kind, outcome: 'ok' });

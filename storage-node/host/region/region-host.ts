@@ -1,0 +1,555 @@
+/**
+ * A node's part in a multi-region deployment (DESIGN.md, Regions): it holds
+ * the region state its group applied, and on the group's leader it runs
+ * what a region does as a whole:
+ *
+ * - **Polling the other regions** every `confirmMs`: their epoch, state,
+ *   position, lag and leader. A higher epoch seen anywhere is proposed into
+ *   this group at once (a former primary fences itself that way).
+ * - **Epoch confirmation** (the primary region's leader): a write is taken
+ *   only while a poll round that started at most CONFIRM_WINDOW ago reached
+ *   every region it could without finding a higher epoch. A region whose
+ *   processes were paused (SIGSTOP, a VM pause) therefore refuses writes
+ *   with EPOCH_UNCONFIRMED from the moment it resumes until it has asked the
+ *   others, and learns of a promotion made meanwhile before it writes
+ *   again. A region cut off from all others keeps writing (rounds end by
+ *   timeout); that is the price of manual promotion, and why a forced
+ *   promotion reports what may diverge, and the returning region's
+ *   entries after the fork are set aside (dr-follower.ts).
+ * - **The DR stream**: pulling the primary's log when this region follows
+ *   (dr-follower.ts), serving it to follower regions on any node
+ *   (dr-source.ts).
+ * - **Promotion** (`promote`) on the target region's leader: planned (the
+ *   primary stops writes at a fence entry, the target applies up to it, then
+ *   takes the next epoch: nothing acknowledged is lost) or forced (the
+ *   target takes the next epoch with what it has; the loss estimate is the
+ *   primary's last reported commit minus the target's position: positions,
+ *   not clocks). Every region reachable is told the new epoch.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { ErrorCode, GeodeError } from '../../../shared/protocol/errors.js';
+import type { PeerRegionStatus, PromoteResult, RegionStatus } from '../../../shared/protocol/region.js';
+import type { NodeRegions, RegionSpec } from '../../../shared/config/regions.js';
+import { encodeRegionCommand } from '../../replication/command.js';
+import type { RegionCommand } from '../../replication/command.js';
+import { covers } from '../../replication/region-state.js';
+import type { EpochRecord, Position, RegionState } from '../../replication/region-state.js';
+import type { Entry, Snapshot } from '../../raft/index.js';
+import { DrFollower } from './dr-follower.js';
+import { serveDrStream } from './dr-source.js';
+
+export const DR_STREAM_PATH = '/v1/dr/stream';
+export const DR_EPOCH_PATH = '/v1/dr/epoch';
+/** How long a primary's epoch confirmation lasts: a few poll rounds. */
+const CONFIRM_ROUNDS = 4;
+
+export interface RegionHostPort {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly clusterSecret: string;
+  isLeader(): boolean;
+  leaderUrl(): string | null;
+  applied(): number;
+  firstIndex(): number;
+  lastIndex(): number;
+  entries(lo: number, hi: number, maxBytes: number): Entry[];
+  snapshot(): Snapshot;
+  snapshotNow(): Promise<unknown>;
+  /** Proposes a region entry and resolves once this node applied it (NOT_LEADER, TIMEOUT otherwise). */
+  proposeAndWait(data: Uint8Array, timeoutMs: number): Promise<number>;
+  /** Proposes without waiting; false when not accepted. */
+  propose(data: Uint8Array): boolean;
+  logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+/** The DR routes' bearer token: derived from the cluster secret the deployment's regions share. */
+export function drToken(secret: string): string {
+  return createHmac('sha256', secret).update('geode-dr-stream-v1').digest('hex');
+}
+
+function tokenOk(header: string | undefined, expected: string): boolean {
+  const given = header?.startsWith('Bearer ') === true ? header.slice(7) : '';
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.byteLength === b.byteLength && timingSafeEqual(a, b);
+}
+
+interface PeerRuntime {
+  spec: RegionSpec;
+  status: PeerRegionStatus;
+  /** Index into spec.nodes of the node to ask first (the leader when known). */
+  preferred: string | undefined;
+  /** The region's last answer in full (its own history, for adopting a newer epoch). */
+  last: RegionStatus | undefined;
+}
+
+export class RegionHost {
+  private state: RegionState;
+  private readonly self: RegionSpec;
+  private readonly peers = new Map<string, PeerRuntime>();
+  private readonly follower: DrFollower;
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  private readonly token: string;
+  private readonly confirmMs: number;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private polling = false;
+  /** Start time of the last poll round that completed without finding a higher epoch (performance.now()). */
+  private confirmedAt = Number.NEGATIVE_INFINITY;
+  private readonly appliedListeners = new Set<() => void>();
+  private proposingEpoch: string | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly regions: NodeRegions,
+    initial: RegionState,
+    private readonly port: RegionHostPort,
+  ) {
+    this.state = initial;
+    const self = regions.regions.find((r) => r.name === regions.self);
+    if (self === undefined) throw new Error(`region ${regions.self} is not among the configured regions`);
+    this.self = self;
+    for (const spec of regions.regions) {
+      if (spec.name === regions.self) continue;
+      this.peers.set(spec.name, {
+        spec,
+        preferred: undefined,
+        last: undefined,
+        status: { name: spec.name, role: spec.role, state: 'unknown', epoch: null, primary_region: null, position: null, lag_ms: null, reachable: false, leader_url: null, seen_at: null },
+      });
+    }
+    // Epoch confirmation is what writes wait on after a pause: poll often (the rounds are small).
+    this.confirmMs = Math.max(50, Math.min(regions.routing.healthCheckIntervalMs, 250));
+    this.token = drToken(port.clusterSecret);
+    this.follower = new DrFollower({
+      name: port.name,
+      region: regions.self,
+      dataDir: port.dataDir,
+      token: this.token,
+      state: () => this.state,
+      sourceUrls: (primary) => this.sourceUrls(primary),
+      isLeader: () => port.isLeader(),
+      propose: (data) => port.propose(data),
+      entries: (lo, hi) => port.entries(lo, hi, 64 * 1024 * 1024),
+      firstIndex: () => port.firstIndex(),
+      lastIndex: () => port.lastIndex(),
+      logger: port.logger,
+    });
+    this.follower.onEpoch = (record) => this.adoptEpoch(record);
+  }
+
+  get regionName(): string {
+    return this.regions.self;
+  }
+
+  /** The region state as last applied (a primary's position is its applied index). */
+  current(): RegionState {
+    const s = this.state;
+    if (s.state !== 'primary') return s;
+    const applied = this.port.applied();
+    return s.position.index >= applied ? s : { ...s, position: { epoch: s.epoch, index: applied } };
+  }
+
+  start(): void {
+    this.pollTimer = setInterval(() => void this.poll(), this.confirmMs);
+    this.refresh();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
+    this.follower.stop();
+    for (const client of this.wss.clients) client.terminate();
+    this.wss.close();
+  }
+
+  /** After every applied batch (and a snapshot install): the new state, if it changed. */
+  applied(next: RegionState | undefined, gap: boolean): void {
+    if (next !== undefined) {
+      const before = this.state;
+      this.state = next;
+      if (before.epoch !== next.epoch || before.state !== next.state) {
+        this.port.logger.warn({ epoch: next.epoch, primary: next.primary, state: next.state, position: next.position }, `region ${this.regions.self}: epoch ${next.epoch}, ${next.state}`);
+        // A new epoch: the stream must follow the new primary, and a new primary confirms from scratch.
+        if (next.state === 'primary') this.confirmedAt = performance.now();
+        this.follower.restart();
+      }
+    }
+    this.follower.applied(gap);
+    this.refresh();
+    for (const listener of [...this.appliedListeners]) listener();
+  }
+
+  /** Leadership changed: the stream runs on the leader of a follower region only. */
+  refresh(): void {
+    if (this.stopped) return;
+    if (this.port.isLeader() && this.state.state === 'follower') this.follower.start();
+    else this.follower.stop();
+  }
+
+  // ---- writes and reads ---------------------------------------------------------
+
+  /** Why this node must not take a write now, or undefined. Cluster settings are this region's own business. */
+  writeRefusal(clusterSetting: boolean): GeodeError | undefined {
+    if (clusterSetting) return undefined;
+    const s = this.state;
+    if (s.state !== 'primary') {
+      const primary = this.peers.get(s.primary);
+      return new GeodeError(ErrorCode.NOT_PRIMARY_REGION, `region ${this.regions.self} is ${s.state === 'fenced' ? 'a fenced former primary' : 'not the write region'} at epoch ${s.epoch}; writes go to region ${s.primary}`, {
+        extra: { region: this.regions.self, primary_region: s.primary, epoch: s.epoch, primary_urls: primary?.spec.nodes ?? [], primary_leader_url: primary?.status.leader_url ?? null },
+      });
+    }
+    if (this.peers.size > 0 && performance.now() - this.confirmedAt > CONFIRM_ROUNDS * this.confirmMs) {
+      void this.poll();
+      return new GeodeError(ErrorCode.EPOCH_UNCONFIRMED, `region ${this.regions.self} has not confirmed its epoch ${s.epoch} with the other regions within ${CONFIRM_ROUNDS * this.confirmMs} ms (it was paused, or its leader is new); retry shortly`, {
+        extra: { region: this.regions.self, epoch: s.epoch },
+      });
+    }
+    return undefined;
+  }
+
+  /** Whether this region serves reads at all (disaster_recovery regions only when configured to). */
+  get servesReads(): boolean {
+    return this.self.serveReads;
+  }
+
+  /** Resolves once this region has applied the primary's position `target` (a causal token); TIMEOUT at the deadline. */
+  waitPosition(target: Position, deadline: number): Promise<void> {
+    const done = (): boolean => {
+      const s = this.current();
+      if (covers(s.position, s.history, target)) return true;
+      // A target of an epoch this region went past beyond its fork was lost in a forced promotion: waiting cannot help.
+      return target.epoch < s.position.epoch && !covers(s.position, s.history, target);
+    };
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const listener = (): void => {
+        if (!done()) return;
+        cleanup();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        const s = this.current();
+        reject(new GeodeError(ErrorCode.TIMEOUT, `region ${this.regions.self} had not applied position (${target.epoch}, ${target.index}) of the primary by the deadline; it is at (${s.position.epoch}, ${s.position.index})`, { extra: { position: s.position } }));
+      }, Math.max(0, deadline - Date.now()));
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.appliedListeners.delete(listener);
+      };
+      this.appliedListeners.add(listener);
+    });
+  }
+
+  /** Region lag in ms: 0 on the primary; on a follower region's leader from the stream; elsewhere unknown. */
+  lagMs(): number | undefined {
+    if (this.state.state === 'primary') return 0;
+    if (!this.port.isLeader()) return undefined;
+    return this.follower.lagMs();
+  }
+
+  // ---- status -------------------------------------------------------------------
+
+  status(): RegionStatus {
+    const s = this.current();
+    const lag = this.lagMs();
+    const max = this.self.replicationLagMaxMs ?? null;
+    const primary = s.state === 'primary';
+    return {
+      region: this.regions.self,
+      role: this.self.role,
+      state: s.state,
+      epoch: s.epoch,
+      primary_region: s.primary,
+      position: s.position,
+      source_commit: primary ? null : (this.follower.sourceCommit ?? null),
+      behind_entries: primary ? 0 : (this.follower.behindEntries() ?? null),
+      lag_ms: lag ?? null,
+      replication_lag_max_ms: max,
+      over_lag_max: !primary && (lag === undefined || (max !== null && lag > max)),
+      serve_reads: this.self.serveReads,
+      write_priority: this.self.writePriority ?? null,
+      stream: primary ? null : this.follower.status(),
+      node: this.port.name,
+      leader: this.port.isLeader(),
+      leader_url: this.port.leaderUrl(),
+      history: s.history,
+      quarantined: s.quarantined,
+      regions: [...this.peers.values()].map((p) => p.status),
+    };
+  }
+
+  // ---- the DR routes --------------------------------------------------------------
+
+  /** Upgrade handler of the DR stream; false when the path is another one. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, source: () => DrSourceBinding | undefined): boolean {
+    const url = new URL(request.url ?? '/', 'http://x');
+    if (url.pathname !== DR_STREAM_PATH) return false;
+    const binding = source();
+    if (binding === undefined || !tokenOk(request.headers.authorization, this.token)) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return true;
+    }
+    const epoch = Number(url.searchParams.get('epoch'));
+    const index = Number(url.searchParams.get('index'));
+    if (!Number.isSafeInteger(epoch) || !Number.isSafeInteger(index) || epoch < 0 || index < 0) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return true;
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      void serveDrStream(ws, { epoch, index }, {
+        name: this.port.name,
+        region: this.regions.self,
+        state: () => this.current(),
+        applied: () => this.port.applied(),
+        firstIndex: () => this.port.firstIndex(),
+        entries: (lo, hi, max) => this.port.entries(lo, hi, max),
+        snapshot: () => this.port.snapshot(),
+        snapshotNow: () => this.port.snapshotNow(),
+        nextApplied: (ms) => this.nextApplied(ms),
+        logger: this.port.logger,
+      });
+    });
+    return true;
+  }
+
+  /** `POST /v1/dr/epoch` from another region: learn (or, on the primary, end) an epoch. */
+  async epochFromPeer(authorization: string | undefined, body: unknown): Promise<{ region: string; state: RegionState['state']; epoch: number; position: Position }> {
+    if (!tokenOk(authorization, this.token)) throw new GeodeError(ErrorCode.UNAUTHORIZED, 'the DR routes need the deployment\'s DR token');
+    const record = parseEpochRecord(body);
+    if (record === undefined) throw new GeodeError(ErrorCode.BAD_REQUEST, 'body must be {epoch, primary, fork, start}');
+    await this.proposeEpoch(record, 10_000);
+    const s = this.current();
+    return { region: this.regions.self, state: s.state, epoch: s.epoch, position: s.position };
+  }
+
+  private nextApplied(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.appliedListeners.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.appliedListeners.add(done);
+    });
+  }
+
+  /** Proposes an epoch record into this group unless it is old news; resolves once applied. */
+  private async proposeEpoch(record: EpochRecord, timeoutMs: number): Promise<void> {
+    const s = this.state;
+    const known = s.history.find((r) => r.epoch === record.epoch);
+    if (record.epoch < s.epoch) return;
+    if (known !== undefined && known.primary === record.primary && (known.start !== null || record.start === null) && (known.fork !== null || record.fork === null)) return;
+    if (!this.port.isLeader()) throw new GeodeError(ErrorCode.NOT_LEADER, `not the leader of region ${this.regions.self}`, { extra: { leader_url: this.port.leaderUrl() } });
+    const command: RegionCommand = { kind: 'region', epoch: record.epoch, primary: record.primary, fork: record.fork, start: record.start };
+    await this.port.proposeAndWait(encodeRegionCommand(command), timeoutMs);
+  }
+
+  /** A newer epoch seen on a peer or the stream: propose it here (once at a time). */
+  private adoptEpoch(record: EpochRecord): void {
+    const key = `${record.epoch}:${record.primary}:${record.start ?? ''}`;
+    if (this.proposingEpoch === key || !this.port.isLeader()) return;
+    this.proposingEpoch = key;
+    this.proposeEpoch(record, 10_000)
+      .catch((error: unknown) => this.port.logger.warn({ err: error instanceof Error ? error.message : String(error), epoch: record.epoch }, 'region: could not record a newer epoch'))
+      .finally(() => {
+        if (this.proposingEpoch === key) this.proposingEpoch = undefined;
+      });
+  }
+
+  // ---- polling the other regions ------------------------------------------------------
+
+  private async poll(): Promise<void> {
+    if (this.polling || this.stopped || !this.port.isLeader()) return;
+    this.polling = true;
+    const started = performance.now();
+    let higher = false;
+    try {
+      await Promise.all(
+        [...this.peers.values()].map(async (peer) => {
+          const answer = await this.ask(peer);
+          if (answer === undefined) return;
+          if (answer.epoch > this.state.epoch) {
+            higher = true;
+            const record = answer.history.find((r) => r.epoch === answer.epoch);
+            if (record !== undefined) this.adoptEpoch(record);
+          } else if (answer.epoch === this.state.epoch) {
+            // Same epoch: learn where it began if this region did not know (a planned handover's old primary).
+            const mine = this.state.history.find((r) => r.epoch === answer.epoch);
+            const theirs = answer.history.find((r) => r.epoch === answer.epoch);
+            if (mine !== undefined && theirs !== undefined && mine.start === null && theirs.start !== null) this.adoptEpoch({ ...mine, start: theirs.start, fork: mine.fork ?? theirs.fork });
+          }
+        }),
+      );
+      if (!higher) this.confirmedAt = Math.max(this.confirmedAt, started);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /**
+   * One region's status: its known leader first, then each node until one says it leads (that
+   * configured URL is then asked first); undefined when none answers in time.
+   */
+  private async ask(peer: PeerRuntime): Promise<RegionStatus | undefined> {
+    const urls = peer.preferred !== undefined ? [peer.preferred, ...peer.spec.nodes.filter((u) => u !== peer.preferred)] : peer.spec.nodes;
+    let best: { url: string; answer: RegionStatus } | undefined;
+    for (const url of urls) {
+      try {
+        const response = await fetch(`${url}/api/v1/region/status`, { signal: AbortSignal.timeout(Math.max(200, this.confirmMs * 2)) });
+        if (!response.ok) continue;
+        const answer = (await response.json()) as RegionStatus;
+        if (best === undefined || answer.leader || answer.epoch > best.answer.epoch) best = { url, answer };
+        if (answer.leader) break;
+      } catch {
+        // The next node of that region.
+      }
+    }
+    if (best === undefined) {
+      peer.status = { ...peer.status, reachable: false, lag_ms: null };
+      return undefined;
+    }
+    const { url, answer } = best;
+    peer.last = answer;
+    if (answer.leader) peer.preferred = url;
+    peer.status = {
+      name: peer.spec.name,
+      role: peer.spec.role,
+      state: answer.state,
+      epoch: answer.epoch,
+      primary_region: answer.primary_region,
+      position: answer.position,
+      lag_ms: answer.lag_ms,
+      reachable: true,
+      leader_url: answer.leader ? url : answer.leader_url,
+      seen_at: Date.now(),
+    };
+    return answer;
+  }
+
+  /** The primary region's node URLs, its leader first when a poll said who leads. */
+  private sourceUrls(primary: string): string[] {
+    const peer = this.peers.get(primary);
+    if (peer === undefined) return [];
+    const leader = peer.preferred;
+    return leader !== undefined ? [leader, ...peer.spec.nodes.filter((u) => u !== leader)] : [...peer.spec.nodes];
+  }
+
+  // ---- promotion ----------------------------------------------------------------------
+
+  /**
+   * Makes this region the primary at epoch + 1 (run on this region's leader). Planned: the primary
+   * fences itself at an entry of its log and this region applies up to it first. Forced: with what
+   * this region has; the answer estimates the loss from replication positions.
+   */
+  async promote(force: boolean, timeoutMs: number): Promise<PromoteResult> {
+    const started = Date.now();
+    const deadline = started + timeoutMs;
+    if (!this.port.isLeader()) throw new GeodeError(ErrorCode.NOT_LEADER, `not the leader of region ${this.regions.self}`, { extra: { leader_url: this.port.leaderUrl() } });
+    const s = this.state;
+    if (s.state === 'primary') throw new GeodeError(ErrorCode.BAD_REQUEST, `region ${this.regions.self} is already the primary at epoch ${s.epoch}`, { detail: 'AlreadyPrimary' });
+    if (s.state === 'fenced') throw new GeodeError(ErrorCode.BAD_REQUEST, `region ${this.regions.self} is a fenced former primary; rejoin it first (geode cluster rejoin-region ${this.regions.self})`, { detail: 'RegionFenced' });
+    const previous = s.primary;
+    const epoch = s.epoch + 1;
+    let fork: Position;
+    let lost = 0;
+    let basis: PromoteResult['estimate_basis'] = 'exact';
+    if (!force) {
+      const oldPrimary = this.peers.get(previous);
+      if (oldPrimary === undefined) throw new GeodeError(ErrorCode.INTERNAL, `primary region ${previous} is not configured`);
+      // 1. The primary stops writes: the fence entry ends its epoch.
+      const fenced = await this.tellRegion(oldPrimary, { epoch, primary: this.regions.self, fork: null, start: null }, deadline);
+      if (fenced === undefined) {
+        throw new GeodeError(ErrorCode.NO_QUORUM, `primary region ${previous} did not answer; a planned promotion needs it. Use --force to promote with what region ${this.regions.self} has`, { detail: 'PrimaryUnreachable' });
+      }
+      fork = fenced.position;
+      // 2. This region applies everything up to the fence.
+      this.follower.restart();
+      await this.waitPosition(fork, deadline).catch(() => {
+        throw new GeodeError(ErrorCode.TIMEOUT, `region ${this.regions.self} did not catch up to (${fork.epoch}, ${fork.index}) in time; the old primary no longer takes writes; retry the promotion or use --force`, { detail: 'CatchUpTimeout' });
+      });
+    } else {
+      fork = this.current().position;
+      const reported = this.follower.sourceCommit ?? maxPosition([...this.peers.values()].map((p) => (p.spec.name === previous ? p.status.position : null)));
+      if (reported !== undefined && reported !== null && reported.epoch === fork.epoch) {
+        lost = Math.max(0, reported.index - fork.index);
+        basis = 'last_reported_commit';
+      } else {
+        basis = 'unknown';
+      }
+      this.follower.stop();
+    }
+    // 3. This region takes the next epoch.
+    await this.proposeEpoch({ epoch, primary: this.regions.self, fork, start: null }, Math.max(1_000, deadline - Date.now()));
+    this.confirmedAt = performance.now();
+    const record = this.state.history.find((r) => r.epoch === epoch);
+    // 4. Every region that answers learns it now; the others when they next poll.
+    await Promise.all([...this.peers.values()].map((peer) => this.tellRegion(peer, record ?? { epoch, primary: this.regions.self, fork, start: null }, Date.now() + 2_000)));
+    this.port.logger.warn({ epoch, previous_primary: previous, fork, forced: force, lost_entries_estimate: lost }, `region ${this.regions.self} promoted to primary`);
+    return { region: this.regions.self, epoch, previous_primary: previous, planned: !force, fork, lost_entries_estimate: lost, estimate_basis: basis, took_ms: Date.now() - started };
+  }
+
+  /** A fenced former primary follows again; its diverged entries are set aside when the new primary's image arrives. */
+  async rejoin(timeoutMs: number): Promise<{ region: string; state: RegionState['state']; epoch: number; primary_region: string }> {
+    if (!this.port.isLeader()) throw new GeodeError(ErrorCode.NOT_LEADER, `not the leader of region ${this.regions.self}`, { extra: { leader_url: this.port.leaderUrl() } });
+    const s = this.state;
+    if (s.state !== 'fenced') throw new GeodeError(ErrorCode.BAD_REQUEST, `region ${this.regions.self} is ${s.state}, not fenced; nothing to rejoin`, { detail: 'NotFenced' });
+    await this.port.proposeAndWait(encodeRegionCommand({ kind: 'region', epoch: s.epoch, primary: s.primary, fork: null, start: null, rejoin: true }), timeoutMs);
+    return { region: this.regions.self, state: this.state.state, epoch: this.state.epoch, primary_region: this.state.primary };
+  }
+
+  /** Sends an epoch record to a region's leader (following one redirect); its answer, or undefined when unreachable. */
+  private async tellRegion(peer: PeerRuntime, record: EpochRecord, deadline: number): Promise<{ position: Position; state: string; epoch: number } | undefined> {
+    const tried = new Set<string>();
+    let queue = peer.preferred !== undefined ? [peer.preferred, ...peer.spec.nodes] : [...peer.spec.nodes];
+    while (queue.length > 0 && Date.now() < deadline) {
+      const url = queue.shift()!;
+      if (tried.has(url)) continue;
+      tried.add(url);
+      try {
+        const response = await fetch(`${url}${DR_EPOCH_PATH}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+          body: JSON.stringify(record),
+          signal: AbortSignal.timeout(Math.max(500, Math.min(10_000, deadline - Date.now()))),
+        });
+        const body = (await response.json()) as { position?: Position; state?: string; epoch?: number; error?: { code: string; leader_url?: string | null } };
+        if (response.ok && body.position !== undefined) return { position: body.position, state: body.state ?? '', epoch: body.epoch ?? 0 };
+        const leader = body.error?.leader_url;
+        if (body.error?.code === 'NOT_LEADER' && typeof leader === 'string') queue = [leader, ...queue];
+      } catch {
+        // The next node of that region.
+      }
+    }
+    return undefined;
+  }
+}
+
+export interface DrSourceBinding {
+  ok: true;
+}
+
+function parseEpochRecord(body: unknown): EpochRecord | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const o = body as Record<string, unknown>;
+  const position = (v: unknown): Position | null | undefined => {
+    if (v === null || v === undefined) return null;
+    if (typeof v !== 'object') return undefined;
+    const p = v as Record<string, unknown>;
+    return Number.isSafeInteger(p['epoch']) && Number.isSafeInteger(p['index']) ? { epoch: p['epoch'] as number, index: p['index'] as number } : undefined;
+  };
+  const fork = position(o['fork']);
+  const start = o['start'] === null || o['start'] === undefined ? null : Number.isSafeInteger(o['start']) ? (o['start'] as number) : undefined;
+  if (!Number.isSafeInteger(o['epoch']) || (o['epoch'] as number) < 1 || typeof o['primary'] !== 'string' || fork === undefined || start === undefined) return undefined;
+  return { epoch: o['epoch'] as number, primary: o['primary'], fork, start };
+}
+
+function maxPosition(positions: Array<Position | null>): Position | undefined {
+  let best: Position | undefined;
+  for (const p of positions) if (p !== null && (best === undefined || p.epoch > best.epoch || (p.epoch === best.epoch && p.index > best.index))) best = p;
+  return best;
+}
+
