@@ -1,6 +1,6 @@
 /**
  * `POST /api/v1/admin/regions/promote` `{region, force?, timeout_ms?}` and
- * `POST /api/v1/admin/regions/rejoin` `{region}`: forwarded to the leader of
+ * `POST /api/v1/admin/regions/rejoin` `{region, timeout_ms?}`: forwarded to the leader of
  * the region the body names (only that region's leader can promote it, or
  * rejoin it as a follower), not to the write leader as the other admin
  * routes are. The generic passthrough cannot do this: it forwards the body
@@ -30,7 +30,8 @@ import { errorCodeOf, errorField } from '../node-client.js';
 export const PROMOTE_PATH = '/api/v1/admin/regions/promote';
 export const REJOIN_PATH = '/api/v1/admin/regions/rejoin';
 
-export const RejoinRequest = Type.Object({ region: Type.String({ minLength: 1, maxLength: 200 }) });
+/** The node's rejoin body (storage-node/api/schemas.ts; the gateway may not import the node). */
+export const RejoinRequest = Type.Object({ region: Type.String({ minLength: 1, maxLength: 200 }), timeout_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })) });
 
 /** NOT_LEADER redirects followed before the answer is relayed as it is. */
 const MAX_HOPS = 3;
@@ -132,8 +133,8 @@ export function registerRegionAdmin(app: FastifyInstance, core: GatewayCore, aut
     return reply.code(answer.status).header('content-type', answer.contentType).send(answer.text);
   });
   app.post(REJOIN_PATH, { onRequest, schema: { body: RejoinRequest }, validatorCompiler: TypeBoxValidatorCompiler }, async (request, reply) => {
-    const body = request.body as { region: string };
-    const answer = await relay(REJOIN_PATH, body.region, body, request, DEFAULT_ADMIN_TIMEOUT_MS);
+    const body = request.body as { region: string; timeout_ms?: number };
+    const answer = await relay(REJOIN_PATH, body.region, body, request, body.timeout_ms ?? DEFAULT_ADMIN_TIMEOUT_MS);
     core.topology.refresh();
     return reply.code(answer.status).header('content-type', answer.contentType).send(answer.text);
   });
