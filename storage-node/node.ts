@@ -365,7 +365,7 @@ export class StorageNode extends EventEmitter {
       snapshot: () => this.log.snapshot(),
       snapshotNow: () => this.snapshotNow(),
       proposeAndWait: (data: Uint8Array, timeoutMs: number) => this.proposeInternal(data, timeoutMs),
-      propose: (data: Uint8Array) => this.started && this.loop.isLeader && this.loop.propose(data, { requestId: '', returnsRows: false }, () => undefined).accepted,
+      propose: (data: Uint8Array) => this.started && this.loop.isLeader && this.loop.propose(data, { requestId: null, returnsRows: false }, () => undefined).accepted,
       logger: this.options.logger,
     };
   }
@@ -375,7 +375,7 @@ export class StorageNode extends EventEmitter {
     if (!this.started || !this.loop.isLeader) return Promise.reject(this.notLeader());
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const proposed = this.loop.propose(data, { requestId: '', returnsRows: true }, (done: WriteDone<ApplyOutcome>) => {
+      const proposed = this.loop.propose(data, { requestId: null, returnsRows: true }, (done: WriteDone<ApplyOutcome>) => {
         clearTimeout(timer);
         if (!done.ok) reject(done.reason === 'overwritten' ? this.notLeader() : this.unavailable());
         else resolve(done.index);
@@ -392,9 +392,9 @@ export class StorageNode extends EventEmitter {
   }
 
   /** `GET /api/v1/region/status`: this node's region (a single-region deployment answers as the primary at epoch 1). */
-  regionStatus(): RegionStatus {
+  regionStatus(polledBy?: string): RegionStatus {
     if (!this.running) throw this.unavailable();
-    if (this.region !== undefined) return this.region.status();
+    if (this.region !== undefined) return this.region.status(polledBy);
     const state = this.regionState;
     return {
       region: this.members.named(this.name)?.region ?? 'default',

@@ -34,7 +34,7 @@ export interface ClusterNode {
   snapshotNow(): Promise<{ index: number; bytes: number }>;
   checksum(): Promise<{ applied: number; checksum: string; position?: { epoch: number; index: number } }>;
   /** Regions (host/region/): absent on a fake node, whose region routes then answer 501. */
-  regionStatus?(): RegionStatus;
+  regionStatus?(polledBy?: string): RegionStatus;
   promoteRegion?(target: string, force: boolean, timeoutMs: number): Promise<PromoteResult>;
   rejoinRegion?(target: string, timeoutMs: number): Promise<unknown>;
   epochFromPeer?(authorization: string | undefined, body: unknown): Promise<unknown>;

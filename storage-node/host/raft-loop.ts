@@ -249,7 +249,7 @@ export class RaftLoop<O extends ApplyAck, B extends AppliedBatchBase<O>> {
    * Proposes a write; `done` is called once the replication mode acknowledges it (or it fails).
    * Rejections (not the leader, transferring, removed) are returned at once.
    */
-  propose(data: Uint8Array, write: { requestId: string; returnsRows: boolean }, done: (result: WriteDone<O>) => void): ReturnType<RawNode['propose']> {
+  propose(data: Uint8Array, write: { requestId: string | null; returnsRows: boolean }, done: (result: WriteDone<O>) => void): ReturnType<RawNode['propose']> {
     const proposed = this.raw.propose(data);
     if (!proposed.accepted) return proposed;
     if (this.faults.ackBeforeCommit === true) {

@@ -4,6 +4,7 @@
  * behind `Authorization: Bearer <admin_token>`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ErrorCode, GeodeError } from '../../../shared/protocol/errors.js';
 import { adminAuthorized } from '../../../shared/protocol/admin-token.js';
@@ -22,6 +23,8 @@ import {
   errorResponses,
 } from '../schemas.js';
 
+const RegionStatusQuery = Type.Object({ from: Type.Optional(Type.String({ maxLength: 200 })) });
+
 export interface ClusterRouteOptions {
   handle: NodeHandle;
   adminToken: string | undefined;
@@ -35,10 +38,11 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<ClusterRouteOptions> = asy
     return handle.require().clusterStatus();
   });
 
-  app.get('/api/v1/region/status', { schema: { response: { 200: RegionStatus, ...errorResponses } } }, async (_request, reply) => {
+  // `?from=<region>`: the polling region's leader names itself (a forced promotion waits out its epoch confirmation).
+  app.get('/api/v1/region/status', { schema: { querystring: RegionStatusQuery, response: { 200: RegionStatus, ...errorResponses } } }, async (request, reply) => {
     const node = handle.require();
     if (node.regionStatus === undefined) return unsupported(reply, 'regions');
-    return node.regionStatus();
+    return node.regionStatus(request.query.from);
   });
 
   // Between regions: authenticated by the deployment's DR token (host/region/region-host.ts), not the admin token.

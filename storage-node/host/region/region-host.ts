@@ -185,9 +185,15 @@ export class RegionHost {
   /** Leadership changed: the stream runs on the leader of a follower region only. */
   refresh(): void {
     if (this.stopped) return;
-    if (this.port.isLeader() && this.state.state === 'follower') this.follower.start();
+    const leader = this.port.isLeader();
+    // A new leader confirms its epoch at once rather than at the next tick: writes wait on it.
+    if (leader && !this.wasLeader) void this.poll();
+    this.wasLeader = leader;
+    if (leader && this.state.state === 'follower') this.follower.start();
     else this.follower.stop();
   }
+
+  private wasLeader = false;
 
   // ---- writes and reads ---------------------------------------------------------
 
@@ -252,7 +258,11 @@ export class RegionHost {
 
   // ---- status -------------------------------------------------------------------
 
-  status(): RegionStatus {
+  /** When each region's leader last polled this node (its `?from=`), performance.now(): forced promotion waits out its confirmation. */
+  private readonly polledAt = new Map<string, number>();
+
+  status(polledBy?: string): RegionStatus {
+    if (polledBy !== undefined && this.peers.has(polledBy)) this.polledAt.set(polledBy, performance.now());
     const s = this.current();
     const lag = this.lagMs();
     const max = this.self.replicationLagMaxMs ?? null;
@@ -399,7 +409,7 @@ export class RegionHost {
     let best: { url: string; answer: RegionStatus } | undefined;
     for (const url of urls) {
       try {
-        const response = await fetch(`${url}/api/v1/region/status`, { signal: AbortSignal.timeout(Math.max(200, this.confirmMs * 2)) });
+        const response = await fetch(`${url}/api/v1/region/status?from=${encodeURIComponent(this.regions.self)}`, { signal: AbortSignal.timeout(Math.max(200, this.confirmMs * 2)) });
         if (!response.ok) continue;
         const answer = (await response.json()) as RegionStatus;
         if (best === undefined || answer.leader || answer.epoch > best.answer.epoch) best = { url, answer };
@@ -445,9 +455,32 @@ export class RegionHost {
    * fences itself at an entry of its log and this region applies up to it first. Forced: with what
    * this region has; the answer estimates the loss from replication positions.
    */
-  async promote(force: boolean, timeoutMs: number): Promise<PromoteResult> {
+  promote(force: boolean, timeoutMs: number): Promise<PromoteResult> {
+    // A retried request (a client's retry, a proxy's) joins the promotion under way or gets its answer again.
+    if (this.promoting !== undefined) return this.promoting;
+    const last = this.lastPromotion;
+    if (last !== undefined && this.state.state === 'primary' && this.state.epoch === last.epoch) return Promise.resolve(last);
+    this.promoting = this.runPromotion(force, timeoutMs).then(
+      (result) => {
+        this.promoting = undefined;
+        this.lastPromotion = result;
+        return result;
+      },
+      (error: unknown) => {
+        this.promoting = undefined;
+        throw error;
+      },
+    );
+    return this.promoting;
+  }
+
+  private promoting: Promise<PromoteResult> | undefined;
+  private lastPromotion: PromoteResult | undefined;
+
+  private async runPromotion(force: boolean, timeoutMs: number): Promise<PromoteResult> {
     const started = Date.now();
     const deadline = started + timeoutMs;
+    this.port.logger.info({ force, timeout_ms: timeoutMs }, `region ${this.regions.self}: promotion requested`);
     if (!this.port.isLeader()) throw new GeodeError(ErrorCode.NOT_LEADER, `not the leader of region ${this.regions.self}`, { extra: { leader_url: this.port.leaderUrl() } });
     const s = this.state;
     if (s.state === 'primary') throw new GeodeError(ErrorCode.BAD_REQUEST, `region ${this.regions.self} is already the primary at epoch ${s.epoch}`, { detail: 'AlreadyPrimary' });
@@ -481,6 +514,7 @@ export class RegionHost {
         basis = 'unknown';
       }
       this.follower.stop();
+      await this.outwaitConfirmation(previous, deadline);
     }
     // 3. This region takes the next epoch.
     await this.proposeEpoch({ epoch, primary: this.regions.self, fork, start: null }, Math.max(1_000, deadline - Date.now()));
@@ -490,6 +524,25 @@ export class RegionHost {
     await Promise.all([...this.peers.values()].map((peer) => this.tellRegion(peer, record ?? { epoch, primary: this.regions.self, fork, start: null }, Date.now() + 2_000)));
     this.port.logger.warn({ epoch, previous_primary: previous, fork, forced: force, lost_entries_estimate: lost }, `region ${this.regions.self} promoted to primary`);
     return { region: this.regions.self, epoch, previous_primary: previous, planned: !force, fork, lost_entries_estimate: lost, estimate_basis: basis, took_ms: Date.now() - started };
+  }
+
+  /**
+   * A forced promotion must not leave the old primary able to write at its epoch once it comes back.
+   * A primary writes only within CONFIRM_ROUNDS poll intervals of starting a round that completed, and
+   * every round that started before it went silent polled this region (or timed out after its last poll
+   * here began). Waiting until (CONFIRM_ROUNDS + 1) intervals plus a margin have passed since its last
+   * poll reached this node means that, paused or not, it must confirm again before its next write, and
+   * that round finds the new epoch. (Polls reach the region's leader, which runs the promotion.)
+   */
+  private async outwaitConfirmation(primary: string, deadline: number): Promise<void> {
+    const last = this.polledAt.get(primary);
+    if (last === undefined) return;
+    const until = last + (CONFIRM_ROUNDS + 1) * this.confirmMs + 250;
+    const wait = until - performance.now();
+    if (wait <= 0) return;
+    if (Date.now() + wait > deadline) throw new GeodeError(ErrorCode.TIMEOUT, `region ${primary} polled this region ${Math.round(performance.now() - last)} ms ago; a forced promotion waits ${Math.round(wait)} ms more for its epoch confirmation to lapse`, { detail: 'PrimaryRecentlyAlive' });
+    this.port.logger.info({ primary, wait_ms: Math.round(wait) }, 'forced promotion: waiting out the old primary\'s epoch confirmation');
+    await new Promise((r) => setTimeout(r, wait));
   }
 
   /** A fenced former primary follows again; its diverged entries are set aside when the new primary's image arrives. */
