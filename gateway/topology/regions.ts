@@ -104,6 +104,10 @@ export class RegionalTopology extends EventEmitter {
   private readonly aliases = new Map<string, string>();
   private readonly reported = new Map<string, string>();
   private readonly polls = new Map<string, RegionPoll>();
+  /** Regions (the gateway's names) whose nodes have answered a region status. */
+  private readonly answered = new Set<string>();
+  /** When the deployment turned out regional (the caller's clock). */
+  private regionalSince = Number.NEGATIVE_INFINITY;
   readonly book: RegionBook;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
@@ -422,6 +426,7 @@ export class RegionalTopology extends EventEmitter {
     if (single === undefined || this.closed) return;
     this.single = undefined;
     this.retiredFailovers += single.failovers;
+    this.regionalSince = this.now();
     single.close();
     for (const region of this.options.regions) this.addGroup(region, false);
   }
@@ -429,6 +434,16 @@ export class RegionalTopology extends EventEmitter {
   private announce(): void {
     this.emit('leader', this.leader(), this.term);
     this.emit('change');
+  }
+
+  /**
+   * Regions named by others are learned once every configured region has answered (so that a
+   * configured region whose nodes use another name is known by that name first, not learned twice),
+   * or after LEARN_AFTER_ROUNDS poll intervals, so a region that stays down holds nothing back for long.
+   */
+  private mayLearnRegions(): boolean {
+    for (const name of this.configs.keys()) if (!this.learned.has(name) && !this.answered.has(name)) return this.now() - this.regionalSince > LEARN_AFTER_ROUNDS * this.options.healthIntervalMs;
+    return true;
   }
 
   /** The addresses to ask for `name`'s region status, best first. */
@@ -492,9 +507,10 @@ export class RegionalTopology extends EventEmitter {
       this.aliases.set(snapshot.region, name);
       this.reported.set(name, snapshot.region);
     }
+    this.answered.add(name);
     const group = this.groupFor(snapshot.region);
     if (group !== undefined && snapshot.leaderUrl !== null) group.ensure(snapshot.leaderUrl, this.localName(snapshot.region));
-    for (const peer of snapshot.peers) {
+    for (const peer of this.mayLearnRegions() ? snapshot.peers : []) {
       if (this.groupFor(peer.name) !== undefined || peer.leaderUrl === null) continue;
       const seed = normalizeNodeUrl(peer.leaderUrl);
       // A node another group already holds is a naming mismatch, not a new region.
@@ -505,6 +521,9 @@ export class RegionalTopology extends EventEmitter {
     else this.emit('change');
   }
 }
+
+/** Poll rounds after which a configured region that never answered no longer holds back learning new regions. */
+const LEARN_AFTER_ROUNDS = 10;
 
 function roleFromState(state: string): RegionRole {
   return state === 'primary' ? 'primary' : 'secondary';
