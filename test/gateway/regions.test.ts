@@ -56,6 +56,8 @@ interface FakeNode {
   app: FastifyInstance;
   seen: Seen[];
   regionPolls: number;
+  /** Region statuses answer this much later. */
+  regionDelayMs?: number;
   /** Answers a query first when it returns something. */
   queryHook?: (body: Record<string, unknown>) => Answer | undefined;
   adminHook?: (path: string, body: Record<string, unknown>) => Answer | undefined;
@@ -81,6 +83,8 @@ interface FakeRegion {
 
 interface World {
   regions: FakeRegion[];
+  /** Other regions' leaders are named by this host (as nodes behind delay proxies name them: another address of the same node). */
+  peerHost?: string;
   /** Region statuses answer this frozen copy while set (a gateway whose polls lag behind). */
   frozen: Map<string, unknown> | undefined;
 }
@@ -108,7 +112,8 @@ function clusterStatus(node: FakeNode): Record<string, unknown> {
   };
 }
 
-function peerRow(region: FakeRegion): Record<string, unknown> {
+function peerRow(world: World, region: FakeRegion): Record<string, unknown> {
+  const leaderUrl = leaderOf(region).url;
   return {
     name: region.name,
     role: region.role,
@@ -118,7 +123,7 @@ function peerRow(region: FakeRegion): Record<string, unknown> {
     position: { epoch: region.epoch, index: region.index },
     lag_ms: region.lagMs,
     reachable: true,
-    leader_url: leaderOf(region).url,
+    leader_url: world.peerHost === undefined ? leaderUrl : leaderUrl.replace('127.0.0.1', world.peerHost),
     seen_at: Date.now(),
   };
 }
@@ -148,7 +153,7 @@ function regionStatus(world: World, node: FakeNode): unknown {
     leader_url: leader.url,
     history: [],
     quarantined: [],
-    regions: region.peers?.() ?? world.regions.filter((r) => r !== region && r.nodes.length > 0).map(peerRow),
+    regions: region.peers?.() ?? world.regions.filter((r) => r !== region && r.nodes.length > 0).map((r) => peerRow(world, r)),
   };
 }
 
@@ -182,6 +187,7 @@ async function fakeNode(world: World, region: FakeRegion, name: string): Promise
   app.get('/api/v1/cluster/status', async () => clusterStatus(node));
   app.get('/api/v1/region/status', async () => {
     node.regionPolls++;
+    if (node.regionDelayMs !== undefined) await sleep(node.regionDelayMs);
     return regionStatus(world, node);
   });
   app.post('/v1/query', async (request, reply) => {
@@ -504,4 +510,53 @@ t.test('a single group (no other regions in its status) stays one group and is s
   t.equal(status.regional, false);
   t.same(status.regions.map((r) => r.name), ['east', 'west'], 'the configured labels, as before');
   t.notMatch(await metricsText(gw), /geode_region_replication_lag_seconds\{/, 'no region lag series');
+});
+
+t.test('regions the gateway names differently from their nodes are filed under its names, not learned a second time', async (t) => {
+  // Peers name each other's leaders as localhost: an address of the same node the gateway was not given.
+  const world: World = { regions: [], frozen: undefined, peerHost: 'localhost' };
+  const usEast = region('us-east-1', 'primary', { state: 'primary', primary: 'us-east-1', term: 3, lagMs: 0 });
+  const euWest = region('eu-west-1', 'secondary', { primary: 'us-east-1', term: 8, lagMs: 15 });
+  world.regions.push(usEast, euWest);
+  const us1 = await fakeNode(world, usEast, 'us-east-11');
+  usEast.leader = 'us-east-11';
+  const eu1 = await fakeNode(world, euWest, 'eu-west-11');
+  euWest.leader = 'eu-west-11';
+  // eu answers its first region statuses late: us's status, naming eu-west-1, arrives before eu's own.
+  eu1.regionDelayMs = 300;
+  t.teardown(() => Promise.all([us1.app.close(), eu1.app.close()]));
+  const gw = await startGateway(
+    parseGatewayConfig(
+      {
+        listen: '127.0.0.1:0',
+        session_secret: 'regions-test-secret-aliases',
+        region: 'eu',
+        query_stream: false,
+        read_hedge_ms: 0,
+        health_interval_ms: 50,
+        poll_interval_ms: 100,
+        regions: { us: { lat: 39, lon: -77.5, role: 'primary', nodes: [us1.url] }, eu: { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [eu1.url] } },
+      },
+      'test',
+      {},
+    ),
+  );
+  t.teardown(() => gw.close());
+  const core = gw.app.gateway;
+  await until('both regions answered', () => core.topology.regionViews().every((r) => r.row.source === 'region') && core.topology.regionViews().length >= 2);
+  delete eu1.regionDelayMs;
+  const polls = eu1.regionPolls;
+  await until('more region polls', () => eu1.regionPolls >= polls + 3);
+  t.same(core.topology.regionViews().map((r) => [r.name, r.reportedAs, r.learned]), [
+    ['us', 'us-east-1', false],
+    ['eu', 'eu-west-1', false],
+  ]);
+  t.equal(core.topology.primaryRegion, 'us', "the primary by the gateway's name");
+  await until('the write leader', () => core.topology.availableLeader()?.url === us1.url);
+  const write = await query(gw, { query: 'CREATE (:A)' });
+  t.equal(write.body.meta?.node, 'us-east-11');
+  const read = await query(gw, { query: 'MATCH (n) RETURN count(n) AS c', consistency: 'bounded', max_lag_ms: 100 });
+  t.equal(read.body.meta?.node, 'eu-west-11', 'the home region, by its lag of 15 ms as its nodes report it');
+  const status = await clusterStatusOf(gw);
+  t.match(status.regions.find((r) => r.name === 'eu'), { reported_as: 'eu-west-1', lag_ms: 15 });
 });
