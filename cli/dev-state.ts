@@ -8,11 +8,14 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RegionRole } from '../shared/config/regions.js';
 import type { ProcessExit, ProcessState } from './supervisor.js';
 
 export interface DevNodeState {
   name: string;
   url: string;
+  /** With regions: the node's region. */
+  region?: string;
   /** null while the node is not running. */
   pid: number | null;
   command: string;
@@ -27,15 +30,30 @@ export interface DevNodeState {
   next_restart_at: string | null;
 }
 
+/** A region of a multi-region `geode dev`: its role and its nodes' names (their entries are in `nodes`). */
+export interface DevRegionState {
+  name: string;
+  role: RegionRole;
+  nodes: string[];
+}
+
 export interface DevState {
   /** The `geode dev` process; restarted nodes stop when it is gone. */
   pid: number;
   gateway: string;
+  /** Every gateway, when more than one runs. */
+  gateways?: string[];
   admin_token: string;
   data_dir: string;
   /** URL of the dev process's control endpoint (kill-node, start-node); its token is admin_token. */
   control: string;
+  /** Every node (with regions: every region's). */
   nodes: DevNodeState[];
+  /** With regions (`geode dev --regions`): each region, the primary first as configured. */
+  regions?: DevRegionState[];
+  /** With `--wan-latency`: the one-way delay between regions, and the delay proxies (region `from` reaches `node` at `url`). */
+  wan_latency_ms?: number;
+  links?: { from: string; node: string; url: string }[];
 }
 
 export const DEV_STATE_FILE = 'dev.json';

@@ -12,6 +12,10 @@
  * exit, and each child also watches its parent pid (GEODE_PARENT_PID) and
  * stops itself when the parent disappears (e.g. after a SIGKILL).
  *
+ * A launched cluster can be one region of a multi-region deployment
+ * (`region`, `regions`: written into every node's config; launch-regions.ts
+ * starts one cluster per region, sharing one secret and admin token).
+ *
  * Supervision is opt-in (`supervision`; `geode dev` turns it on): a node
  * whose process exits without the owner asking (a crash, a disk failure's
  * exit 1, a SIGKILL from outside) is started again with backoff
@@ -28,6 +32,8 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { regionsToYaml } from '../shared/config/regions.js';
+import type { RegionDeployment } from '../shared/config/regions.js';
 import { RestartBackoff, restartPolicy } from './supervisor.js';
 import type { ProcessExit, SupervisionEvent, SupervisionOptions, SupervisionStatus } from './supervisor.js';
 
@@ -36,6 +42,17 @@ export interface LaunchOptions {
   dataDir: string;
   /** First port; node i listens on basePort + i - 1. 0 or undefined: free ports. */
   basePort?: number;
+  /** Ports of the first nodes, in order (node i on ports[i - 1]); wins over basePort for those. */
+  ports?: number[];
+  /** Node names are `<namePrefix>node<i>`; default '' (node1, node2, ...). */
+  namePrefix?: string;
+  /** Written as `region:` into every node's config. */
+  region?: string;
+  /**
+   * The deployment's regions (node URLs as these nodes should dial them), written into every node's
+   * config as the seed's `regions:` / `global_deployment:` (regionsToYaml); needs `region`.
+   */
+  regions?: RegionDeployment;
   /** Listen and advertise host; default 127.0.0.1. */
   host?: string;
   clusterSecret?: string;
@@ -521,7 +538,7 @@ class Cluster implements LaunchedCluster {
 
   async addNode(options: AddNodeOptions = {}): Promise<LaunchedNode> {
     const { options: launch, host, settings, plans } = this.context;
-    const name = options.name ?? `node${plans.length + 1}`;
+    const name = options.name ?? `${launch.namePrefix ?? ''}node${plans.length + 1}`;
     if (plans.some((p) => p.name === name)) throw new Error(`addNode: a node named ${name} was already launched`);
     const peerNames = options.peers ?? plans.map((p) => p.name);
     const peers = peerNames.map((peer) => {
@@ -530,7 +547,7 @@ class Cluster implements LaunchedCluster {
       return plan;
     });
     if (peers.length === 0) throw new Error('addNode: the new node needs at least one peer');
-    const port = launch.basePort !== undefined && launch.basePort > 0 ? launch.basePort + plans.length : await freePort(host);
+    const port = launch.ports?.[plans.length] ?? (launch.basePort !== undefined && launch.basePort > 0 ? launch.basePort + plans.length : await freePort(host));
     const plan: NodePlan = { name, port, learner: true };
     plans.push(plan);
     const node = await writeNodeConfig(plan, [plan, ...peers], launch, host, this.clusterSecret, this.adminToken, this.dataDir, settings);
@@ -594,6 +611,8 @@ function yamlConfig(plan: NodePlan, all: NodePlan[], peerPorts: Map<string, numb
   if (options.heartbeatMs !== undefined) entry['heartbeat_ms'] = options.heartbeatMs;
   if (options.electionTimeoutMs !== undefined) entry['election_timeout_ms'] = options.electionTimeoutMs;
   if (options.clusterId !== undefined) entry['cluster_id'] = options.clusterId;
+  if (options.region !== undefined) entry['region'] = options.region;
+  if (options.regions !== undefined) Object.assign(entry, regionsToYaml(options.regions));
   return `# Written by geode's launcher; node ${plan.name} of a loopback cluster.\n${stringify({ [plan.name]: entry })}`;
 }
 
@@ -610,6 +629,9 @@ async function writeNodeConfig(plan: NodePlan, all: NodePlan[], options: LaunchO
 export async function launchCluster(options: LaunchOptions): Promise<LaunchedCluster> {
   if (!Number.isInteger(options.nodes) || options.nodes < 1) throw new Error('launchCluster: nodes must be an integer >= 1');
   if (options.learners !== undefined && (!Number.isInteger(options.learners) || options.learners < 0)) throw new Error('launchCluster: learners must be an integer >= 0');
+  if (options.regions !== undefined && (options.region === undefined || !options.regions.regions.some((r) => r.name === options.region))) {
+    throw new Error(`launchCluster: regions needs region, the name of one of them (got ${String(options.region)})`);
+  }
   const host = options.host ?? '127.0.0.1';
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
@@ -618,8 +640,8 @@ export async function launchCluster(options: LaunchOptions): Promise<LaunchedClu
   const total = options.nodes + (options.learners ?? 0);
   const plans: NodePlan[] = [];
   for (let i = 1; i <= total; i++) {
-    const port = options.basePort !== undefined && options.basePort > 0 ? options.basePort + i - 1 : await freePort(host);
-    plans.push({ name: `node${i}`, port, learner: i > options.nodes });
+    const port = options.ports?.[i - 1] ?? (options.basePort !== undefined && options.basePort > 0 ? options.basePort + i - 1 : await freePort(host));
+    plans.push({ name: `${options.namePrefix ?? ''}node${i}`, port, learner: i > options.nodes });
   }
   installParentHooks();
   const settings: NodeSettings = {

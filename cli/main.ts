@@ -6,9 +6,10 @@ import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
-import { ConfigError, formatByteSize, loadNodeConfig } from '../shared/config/index.js';
+import { ConfigError, durationMs, formatByteSize, loadNodeConfig } from '../shared/config/index.js';
+import type { DevOptions } from './dev.js';
 import type { RunningNode } from './serve.js';
-import { CLUSTER_SUBCOMMANDS, CommandFailed } from './cluster.js';
+import { CLUSTER_SUBCOMMANDS, CommandFailed, MONITOR_METRICS } from './cluster.js';
 import { ShutdownOnSignals } from './signals.js';
 
 const USAGE = `Usage: geode <command> [options]
@@ -17,6 +18,11 @@ Commands:
   dev [--data-dir DIR] [--nodes N] [--gateways G] [--base-port P] [--front-port P]
                                       run a 3-node cluster on 127.0.0.1:3151-3153 (data in ./data)
                                       and the gateway on 127.0.0.1:3141 (G gateways: 3141, 3142, ...)
+      [--regions us-east-1:3,eu-west-1:3 | --regions-config deployment.yaml] [--wan-latency 40ms]
+                                      one Raft group per region (the first region primary; or the
+                                      seed's regions:/global_deployment: YAML with node counts), nodes
+                                      <region>-node<i> on consecutive ports; --wan-latency puts a delay
+                                      proxy (one-way delay) on every link between regions
   node --config FILE [--id NODE] [--check]
                                       run one storage node from a YAML config
                                       (--check: validate the config, report every problem, exit)
@@ -31,7 +37,16 @@ Commands:
                                       (dev restarts a node that dies any other way)
       wait-sync ID [--timeout S]      wait until ID applied what is committed now (default 30 s)
       verify-data [--timeout S]       compare graph checksums of all nodes at the same applied index
+                                      (regions: also across regions, at the same source position)
+      monitor --metric replication_lag [--interval 1s] [--count N]
+                                      each region's lag (one cluster: each node's), a line per interval
+      promote-region NAME [--force] [--timeout 30s]
+                                      make region NAME the primary (--force: without the old primary)
+      rejoin-region NAME              a fenced former primary follows the new primary again
   help                                show this text
+
+Durations: --timeout and --interval take 500ms, 30s, 2m or a number of seconds; --wan-latency a
+number of milliseconds or 40ms, 0.1s.
 
 Common options:
   --log-level LEVEL                   pino level for the logs on stderr (default info)
@@ -40,6 +55,7 @@ Common options:
 On start, long-running commands print one JSON line to stdout:
   node:    {"nodes":[{"id":"node1","url":"http://127.0.0.1:3151"}]}
   dev:     {"nodes":[...],"gateway":"http://127.0.0.1:3141"} (with --gateways 2, also "gateways":[url1,url2])
+           with regions: {"regions":[{"name","role","nodes":[{"id","url"}]}],"gateway":...}
   gateway: {"gateway":"http://127.0.0.1:3141"}
 `;
 
@@ -115,6 +131,16 @@ function parsePort(text: string, option: string): number {
   return port;
 }
 
+/**
+ * A duration option: `40ms`, `1s`, `2m` (the `ms` package, as in configs); a plain number is
+ * `plainUnitMs` ms each (1 for --wan-latency, 1000 for the seconds of --timeout / --interval).
+ */
+function parseDuration(text: string, option: string, plainUnitMs: number): number {
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) * plainUnitMs : durationMs(text);
+  if (value === undefined || !Number.isSafeInteger(value)) throw new UsageError(`${option}: expected a duration such as 40ms, 1s or 2m, got ${text}`);
+  return value;
+}
+
 function parseCount(text: string, option: string, minimum: number): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || value < minimum) throw new UsageError(`${option}: expected an integer >= ${minimum}, got ${text}`);
@@ -129,17 +155,29 @@ async function runDev(args: string[]): Promise<number | 'running'> {
     'base-port': { type: 'string', default: '3151' },
     'front-port': { type: 'string', default: '3141' },
     gateways: { type: 'string', default: '1' },
+    regions: { type: 'string' },
+    'regions-config': { type: 'string' },
+    'wan-latency': { type: 'string' },
   });
   if (values.help) return printUsage();
-  const options = {
+  if (values.regions !== undefined && values['regions-config'] !== undefined) throw new UsageError('dev: give --regions or --regions-config, not both');
+  if (values['wan-latency'] !== undefined && values.regions === undefined && values['regions-config'] === undefined) {
+    throw new UsageError('dev: --wan-latency needs regions (--regions or --regions-config)');
+  }
+  const nodes = parseCount(values.nodes, '--nodes', 1);
+  const options: DevOptions = {
     dataDir: resolve(values['data-dir']),
-    nodes: parseCount(values.nodes, '--nodes', 1),
+    nodes,
     basePort: parsePort(values['base-port'], '--base-port'),
     frontPort: parsePort(values['front-port'], '--front-port'),
     gateways: parseCount(values.gateways, '--gateways', 1),
     logLevel: checkLogLevel(values['log-level']),
   };
+  if (values['wan-latency'] !== undefined) options.wanLatencyMs = parseDuration(values['wan-latency'], '--wan-latency', 1);
   const dev = await import('./dev.js');
+  // A bad --regions or regions file throws ConfigError listing every problem: exit 2.
+  if (values.regions !== undefined) options.regions = dev.parseRegionsFlag(values.regions, nodes);
+  if (values['regions-config'] !== undefined) options.regions = dev.loadDevRegions(values['regions-config']);
   const running = await dev.startDev(options);
   shutdown.add(() => running.close());
   process.stdout.write(`${JSON.stringify(running.announcement)}\n`);
@@ -220,6 +258,10 @@ async function runCluster(args: string[]): Promise<number> {
       'data-dir': { type: 'string', default: 'data' },
       target: { type: 'string' },
       timeout: { type: 'string', default: '30' },
+      force: { type: 'boolean', default: false },
+      metric: { type: 'string', default: 'replication_lag' },
+      interval: { type: 'string', default: '1s' },
+      count: { type: 'string' },
     },
     true,
   );
@@ -227,18 +269,38 @@ async function runCluster(args: string[]): Promise<number> {
   const [sub, ...rest] = positionals;
   if (sub === undefined) throw new UsageError(`cluster: a subcommand is required (${CLUSTER_SUBCOMMANDS.join(', ')})`);
   if (!(CLUSTER_SUBCOMMANDS as readonly string[]).includes(sub)) throw new UsageError(`cluster: unknown subcommand ${sub}`);
+  if (!(MONITOR_METRICS as readonly string[]).includes(values.metric)) throw new UsageError(`cluster monitor: --metric: expected one of ${MONITOR_METRICS.join(', ')}`);
+  const timeoutMs = parseDuration(values.timeout, '--timeout', 1000);
+  if (timeoutMs < 1) throw new UsageError('--timeout: expected a duration above 0');
+  const intervalMs = parseDuration(values.interval, '--interval', 1000);
+  if (intervalMs < 10) throw new UsageError('--interval: expected at least 10ms');
   const cluster = await import('./cluster.js');
-  return cluster.runClusterCommand(sub, {
+  // Ctrl-C ends a monitor between lines: it stops, and the process exits 0 once it has.
+  const stop = new AbortController();
+  const run = cluster.runClusterCommand(sub, {
     url: values.url,
     json: values.json,
     token: values.token,
     dataDir: resolve(values['data-dir']),
     target: values.target,
-    timeoutSeconds: parseCount(values.timeout, '--timeout', 1),
+    timeoutMs,
     positionals: rest,
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
+    force: values.force,
+    metric: values.metric,
+    intervalMs,
+    ...(values.count === undefined ? {} : { count: parseCount(values.count, '--count', 1) }),
+    signal: stop.signal,
   });
+  // Other subcommands end at once on Ctrl-C, as before.
+  if (sub === 'monitor') {
+    shutdown.add(async () => {
+      stop.abort();
+      await run.catch(() => undefined);
+    });
+  }
+  return run;
 }
 
 function printUsage(): number {
