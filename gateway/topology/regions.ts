@@ -46,7 +46,7 @@ import type { Position, RegionRole } from '../../shared/protocol/region.js';
 import type { NodeView } from './node-view.js';
 import { OPEN_GATE, RegionBook, parseRegionStatus } from './region-book.js';
 import type { RegionGate, RegionRow, RegionSnapshot } from './region-book.js';
-import { Topology, UNASSIGNED_REGION } from './topology.js';
+import { Topology, UNASSIGNED_REGION, waitForLeaderOf } from './topology.js';
 import type { TopologyOptions } from './topology.js';
 
 export const REGION_STATUS_PATH = '/api/v1/region/status';
@@ -225,28 +225,9 @@ export class RegionalTopology extends EventEmitter {
     return this.writeGroup()?.availableLeader();
   }
 
-  /** Resolves with an available write leader, or undefined after `timeoutMs` (asking the nodes meanwhile). */
+  /** Resolves with an available write leader, or undefined after `timeoutMs` (asking the nodes and the regions meanwhile). */
   waitForLeader(timeoutMs: number): Promise<NodeView | undefined> {
-    const now = this.availableLeader();
-    if (now !== undefined || timeoutMs <= 0) return Promise.resolve(now);
-    this.refresh();
-    return new Promise((resolve) => {
-      const check = (): void => {
-        const leader = this.availableLeader();
-        if (leader !== undefined) finish(leader);
-      };
-      const poke = setInterval(() => this.refresh(), 100);
-      const timer = setTimeout(() => finish(undefined), timeoutMs);
-      const finish = (leader: NodeView | undefined): void => {
-        clearTimeout(timer);
-        clearInterval(poke);
-        this.off('change', check);
-        this.off('leader', check);
-        resolve(leader);
-      };
-      this.on('change', check);
-      this.on('leader', check);
-    });
+    return waitForLeaderOf(this, timeoutMs);
   }
 
   /** Asks every group's nodes and every region for their status now (spaced: see REFRESH_SPACING_MS). */

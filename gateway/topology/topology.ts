@@ -51,6 +51,39 @@ export interface TopologyOptions {
 
 export const UNASSIGNED_REGION = 'unassigned';
 
+/** What `waitForLeaderOf` needs: a topology that emits 'change' and 'leader' and can be asked for news. */
+export interface LeaderSource extends EventEmitter {
+  availableLeader(): NodeView | undefined;
+  refresh(): void;
+}
+
+/**
+ * Resolves with `source`'s available leader, or undefined after `timeoutMs`: checked on each
+ * 'change' and 'leader', with the nodes asked again every 100 ms meanwhile.
+ */
+export function waitForLeaderOf(source: LeaderSource, timeoutMs: number): Promise<NodeView | undefined> {
+  const now = source.availableLeader();
+  if (now !== undefined || timeoutMs <= 0) return Promise.resolve(now);
+  source.refresh();
+  return new Promise((resolve) => {
+    const check = (): void => {
+      const leader = source.availableLeader();
+      if (leader !== undefined) finish(leader);
+    };
+    const poke = setInterval(() => source.refresh(), 100);
+    const timer = setTimeout(() => finish(undefined), timeoutMs);
+    const finish = (leader: NodeView | undefined): void => {
+      clearTimeout(timer);
+      clearInterval(poke);
+      source.off('change', check);
+      source.off('leader', check);
+      resolve(leader);
+    };
+    source.on('change', check);
+    source.on('leader', check);
+  });
+}
+
 interface NodeRuntime {
   view: NodeView;
   watch: WatchClient | undefined;
@@ -171,26 +204,7 @@ export class Topology extends EventEmitter {
 
   /** Resolves with an available leader, or undefined after `timeoutMs`. */
   waitForLeader(timeoutMs: number): Promise<NodeView | undefined> {
-    const now = this.availableLeader();
-    if (now !== undefined || timeoutMs <= 0) return Promise.resolve(now);
-    this.refresh();
-    return new Promise((resolve) => {
-      const check = (): void => {
-        const leader = this.availableLeader();
-        if (leader !== undefined) finish(leader);
-      };
-      const poke = setInterval(() => this.refresh(), 100);
-      const timer = setTimeout(() => finish(undefined), timeoutMs);
-      const finish = (leader: NodeView | undefined): void => {
-        clearTimeout(timer);
-        clearInterval(poke);
-        this.off('change', check);
-        this.off('leader', check);
-        resolve(leader);
-      };
-      this.on('change', check);
-      this.on('leader', check);
-    });
+    return waitForLeaderOf(this, timeoutMs);
   }
 
   /** Polls every node's status now (at most every 50 ms): used while a leader is missing. */
