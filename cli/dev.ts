@@ -420,7 +420,7 @@ export function loadDevRegions(path: string): RegionDeployment {
   if (typeof root !== 'object' || root === null || Array.isArray(root)) throw new ConfigError(['(top level): expected a mapping with regions: or global_deployment:'], path);
   for (const key of Object.keys(root)) if (key !== 'regions' && key !== 'global_deployment') issues.push(`${key}: unknown key (expected regions: or global_deployment:)`);
   const deployment = parseRegions(root, '', issues);
-  if (deployment === undefined && issues.length === 0) issues.push('no regions: or global_deployment: in the file');
+  if (!('regions' in root) && !('global_deployment' in root)) issues.push('no regions: or global_deployment: in the file');
   const mapPath = 'regions' in root ? 'regions' : 'global_deployment.regions';
   for (const r of deployment?.regions ?? []) {
     if (r.nodes.length > 0) issues.push(`${mapPath}.${r.name}.nodes: geode dev starts the nodes and picks their ports: give a count (nodes: ${r.nodes.length})`);
