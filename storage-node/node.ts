@@ -417,6 +417,9 @@ export class StorageNode extends EventEmitter {
       history: state?.history ?? [],
       quarantined: state?.quarantined ?? [],
       regions: [],
+      vote: null,
+      lag_at_contact_ms: 0,
+      primary_unreachable_ms: null,
     };
   }
 
@@ -442,6 +445,12 @@ export class StorageNode extends EventEmitter {
       throw new GeodeError(ErrorCode.NOT_LEADER, `this node is in region ${region.regionName}; send the rejoin to region ${target}'s leader`, { extra: { leader_url: peer.leader_url, region: target } });
     }
     return region.rejoin(timeoutMs);
+  }
+
+  /** `POST /v1/dr/vote`: a candidate region asks this one for its vote (automatic failover; DR token). */
+  voteFromPeer(authorization: string | undefined, body: unknown): Promise<unknown> {
+    if (this.region === undefined) return Promise.reject(new GeodeError(ErrorCode.NOT_FOUND, 'this deployment has no regions configured', { detail: 'NoRegions' }));
+    return this.region.voteFromPeer(authorization, body);
   }
 
   /** `POST /v1/dr/epoch`: another region tells this one of an epoch (DR token). */

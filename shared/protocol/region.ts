@@ -103,6 +103,12 @@ export const RegionStatus = Type.Object({
   history: Type.Array(EpochRecord),
   quarantined: Type.Array(QuarantineRecord),
   regions: Type.Array(PeerRegionStatus),
+  /** Automatic failover: the vote this region's group recorded for a coming epoch (null: none). */
+  vote: Type.Union([Type.Object({ epoch: Type.Integer(), candidate: Type.String() }), Type.Null()]),
+  /** This region's lag at the moment it last heard the primary (what automatic failover judges a candidate by); null when unknown. */
+  lag_at_contact_ms: Type.Union([Type.Number(), Type.Null()]),
+  /** How long since this region's leader last reached the primary region, ms (null on the primary or when it reaches it now). */
+  primary_unreachable_ms: Type.Union([Type.Number(), Type.Null()]),
 });
 export type RegionStatus = Static<typeof RegionStatus>;
 

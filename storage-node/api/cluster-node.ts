@@ -38,6 +38,7 @@ export interface ClusterNode {
   promoteRegion?(target: string, force: boolean, timeoutMs: number): Promise<PromoteResult>;
   rejoinRegion?(target: string, timeoutMs: number): Promise<unknown>;
   epochFromPeer?(authorization: string | undefined, body: unknown): Promise<unknown>;
+  voteFromPeer?(authorization: string | undefined, body: unknown): Promise<unknown>;
   addMember?(spec: MemberSpec): Promise<unknown>;
   removeMember?(name: string): Promise<unknown>;
   promoteLearner?(name: string): Promise<unknown>;

@@ -62,6 +62,8 @@ export interface RegionCommand {
   start: number | null;
   /** Rejoin: a fenced former primary asks to follow again (its diverged entries are set aside). */
   rejoin?: boolean;
+  /** Automatic failover: this region's vote for `candidate` at epoch `vote.epoch` (host/region/auto-failover.ts). */
+  vote?: { epoch: number; candidate: string };
 }
 
 /**
@@ -143,7 +145,15 @@ function decodeRegionCommand(o: Record<string, unknown>): Command {
     case 'region':
       if (typeof rest['epoch'] === 'number' && typeof rest['primary'] === 'string') {
         const r = rest as Omit<RegionCommand, 'kind'>;
-        return { kind: 'region', epoch: r.epoch, primary: r.primary, fork: r.fork ?? null, start: r.start ?? null, ...(r.rejoin === true ? { rejoin: true } : {}) };
+        return {
+          kind: 'region',
+          epoch: r.epoch,
+          primary: r.primary,
+          fork: r.fork ?? null,
+          start: r.start ?? null,
+          ...(r.rejoin === true ? { rejoin: true } : {}),
+          ...(r.vote !== undefined && typeof r.vote.epoch === 'number' && typeof r.vote.candidate === 'string' ? { vote: { epoch: r.vote.epoch, candidate: r.vote.candidate } } : {}),
+        };
       }
       break;
     case 'drchunk':

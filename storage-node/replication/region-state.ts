@@ -35,6 +35,8 @@ export interface RegionState {
   position: Position;
   history: EpochRecord[];
   quarantined: QuarantineRecord[];
+  /** Automatic failover: the vote this group recorded for a coming epoch (one per epoch, replicated, so a new leader cannot vote again). */
+  vote?: { epoch: number; candidate: string };
 }
 
 /** Who this group is: its region's name and the region the deployment starts with as primary. */
@@ -77,6 +79,12 @@ export function covers(position: Position, history: readonly EpochRecord[], targ
 
 /** What applying a region command does to the state (`index`: the command's own log index in this group). */
 export function applyRegionCommand(state: RegionState, identity: RegionIdentity, command: RegionCommand, index: number): RegionState {
+  if (command.vote !== undefined) {
+    const { vote } = command;
+    // One vote per epoch, and only for an epoch still to come.
+    if (vote.epoch <= state.epoch || (state.vote !== undefined && state.vote.epoch >= vote.epoch)) return state;
+    return { ...state, vote: { ...vote } };
+  }
   if (command.rejoin === true) {
     if (command.epoch !== state.epoch || state.state !== 'fenced') return state;
     return { ...state, state: 'follower' };

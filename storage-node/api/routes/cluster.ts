@@ -52,6 +52,12 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<ClusterRouteOptions> = asy
     return node.epochFromPeer(request.headers.authorization, request.body);
   });
 
+  app.post('/v1/dr/vote', { bodyLimit: 64 * 1024 }, async (request, reply) => {
+    const node = handle.require();
+    if (node.voteFromPeer === undefined) return unsupported(reply, 'regions');
+    return node.voteFromPeer(request.headers.authorization, request.body);
+  });
+
   await app.register(adminRoutes, { handle, adminToken });
 };
 

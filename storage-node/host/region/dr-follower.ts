@@ -105,6 +105,19 @@ export class DrFollower {
     return this.caughtUpAt === undefined ? undefined : now - this.caughtUpAt;
   }
 
+  /** The lag at the moment the source was last heard (0 when caught up then): what automatic failover judges this region by. */
+  lagAtContactMs(): number | undefined {
+    if (this.contactAt === undefined || this.sourceCommit === undefined) return undefined;
+    if (this.caughtUpAt !== undefined && this.caughtUpAt >= this.contactAt - 50) return 0;
+    if (this.caughtUp(this.port.state().position)) return 0;
+    return this.caughtUpAt === undefined ? undefined : this.contactAt - this.caughtUpAt;
+  }
+
+  /** When a frame from the source last arrived (Date.now()), undefined before any. */
+  get lastContactAt(): number | undefined {
+    return this.contactAt;
+  }
+
   behindEntries(): number | undefined {
     const position = this.port.state().position;
     if (this.sourceCommit === undefined) return undefined;

@@ -39,10 +39,13 @@ import { covers } from '../../replication/region-state.js';
 import type { EpochRecord, Position, RegionState } from '../../replication/region-state.js';
 import type { Entry, Snapshot } from '../../raft/index.js';
 import { DrFollower } from './dr-follower.js';
+import { chooseCandidate, majorityOf, voteRefusal } from './auto-failover.js';
+import type { CandidateView, VoteRequest } from './auto-failover.js';
 import { serveDrStream } from './dr-source.js';
 
 export const DR_STREAM_PATH = '/v1/dr/stream';
 export const DR_EPOCH_PATH = '/v1/dr/epoch';
+export const DR_VOTE_PATH = '/v1/dr/vote';
 /** How long a primary's epoch confirmation lasts: a few poll rounds. */
 const CONFIRM_ROUNDS = 4;
 
@@ -288,7 +291,118 @@ export class RegionHost {
       history: s.history,
       quarantined: s.quarantined,
       regions: [...this.peers.values()].map((p) => p.status),
+      vote: s.vote ?? null,
+      lag_at_contact_ms: primary ? 0 : (this.port.isLeader() ? (this.follower.lagAtContactMs() ?? null) : null),
+      primary_unreachable_ms: primary || !this.port.isLeader() ? null : (this.primaryUnreachableMs() ?? null),
     };
+  }
+
+  // ---- automatic failover (auto-failover.ts) ---------------------------------------------
+
+  /** When this node (as its region's leader) last reached the primary region: a poll answer or a stream frame (performance.now()). */
+  private primaryReachedAt = performance.now();
+  private electing = false;
+  private nextElectionAt = 0;
+
+  private get automatic(): boolean {
+    return this.regions.routing.failoverPolicy === 'automatic' && this.regions.regions.length >= 3;
+  }
+
+  /** How long the primary has been out of reach, ms; undefined while it is reached (within two poll rounds). */
+  private primaryUnreachableMs(): number | undefined {
+    const streamAt = this.follower.lastContactAt;
+    const streamAgo = streamAt === undefined ? Number.POSITIVE_INFINITY : Date.now() - streamAt;
+    const ago = Math.min(performance.now() - this.primaryReachedAt, streamAgo);
+    return ago <= 2 * this.confirmMs + 500 ? undefined : ago;
+  }
+
+  private voterState() {
+    const s = this.current();
+    return {
+      epoch: s.epoch,
+      votedFor: s.vote,
+      primaryUnreachableMs: this.primaryUnreachableMs(),
+      failoverAfterMs: this.regions.routing.failoverAfterMs,
+      position: s.position,
+      primary: s.state === 'primary',
+      self: this.regions.self,
+    };
+  }
+
+  /** `POST /v1/dr/vote` from a candidate region. The vote is recorded in this group before it is granted. */
+  async voteFromPeer(authorization: string | undefined, body: unknown): Promise<{ region: string; granted: boolean; reason: string | null }> {
+    if (!tokenOk(authorization, this.token)) throw new GeodeError(ErrorCode.UNAUTHORIZED, "the DR routes need the deployment's DR token");
+    const request = parseVote(body);
+    if (request === undefined) throw new GeodeError(ErrorCode.BAD_REQUEST, 'body must be {epoch, candidate, position: {epoch, index}}');
+    if (!this.port.isLeader()) throw new GeodeError(ErrorCode.NOT_LEADER, `not the leader of region ${this.regions.self}`, { extra: { leader_url: this.port.leaderUrl() } });
+    const refusal = voteRefusal(this.voterState(), request);
+    if (refusal !== undefined) return { region: this.regions.self, granted: false, reason: refusal };
+    await this.recordVote(request);
+    // Recorded only if no other vote for that epoch got there first.
+    const granted = this.state.vote?.epoch === request.epoch && this.state.vote.candidate === request.candidate;
+    return { region: this.regions.self, granted, reason: granted ? null : `region ${this.regions.self} voted for ${this.state.vote?.candidate ?? '?'} at epoch ${request.epoch}` };
+  }
+
+  private async recordVote(request: VoteRequest): Promise<void> {
+    const s = this.state;
+    if (s.vote?.epoch === request.epoch && s.vote.candidate === request.candidate) return;
+    await this.port.proposeAndWait(encodeRegionCommand({ kind: 'region', epoch: s.epoch, primary: s.primary, fork: null, start: null, vote: { epoch: request.epoch, candidate: request.candidate } }), 5_000);
+  }
+
+  /** After each poll round on a follower region's leader: start an election when the primary has been gone long enough. */
+  private maybeElect(): void {
+    if (!this.automatic || this.electing || this.state.state !== 'follower' || !this.port.isLeader()) return;
+    const unreachable = this.primaryUnreachableMs();
+    if (unreachable === undefined || unreachable < this.regions.routing.failoverAfterMs || performance.now() < this.nextElectionAt) return;
+    const s = this.current();
+    const views: CandidateView[] = [
+      { name: this.regions.self, writePriority: this.self.writePriority, reachable: true, lagMs: this.follower.lagAtContactMs(), lagMaxMs: this.self.replicationLagMaxMs, position: s.position, primary: false },
+      ...[...this.peers.values()].map((p) => ({
+        name: p.spec.name,
+        writePriority: p.spec.writePriority,
+        reachable: p.status.reachable,
+        lagMs: p.last?.lag_at_contact_ms ?? undefined,
+        lagMaxMs: p.spec.replicationLagMaxMs,
+        position: p.status.position ?? undefined,
+        primary: p.spec.name === s.primary,
+      })),
+    ];
+    if (chooseCandidate(views) !== this.regions.self) return;
+    this.electing = true;
+    void this.elect().finally(() => {
+      this.electing = false;
+      // A failed attempt waits before the next, so candidates do not hammer the voters.
+      this.nextElectionAt = performance.now() + this.regions.routing.failoverAfterMs / 2;
+    });
+  }
+
+  private async elect(): Promise<void> {
+    const s = this.current();
+    const request: VoteRequest = { epoch: s.epoch + 1, candidate: this.regions.self, position: s.position };
+    const needed = majorityOf(this.regions.regions.length);
+    this.port.logger.warn({ epoch: request.epoch, unreachable_ms: this.primaryUnreachableMs(), needed }, `region ${this.regions.self}: primary ${s.primary} unreachable; asking the regions for their votes`);
+    try {
+      await this.recordVote(request);
+    } catch (error) {
+      this.port.logger.warn({ err: String(error) }, 'automatic failover: could not record the vote of this region for itself');
+      return;
+    }
+    if (this.state.vote?.candidate !== this.regions.self) return;
+    let votes = 1;
+    const reasons: string[] = [];
+    await Promise.all(
+      [...this.peers.values()].map(async (peer) => {
+        const answer = await this.callRegion<{ granted?: boolean; reason?: string | null }>(peer, DR_VOTE_PATH, request, Date.now() + 2_000);
+        if (answer?.granted === true) votes++;
+        else reasons.push(`${peer.spec.name}: ${answer?.reason ?? 'no answer'}`);
+      }),
+    );
+    if (votes < needed) {
+      this.port.logger.warn({ votes, needed, reasons }, 'automatic failover: no majority of regions; staying a follower');
+      return;
+    }
+    this.port.logger.warn({ votes, needed }, `automatic failover: a majority of regions chose ${this.regions.self}`);
+    await this.promote(true, 60_000).catch((error: unknown) => this.port.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'automatic failover: promotion failed'));
   }
 
   // ---- the DR routes --------------------------------------------------------------
@@ -377,11 +491,16 @@ export class RegionHost {
     this.polling = true;
     const started = performance.now();
     let higher = false;
+    let answered = 0;
     try {
       await Promise.all(
         [...this.peers.values()].map(async (peer) => {
           const answer = await this.ask(peer);
           if (answer === undefined) return;
+          answered++;
+          if (peer.spec.name === this.state.primary) this.primaryReachedAt = Math.max(this.primaryReachedAt, started);
+          // A region that voted for a coming epoch no longer vouches for this one.
+          if (answer.vote !== null && answer.vote !== undefined && answer.vote.epoch > this.state.epoch) higher = true;
           if (answer.epoch > this.state.epoch) {
             higher = true;
             const record = answer.history.find((r) => r.epoch === answer.epoch);
@@ -394,10 +513,13 @@ export class RegionHost {
           }
         }),
       );
-      if (!higher) this.confirmedAt = Math.max(this.confirmedAt, started);
+      // Automatic mode: only a round that reached a majority of regions confirms (a primary cut off from them stops writing).
+      const enough = !this.automatic || answered + 1 >= majorityOf(this.regions.regions.length);
+      if (!higher && enough) this.confirmedAt = Math.max(this.confirmedAt, started);
     } finally {
       this.polling = false;
     }
+    this.maybeElect();
   }
 
   /**
@@ -554,8 +676,14 @@ export class RegionHost {
     return { region: this.regions.self, state: this.state.state, epoch: this.state.epoch, primary_region: this.state.primary };
   }
 
-  /** Sends an epoch record to a region's leader (following one redirect); its answer, or undefined when unreachable. */
+  /** Sends an epoch record to a region's leader; its answer, or undefined when unreachable. */
   private async tellRegion(peer: PeerRuntime, record: EpochRecord, deadline: number): Promise<{ position: Position; state: string; epoch: number } | undefined> {
+    const answer = await this.callRegion<{ position?: Position; state?: string; epoch?: number }>(peer, DR_EPOCH_PATH, record, deadline);
+    return answer?.position === undefined ? undefined : { position: answer.position, state: answer.state ?? '', epoch: answer.epoch ?? 0 };
+  }
+
+  /** POSTs to a DR route of a region's leader (following NOT_LEADER to the leader it names); the answer, or undefined when none came. */
+  private async callRegion<T>(peer: PeerRuntime, path: string, payload: unknown, deadline: number): Promise<T | undefined> {
     const tried = new Set<string>();
     let queue = peer.preferred !== undefined ? [peer.preferred, ...peer.spec.nodes] : [...peer.spec.nodes];
     while (queue.length > 0 && Date.now() < deadline) {
@@ -563,14 +691,14 @@ export class RegionHost {
       if (tried.has(url)) continue;
       tried.add(url);
       try {
-        const response = await fetch(`${url}${DR_EPOCH_PATH}`, {
+        const response = await fetch(`${url}${path}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
-          body: JSON.stringify(record),
+          body: JSON.stringify(payload),
           signal: AbortSignal.timeout(Math.max(500, Math.min(10_000, deadline - Date.now()))),
         });
-        const body = (await response.json()) as { position?: Position; state?: string; epoch?: number; error?: { code: string; leader_url?: string | null } };
-        if (response.ok && body.position !== undefined) return { position: body.position, state: body.state ?? '', epoch: body.epoch ?? 0 };
+        const body = (await response.json()) as T & { error?: { code: string; leader_url?: string | null } };
+        if (response.ok) return body;
         const leader = body.error?.leader_url;
         if (body.error?.code === 'NOT_LEADER' && typeof leader === 'string') queue = [leader, ...queue];
       } catch {
@@ -598,6 +726,15 @@ function parseEpochRecord(body: unknown): EpochRecord | undefined {
   const start = o['start'] === null || o['start'] === undefined ? null : Number.isSafeInteger(o['start']) ? (o['start'] as number) : undefined;
   if (!Number.isSafeInteger(o['epoch']) || (o['epoch'] as number) < 1 || typeof o['primary'] !== 'string' || fork === undefined || start === undefined) return undefined;
   return { epoch: o['epoch'] as number, primary: o['primary'], fork, start };
+}
+
+function parseVote(body: unknown): VoteRequest | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const o = body as Record<string, unknown>;
+  const p = o['position'] as Record<string, unknown> | undefined;
+  if (!Number.isSafeInteger(o['epoch']) || typeof o['candidate'] !== 'string' || p === undefined || p === null || typeof p !== 'object') return undefined;
+  if (!Number.isSafeInteger(p['epoch']) || !Number.isSafeInteger(p['index'])) return undefined;
+  return { epoch: o['epoch'] as number, candidate: o['candidate'], position: { epoch: p['epoch'] as number, index: p['index'] as number } };
 }
 
 function maxPosition(positions: Array<Position | null>): Position | undefined {
