@@ -748,6 +748,9 @@ export class StorageNode extends EventEmitter {
       case 'bounded': {
         const bound = request.maxLagMs ?? 0;
         const lag = this.loop.selfLagMs();
+        // In a follower region the bound covers the region's lag behind the primary too.
+        const regional = region?.boundedRefusal(lag, bound);
+        if (regional !== undefined) throw regional;
         if (lag === undefined || lag > bound) {
           const why = lag === undefined ? `has not heard from a leader within ${this.electionTimeoutMs} ms (or since it started), so its lag is unknown` : `lags ${lag} ms behind the leader, over the bound of ${bound} ms`;
           throw new GeodeError(ErrorCode.REPLICA_LAGGING, `replica ${this.name} ${why}`, { extra: { lag_ms: lag ?? null, max_lag_ms: bound, ...this.leaderExtra() } });
@@ -768,7 +771,14 @@ export class StorageNode extends EventEmitter {
     if (request.systemView === true) views = this.systemViews();
     const result = await this.reads.read({ query: request.query, params: request.params, now: Date.now(), seed: this.nextSeed(), deadline, ...(views !== undefined ? { views } : {}) });
     const meta: ResultMeta = { ...this.meta(this.loop.status.commit), lag_ms: this.loop.selfLagMs() ?? null };
-    if (region !== undefined) meta.position = region.current().position;
+    if (region !== undefined) {
+      meta.position = region.current().position;
+      // In a follower region, freshness is against the primary: the region's lag plus this replica's own.
+      if (region.current().state !== 'primary') {
+        const regionLag = region.lagMs();
+        meta.lag_ms = regionLag === undefined || meta.lag_ms === null || meta.lag_ms === undefined ? null : Math.round(regionLag + meta.lag_ms);
+      }
+    }
     if (views !== undefined) meta.view = this.loop.isLeader ? 'complete' : 'partial';
     return { result, meta };
   }

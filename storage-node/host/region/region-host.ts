@@ -252,11 +252,65 @@ export class RegionHost {
     });
   }
 
-  /** Region lag in ms: 0 on the primary; on a follower region's leader from the stream; elsewhere unknown. */
+  /**
+   * Region lag in ms: 0 on the primary; on a follower region's leader from the stream; on its other
+   * nodes, what their leader last said (asked every poll interval) plus the time since, unknown once that
+   * answer is older than a second.
+   */
   lagMs(): number | undefined {
     if (this.state.state === 'primary') return 0;
-    if (!this.port.isLeader()) return undefined;
-    return this.follower.lagMs();
+    if (this.port.isLeader()) return this.follower.lagMs();
+    const heard = this.leaderLag;
+    if (heard === undefined || heard.lagMs === null) return undefined;
+    const age = performance.now() - heard.at;
+    return age > 1_000 ? undefined : heard.lagMs + age;
+  }
+
+  private leaderLag: { lagMs: number | null; at: number } | undefined;
+
+  /** On a follower region's other nodes: the region lag as their leader knows it. */
+  private async askLeaderLag(): Promise<void> {
+    const url = this.port.leaderUrl();
+    if (url === null || this.state.state === 'primary') return;
+    const at = performance.now();
+    try {
+      const response = await fetch(`${url}/api/v1/region/status`, { signal: AbortSignal.timeout(Math.max(200, this.confirmMs * 2)) });
+      if (!response.ok) return;
+      const answer = (await response.json()) as RegionStatus;
+      if (answer.leader && answer.region === this.regions.self) this.leaderLag = { lagMs: answer.lag_ms, at };
+    } catch {
+      // Unknown until the next answer.
+    }
+  }
+
+  /** Why a bounded read must not be served here, or undefined: the region's lag on top of this node's own. */
+  boundedRefusal(selfLagMs: number | undefined, boundMs: number): GeodeError | undefined {
+    if (this.state.state === 'primary') return undefined;
+    const region = this.lagMs();
+    const max = this.self.replicationLagMaxMs;
+    const total = region === undefined || selfLagMs === undefined ? undefined : region + selfLagMs;
+    if (total !== undefined && total <= boundMs && (max === undefined || region! <= max)) return undefined;
+    const why =
+      region === undefined
+        ? `cannot tell how far region ${this.regions.self} is behind the primary region ${this.state.primary} (no recent word from the stream)`
+        : max !== undefined && region > max
+          ? `region ${this.regions.self} is ${Math.round(region)} ms behind the primary, over its replication_lag_max of ${max} ms`
+          : `region ${this.regions.self} is ${Math.round(region)} ms behind the primary and this replica ${selfLagMs ?? '?'} ms behind its leader, over the bound of ${boundMs} ms`;
+    return new GeodeError(ErrorCode.REPLICA_LAGGING, why, { extra: { region: this.regions.self, region_lag_ms: region ?? null, lag_ms: total ?? null, max_lag_ms: boundMs } });
+  }
+
+  private overLagMax = false;
+
+  /** The alarm: logged once when the region's lag crosses replication_lag_max, and once when it is back under. */
+  private checkLagAlarm(): void {
+    const max = this.self.replicationLagMaxMs;
+    if (max === undefined || this.state.state === 'primary' || !this.port.isLeader()) return;
+    const lag = this.follower.lagMs();
+    const over = lag === undefined || lag > max;
+    if (over === this.overLagMax) return;
+    this.overLagMax = over;
+    if (over) this.port.logger.warn({ region: this.regions.self, lag_ms: lag ?? null, replication_lag_max_ms: max }, `region ${this.regions.self} is over its replication_lag_max: it serves no bounded read until it is back under`);
+    else this.port.logger.info({ region: this.regions.self, lag_ms: lag, replication_lag_max_ms: max }, `region ${this.regions.self} is back within its replication_lag_max`);
   }
 
   // ---- status -------------------------------------------------------------------
@@ -487,7 +541,13 @@ export class RegionHost {
   // ---- polling the other regions ------------------------------------------------------
 
   private async poll(): Promise<void> {
-    if (this.polling || this.stopped || !this.port.isLeader()) return;
+    if (this.stopped) return;
+    if (!this.port.isLeader()) {
+      void this.askLeaderLag();
+      return;
+    }
+    this.checkLagAlarm();
+    if (this.polling) return;
     this.polling = true;
     const started = performance.now();
     let higher = false;
