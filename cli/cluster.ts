@@ -123,9 +123,14 @@ class Context {
     return this.options.token ?? nonEmpty(process.env['GEODE_ADMIN_TOKEN']) ?? this.dev?.admin_token;
   }
 
-  /** The first node that answers, then the leader's view when it knows one. */
+  /**
+   * The first node that answers, then the leader's view when it knows one. A gateway's leader comes
+   * first: with regions it is the primary region's (so `primary` and `health` follow a promotion).
+   */
   async status(): Promise<ClusterStatusBody> {
-    return this.statusFrom(this.candidateUrls());
+    const gatewayLeader = (await this.gatewayStatus())?.leader_url;
+    const first = typeof gatewayLeader === 'string' && gatewayLeader !== '' ? [gatewayLeader] : [];
+    return this.statusFrom([...new Set([...first, ...this.candidateUrls()])]);
   }
 
   /** status() over `urls` (one region's nodes, say). */
