@@ -21,6 +21,7 @@ import type { ControlAction, ControlAnswer } from './dev-control.js';
 import { isAlive, readDevState } from './dev-state.js';
 import type { DevNodeState, DevState } from './dev-state.js';
 import { describeExit } from './supervisor.js';
+import { backupStatusText } from './backup-status.js';
 import type { ProcessExit, ProcessState } from './supervisor.js';
 
 export interface ClusterCommandOptions {
@@ -387,7 +388,7 @@ function groupText(s: ClusterStatusBody, supervised: Map<string, DevNodeState> |
     rows.push([n.id, n.role, n.status, n.replication_lag < 0 ? '-' : String(n.replication_lag), n.applied_index === null ? '-' : String(n.applied_index), n.match_index === null ? '-' : String(n.match_index), ...supervision, n.url]);
     if (n.last_exit !== undefined && n.last_exit !== null) exits.push(`last exit of ${n.id}: ${describeExit(n.last_exit.code, n.last_exit.signal)} at ${n.last_exit.at}`);
   }
-  return `${head}\n${table(rows)}\n${exits.map((line) => `${line}\n`).join('')}`;
+  return `${head}\n${table(rows)}\n${exits.map((line) => `${line}\n`).join('')}${backupStatusText((s as { backup?: unknown }).backup)}`;
 }
 
 /** The primary region and its epoch by the rows: the highest epoch any region reports, and who is primary at it. */

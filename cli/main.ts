@@ -43,6 +43,13 @@ Commands:
       promote-region NAME [--force] [--timeout 30s]
                                       make region NAME the primary (--force: without the old primary)
       rejoin-region NAME              a fenced former primary follows the new primary again
+  backup configure --mode continuous --destination URL [--retention 30d]
+                                      archive the cluster continuously (file:///path, s3://bucket/prefix)
+  backup now | list [--from URL]      a base snapshot now / the restore points
+  backup verify --from URL            files, checksums, no gap, trial restore; exit 1 on any problem
+  restore --from URL [--timestamp T] --data-dir DIR [--nodes 3]
+                                      a new cluster's data dirs and configs holding the committed state at T
+                                      (then geode dev --data-dir DIR, or geode node --config DIR/node1.yaml ...)
   help                                show this text
 
 Durations: --timeout and --interval take 500ms, 30s, 2m or a number of seconds; --wan-latency a
@@ -69,6 +76,8 @@ const commands: Readonly<Record<string, Command>> = {
   node: runNode,
   gateway: runGatewayCommand,
   cluster: runCluster,
+  backup: (args) => runBackup('backup', args),
+  restore: (args) => runBackup('restore', args),
   help: async () => printUsage(),
 };
 
@@ -301,6 +310,18 @@ async function runCluster(args: string[]): Promise<number> {
     });
   }
   return run;
+}
+
+/** `geode backup ...` and `geode restore ...` (cli/backup.ts); their usage mistakes exit 2. */
+async function runBackup(command: 'backup' | 'restore', args: string[]): Promise<number> {
+  const backup = await import('./backup.js');
+  const io = { out: (text: string) => void process.stdout.write(text), err: (text: string) => void process.stderr.write(text), tty: process.stderr.isTTY === true };
+  try {
+    return await (command === 'backup' ? backup.runBackupCommand(args, io) : backup.runRestoreCommand(args, io));
+  } catch (error) {
+    if (error instanceof backup.BackupUsageError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 function printUsage(): number {

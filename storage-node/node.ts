@@ -59,6 +59,10 @@ import type { ConsistencyLevel } from '../shared/protocol/query.js';
 import { newRequestId } from '../shared/protocol/request-id.js';
 import type { ClusterSetStatement } from '../shared/gql/ast.js';
 import type { NodeRegions } from '../shared/config/regions.js';
+import { BackupHost } from './backup/backup-host.js';
+import type { BackupMetricsView, BackupPort } from './backup/backup-host.js';
+import type { BackupState } from './replication/backup-state.js';
+import type { BackupConfigureRequest, BackupConfigureResponse, BackupListResponse, BackupNowResponse, BackupStatus } from '../shared/protocol/backup.js';
 
 export type { ClusterStatus, NodeRole, NodeStatusEntry } from '../shared/protocol/cluster.js';
 export type Consistency = ConsistencyLevel;
@@ -154,6 +158,8 @@ export class StorageNode extends EventEmitter {
   private reads: ReadPool | undefined;
   /** Multi-region deployments only (host/region/). */
   private region: RegionHost | undefined;
+  /** Backups (backup/backup-host.ts): the leader archives to the replicated setting's destination. */
+  private backup: BackupHost | undefined;
   /** This group's region state when there are no regions: always the primary at epoch 1. */
   private regionState: RegionState | undefined;
   /** What read lanes need to answer on their own (host/node-view.ts). */
@@ -216,7 +222,7 @@ export class StorageNode extends EventEmitter {
       (err) => this.fatal('apply worker died', err),
       { post: 'now' },
     );
-    let info = await this.applyWorker.call<{ applied: number; settings: Partial<ReplicationSettings>; region: RegionState }>('info');
+    let info = await this.applyWorker.call<{ applied: number; settings: Partial<ReplicationSettings>; region: RegionState; backup: BackupState }>('info');
     const stored = this.log.snapshot();
     if (info.applied < stored.meta.index) {
       // A crash between persisting a received snapshot and installing it: the log no longer holds those entries.
@@ -255,7 +261,7 @@ export class StorageNode extends EventEmitter {
         settings: () => this.settings,
       },
       {
-        log: logPort(this.log),
+        log: logPort(this.log, (index, keep) => this.backup?.keepEntries(index, keep) ?? keep),
         send: (messages) => this.transport?.send(messages),
         stateMachine: {
           apply: (entries, wantOutcomes, done) => {
@@ -271,6 +277,7 @@ export class StorageNode extends EventEmitter {
             this.restoreImage(snapshot.data).then((restored) => {
               this.setReplicated(restored.settings);
               this.regionApplied(restored.region, false);
+              this.backup?.applied(restored.backup);
               this.reads?.broadcast('reopen');
               done(null, restored.applied);
             }, done);
@@ -298,6 +305,7 @@ export class StorageNode extends EventEmitter {
           else if (batch.schemaChanged) this.reads?.broadcast('refresh');
           if (batch.schemaChanged) this.setReplicated(batch.settings);
           if (batch.region !== undefined || this.region !== undefined) this.regionApplied(batch.region, batch.regionGap === true);
+          if (batch.backup !== undefined) this.backup?.applied(batch.backup);
         },
         onConfChangeAppended: (entry) => this.learnMember(entry),
         onProgress: () => {
@@ -325,6 +333,8 @@ export class StorageNode extends EventEmitter {
       this.region = new RegionHost(regions, info.region, this.regionPort());
       this.region.start();
     }
+    this.backup = new BackupHost(this.backupPort(), info.backup);
+    this.backup.start();
     this.tickTimer = setInterval(() => this.loop.tick(), this.tickMs);
     this.lagTimer = setInterval(() => this.publishLagIfChanged(), 100);
     this.waiters.advance(info.applied);
@@ -337,10 +347,58 @@ export class StorageNode extends EventEmitter {
    * Writes a snapshot image where the apply worker restores it from (off this thread: an image can be
    * hundreds of megabytes), and restores it. The loop posts nothing else to the apply worker meanwhile.
    */
-  private async restoreImage(data: Uint8Array): Promise<{ applied: number; settings: Partial<ReplicationSettings>; region: RegionState }> {
+  private async restoreImage(data: Uint8Array): Promise<{ applied: number; settings: Partial<ReplicationSettings>; region: RegionState; backup: BackupState }> {
     const path = join(this.options.dataDir, 'snapshot-in.db');
     await writeFile(path, data);
     return this.applyWorker.call('restore', { path });
+  }
+
+  // ---- backups (backup/) ----------------------------------------------------------
+
+  /** What the backup host needs of this node. */
+  private backupPort(): BackupPort {
+    return {
+      name: this.name,
+      clusterId: this.clusterId,
+      dataDir: this.options.dataDir,
+      isLeader: () => this.started && this.loop.isLeader,
+      leaderName: () => (this.leaderExtra()['leader_id'] as string | null) ?? null,
+      term: () => this.loop.status.term,
+      commitIndex: () => this.loop.status.commit,
+      firstIndex: () => this.log.firstIndex(),
+      entries: (lo, hi, maxBytes) => this.log.entries(lo, hi, maxBytes),
+      isWriteRegion: () => this.region === undefined || this.region.current().state === 'primary',
+      snapshotTo: (path) => this.applyWorker.call<number>('snapshot', { path }),
+      propose: (data) => this.started && this.loop.isLeader && this.loop.propose(data, { requestId: null, returnsRows: false }, () => undefined).accepted,
+      proposeAndWait: (data, timeoutMs) => this.proposeInternal(data, timeoutMs),
+      logger: this.options.logger,
+    };
+  }
+
+  backupStatus(): BackupStatus | undefined {
+    return this.backup?.status();
+  }
+
+  backupMetrics(): BackupMetricsView | undefined {
+    return this.backup?.metrics();
+  }
+
+  configureBackup(request: BackupConfigureRequest): Promise<BackupConfigureResponse> {
+    if (!this.started || this.backup === undefined) return Promise.reject(this.unavailable());
+    if (!this.loop.isLeader) return Promise.reject(this.notLeader());
+    return this.backup.configure(request);
+  }
+
+  backupNow(timeoutMs: number): Promise<BackupNowResponse> {
+    if (!this.started || this.backup === undefined) return Promise.reject(this.unavailable());
+    if (!this.loop.isLeader) return Promise.reject(this.notLeader());
+    return this.backup.backupNow(timeoutMs);
+  }
+
+  backupList(): Promise<BackupListResponse> {
+    if (!this.started || this.backup === undefined) return Promise.reject(this.unavailable());
+    if (!this.loop.isLeader) return Promise.reject(this.notLeader());
+    return this.backup.list();
   }
 
   // ---- regions -------------------------------------------------------------------
@@ -507,7 +565,7 @@ export class StorageNode extends EventEmitter {
   clusterStatus(): ClusterStatus {
     if (!this.running) throw new GeodeError(ErrorCode.OVERLOADED, 'node is starting');
     const loop = this.loop;
-    return clusterStatus({
+    const status = clusterStatus({
       clusterId: this.clusterId,
       selfId: this.id,
       selfName: this.name,
@@ -522,6 +580,8 @@ export class StorageNode extends EventEmitter {
       electionTimeoutMs: this.electionTimeoutMs,
       settings: this.settings,
     });
+    if (this.backup !== undefined) status.backup = this.backup.status();
+    return status;
   }
 
   /** Rows of `system.replication_status` and `system.cluster_nodes` from this node's view (complete on the leader). */
@@ -700,7 +760,9 @@ export class StorageNode extends EventEmitter {
           return;
         }
         const outcome = done.outcome;
-        const meta = { ...this.meta(done.index), request_id: requestId, applied: outcome !== undefined };
+        const meta: ResultMeta = { ...this.meta(done.index), request_id: requestId, applied: outcome !== undefined };
+        // The write's commit time: what a point-in-time restore (backup/) compares --timestamp with.
+        if (outcome?.ok === true && outcome.requestId !== null && outcome.at !== undefined) meta.committed_at = outcome.at;
         if (outcome === undefined) resolve({ result: emptyResult(), meta });
         else if (!outcome.ok) reject(errorFromWire(outcome.error));
         else resolve({ result: outcome.result ?? emptyResult(), meta });
@@ -944,18 +1006,22 @@ export class StorageNode extends EventEmitter {
     }
     this.stopped = true;
     this.region?.stop();
+    const backupStopped = this.backup?.stop();
     this.publishView();
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     if (this.lagTimer !== undefined) clearInterval(this.lagTimer);
     if (this.running) this.loop.stop();
     this.waiters.failAll(new GeodeError(ErrorCode.OVERLOADED, 'node is shutting down'));
     this.transport?.close();
-    await Promise.all([this.applyWorker?.terminate(), this.reads?.close(), this.log.close()]);
+    await Promise.all([this.applyWorker?.terminate(), this.reads?.close(), this.log.close(), backupStopped]);
   }
 }
 
-/** The durable log behind the loop's callback port (its writes run on the log's writer thread). */
-function logPort(log: DurableLog): LoopLog {
+/**
+ * The durable log behind the loop's callback port (its writes run on the log's writer thread).
+ * `keep` may keep more entries behind a snapshot than the loop asks (the backup archive's, see backup/).
+ */
+function logPort(log: DurableLog, keep: (index: number, keepEntries: number) => number): LoopLog {
   return loopLog(log, {
     persist: (batch, done) => {
       const written = log.persist(batch);
@@ -964,7 +1030,7 @@ function logPort(log: DurableLog): LoopLog {
       return false;
     },
     compact: (meta, data, keepEntries, imagePath, done) => {
-      log.snapshotAndCompact(meta.index, meta.confState, data, keepEntries, imagePath).then(() => done(), done);
+      log.snapshotAndCompact(meta.index, meta.confState, data, keep(meta.index, keepEntries), imagePath).then(() => done(), done);
     },
   });
 }

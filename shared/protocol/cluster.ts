@@ -6,6 +6,7 @@
  */
 import { Type } from 'typebox';
 import type { Static } from 'typebox';
+import { BackupStatus } from './backup.js';
 
 export const NodeRole = Type.Union([Type.Literal('primary'), Type.Literal('standby'), Type.Literal('learner'), Type.Literal('candidate')]);
 export type NodeRole = Static<typeof NodeRole>;
@@ -39,6 +40,11 @@ export const QueryMeta = Type.Object({
   epoch: Type.Optional(Type.Integer({ minimum: 1 })),
   /** Reads in a multi-region deployment: the primary position this region had applied. */
   position: Type.Optional(Type.Object({ epoch: Type.Integer(), index: Type.Integer() })),
+  /**
+   * Writes applied before the answer: the write's commit time in ms since the epoch (its replicated
+   * entry clock), the instant a point-in-time restore compares `--timestamp` with (shared/protocol/backup.ts).
+   */
+  committed_at: Type.Optional(Type.Integer()),
 });
 export type QueryMeta = Static<typeof QueryMeta>;
 
@@ -78,5 +84,7 @@ export const ClusterStatus = Type.Object({
   commit_index: Type.Integer({ minimum: 0 }),
   applied_index: Type.Integer({ minimum: 0 }),
   replication: Type.Object({ mode: Type.String(), quorum_size: Type.Integer(), sync_replicas: Type.Integer() }),
+  /** Backups (shared/protocol/backup.ts): the setting, who archives, how far, and the last failure. */
+  backup: Type.Optional(BackupStatus),
 });
 export type ClusterStatus = Static<typeof ClusterStatus>;

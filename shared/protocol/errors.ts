@@ -50,6 +50,13 @@ export const ErrorCode = {
    * writes wait for the next confirmation round. Retry shortly.
    */
   EPOCH_UNCONFIRMED: 'EPOCH_UNCONFIRMED',
+  /**
+   * A backup object is missing, truncated or fails its checksum (the message names it), or the
+   * archive's manifest does not hold together (a gap, an overlap, another cluster's lineage).
+   */
+  BACKUP_CORRUPT: 'BACKUP_CORRUPT',
+  /** The backup destination could not be reached or refused the request (credentials, bucket, disk). */
+  BACKUP_DESTINATION: 'BACKUP_DESTINATION',
   /** Missing or wrong credentials. */
   UNAUTHORIZED: 'UNAUTHORIZED',
   /** A concurrency limit is full; retry after the time in `Retry-After`. */
@@ -118,6 +125,8 @@ export const errorCodeSpecs: Readonly<Record<ErrorCode, ErrorCodeSpec>> = {
   NO_QUORUM: spec(503, true, true),
   NOT_PRIMARY_REGION: spec(421, true),
   EPOCH_UNCONFIRMED: spec(503, true, true),
+  BACKUP_CORRUPT: spec(422),
+  BACKUP_DESTINATION: spec(502, true),
   UNAUTHORIZED: spec(401),
   OVERLOADED: spec(503, true, true),
   NOT_FOUND: spec(404),

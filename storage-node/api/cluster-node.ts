@@ -8,6 +8,8 @@ import type { ReadRequest, WriteRequest } from '../node.js';
 import type { ClusterStatus, QueryMeta } from '../../shared/protocol/cluster.js';
 import type { MemberSpec } from '../replication/members.js';
 import type { PromoteResult, RegionStatus } from '../../shared/protocol/region.js';
+import type { BackupConfigureRequest, BackupConfigureResponse, BackupListResponse, BackupNowResponse } from '../../shared/protocol/backup.js';
+import type { BackupMetricsView } from '../backup/backup-host.js';
 import type { SerializedResult, WireResult } from '../replication/state-machine.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -39,6 +41,11 @@ export interface ClusterNode {
   rejoinRegion?(target: string, timeoutMs: number): Promise<unknown>;
   epochFromPeer?(authorization: string | undefined, body: unknown): Promise<unknown>;
   voteFromPeer?(authorization: string | undefined, body: unknown): Promise<unknown>;
+  /** Backups (storage-node/backup/): absent on a fake node, whose backup routes then answer 501. */
+  configureBackup?(request: BackupConfigureRequest): Promise<BackupConfigureResponse>;
+  backupNow?(timeoutMs: number): Promise<BackupNowResponse>;
+  backupList?(): Promise<BackupListResponse>;
+  backupMetrics?(): BackupMetricsView | undefined;
   addMember?(spec: MemberSpec): Promise<unknown>;
   removeMember?(name: string): Promise<unknown>;
   promoteLearner?(name: string): Promise<unknown>;

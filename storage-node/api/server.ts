@@ -23,6 +23,8 @@ import { createNodeMetrics, registerClusterMetrics, registerMetricsRoute } from 
 import { NodeState } from './node-state.js';
 import type { ApiEngine } from './node-state.js';
 import { clusterRoutes } from './routes/cluster.js';
+import { backupRoutes } from './routes/backup.js';
+import { registerBackupMetrics } from './backup-metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { createQueryRunner, queryRoutes } from './routes/query.js';
 import type { QueryRunner } from './routes/query.js';
@@ -108,6 +110,8 @@ export function build(options: BuildOptions): FastifyInstance {
     backend = new ClusterBackend(handle);
     void app.register(clusterRoutes, { handle, adminToken: options.adminToken });
     registerClusterMetrics(metrics, handle);
+    void app.register(backupRoutes, { handle, adminToken: options.adminToken });
+    registerBackupMetrics(metrics, handle);
   }
   // The query route and the query stream run queries through one runner.
   const defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;

@@ -11,6 +11,7 @@ import type { PackedEntries } from './packed-entries.js';
 import type { ReplicationSettings } from './modes.js';
 import { serveCalls } from './worker-rpc.js';
 import type { RegionIdentity, RegionState } from './region-state.js';
+import type { BackupState } from './backup-state.js';
 
 export interface ApplyWorkerData {
   graphPath: string;
@@ -34,11 +35,21 @@ export interface AppliedBatch {
   regionGap?: boolean;
   /** An image from the DR stream replaced the graph: readers must reopen it. */
   imageInstalled?: boolean;
+  /** The backup state (backup-state.ts), when it changed in this batch. */
+  backup?: BackupState;
 }
 
 const { graphPath, region } = workerData as ApplyWorkerData;
 const machine = new GraphStateMachine(graphPath, region);
 let regionSeen = -1;
+let backupSeen = -1;
+
+/** The backup state if it changed since the main thread last heard it. */
+function backupChange(): { backup?: BackupState } {
+  if (machine.backupVersion === backupSeen) return {};
+  backupSeen = machine.backupVersion;
+  return { backup: machine.backupState() };
+}
 
 /** The region state if it changed since the main thread last heard it. */
 function regionChange(): { region?: RegionState } {
@@ -65,7 +76,8 @@ function scheduleBackground(): void {
 serveCalls({
   info: () => {
     regionSeen = machine.regionVersion;
-    return { applied: machine.appliedIndex, settings: machine.settings(), region: machine.regionState() };
+    backupSeen = machine.backupVersion;
+    return { applied: machine.appliedIndex, settings: machine.settings(), region: machine.regionState(), backup: machine.backupState() };
   },
   apply: (args: { entries: PackedEntries; outcomes?: boolean }): AppliedBatch => {
     const started = performance.now();
@@ -89,6 +101,7 @@ serveCalls({
       schemaChanged,
       seconds,
       ...regionChange(),
+      ...backupChange(),
       ...(gap ? { regionGap: true } : {}),
       ...(imageInstalled ? { imageInstalled: true } : {}),
     };
@@ -99,7 +112,8 @@ serveCalls({
   restore: (args: { path: string }) => {
     const applied = machine.restoreFrom(args.path);
     regionSeen = machine.regionVersion;
-    return { applied, settings: machine.settings(), region: machine.regionState() };
+    backupSeen = machine.backupVersion;
+    return { applied, settings: machine.settings(), region: machine.regionState(), backup: machine.backupState() };
   },
   checksum: () => {
     // Online work changes physical layout only; finish it so replicas compare equal at the same index.

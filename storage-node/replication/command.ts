@@ -6,6 +6,7 @@
  * Cluster settings (`SET CLUSTER ...`) and schema statements are plain query
  * commands too: applying them is deterministic like any other statement.
  */
+import type { BackupConfig } from '../../shared/protocol/backup.js';
 
 export interface QueryCommand {
   kind: 'query';
@@ -92,9 +93,32 @@ export interface DrImageCommand {
   quarantine?: { epoch: number; from: number; to: number; writes: number; file: string };
 }
 
-export type Command = QueryCommand | NoopCommand | DrCommand | RegionCommand | DrChunkCommand | DrImageCommand;
+/**
+ * The backup setting and the archive's progress (storage-node/backup/, replication/backup-state.ts):
+ * `config` replaces the setting (null: backups off); `archived` records how far the archiving leader
+ * has stored the log, so every node keeps the entries after it (a new leader continues from there).
+ */
+export interface BackupCommand {
+  kind: 'backup';
+  config?: BackupConfig | null;
+  archived?: { index: number; time: number; lineage: string };
+}
+
+export type Command = QueryCommand | NoopCommand | DrCommand | RegionCommand | DrChunkCommand | DrImageCommand | BackupCommand;
 
 const encoder = new TextEncoder();
+
+/** A backup entry; a malformed part is left out (applying it then changes nothing). */
+function decodeBackupCommand(rest: Record<string, unknown>): BackupCommand {
+  const command: BackupCommand = { kind: 'backup' };
+  const config = rest['config'];
+  if (config === null || (typeof config === 'object' && !Array.isArray(config))) command.config = config as BackupConfig | null;
+  const archived = rest['archived'] as Record<string, unknown> | undefined;
+  if (typeof archived === 'object' && archived !== null && typeof archived['index'] === 'number' && typeof archived['time'] === 'number' && typeof archived['lineage'] === 'string') {
+    command.archived = { index: archived['index'], time: archived['time'], lineage: archived['lineage'] };
+  }
+  return command;
+}
 const decoder = new TextDecoder();
 
 /** A JSON array: [query, params, now, seed, requestId], a sixth element 1 when the id is fresh (else 0), a seventh the memory budget. */
@@ -106,7 +130,7 @@ export function encodeCommand(command: QueryCommand): Uint8Array {
 }
 
 /** Region entries are JSON objects `{"k": kind, ...}`; writes stay the compact array above. */
-export function encodeRegionCommand(command: DrCommand | RegionCommand | DrChunkCommand | DrImageCommand): Uint8Array {
+export function encodeRegionCommand(command: DrCommand | RegionCommand | DrChunkCommand | DrImageCommand | BackupCommand): Uint8Array {
   const { kind, ...rest } = command;
   return encoder.encode(JSON.stringify({ k: kind, ...rest }));
 }
@@ -162,6 +186,8 @@ function decodeRegionCommand(o: Record<string, unknown>): Command {
     case 'drimage':
       if (typeof rest['transfer'] === 'string' && typeof rest['index'] === 'number') return { kind: 'drimage', ...(rest as Omit<DrImageCommand, 'kind'>) };
       break;
+    case 'backup':
+      return decodeBackupCommand(rest);
   }
   return { kind: 'noop' };
 }

@@ -35,6 +35,11 @@
  *   window returns the first outcome; a retry after it is applied again.
  *   Clients retry within seconds (their deadline), so the window is generous.
  *
+ * - `backup_state`: the replicated backup setting and how far the archiving
+ *   leader has stored the log (backup-state.ts, storage-node/backup/), written
+ *   in the batch's transaction like the applied index. A write's outcome
+ *   carries its entry clock (`at`), which is its commit time in the archive.
+ *
  * Runs inside the apply worker (apply-worker.ts); nothing here may run on the
  * thread that drives Raft.
  */
@@ -53,6 +58,8 @@ import { decodeCommand, decodeCommandText } from './command.js';
 import type { DrCommand, DrChunkCommand, DrImageCommand, QueryCommand } from './command.js';
 import { applyRegionCommand, initialRegionState } from './region-state.js';
 import type { RegionIdentity, RegionState } from './region-state.js';
+import { applyBackupCommand, parseBackupState } from './backup-state.js';
+import type { BackupState } from './backup-state.js';
 import { classify, parse } from '../../shared/gql/index.js';
 import { REPLICATION_MODES } from './modes.js';
 import { APPLY_WORK_BUDGET, DEFAULT_STATEMENT_MEMORY_BYTES } from './budgets.js';
@@ -85,7 +92,8 @@ export interface WireResult {
 }
 
 export type ApplyOutcome =
-  | { index: number; term: number; requestId: string; ok: true; result: WireResult; duplicate: boolean }
+  /** `at`: the write's commit time, its entry clock (the first entry's, for a duplicate); absent in outcomes recorded before it was kept. */
+  | { index: number; term: number; requestId: string; ok: true; result: WireResult; duplicate: boolean; at?: number }
   | { index: number; term: number; requestId: string; ok: false; error: ErrorBody['error'] }
   | { index: number; term: number; requestId: null; ok: true; result: null; duplicate: false };
 
@@ -114,6 +122,7 @@ interface BookkeepingStatements {
   expireRequests: Statement<[number, number]>;
   recordRequest: Statement<[string, number, number, string]>;
   setRegion: Statement<[string]>;
+  setBackup: Statement<[string]>;
 }
 
 /** Items one stream entry may carry (the DR follower batches at most this many). */
@@ -135,6 +144,11 @@ export class GraphStateMachine {
   private regionGap = false;
   private readonly identity: RegionIdentity;
   private imageInstalled = false;
+  /** The replicated backup setting and archived position (backup-state.ts). */
+  private backup!: BackupState;
+  private backupDirty = false;
+  /** Counts changes of the backup state, so the apply worker reports it only when it changed. */
+  backupVersion = 0;
 
   constructor(
     private readonly path: string,
@@ -149,6 +163,11 @@ export class GraphStateMachine {
     const r = this.region;
     const position = r.state === 'primary' ? { epoch: r.epoch, index: Math.max(this.applied, r.position.epoch === r.epoch ? r.position.index : 0) } : { ...r.position };
     return { ...r, position, history: r.history.map((h) => ({ ...h })), quarantined: [...r.quarantined] };
+  }
+
+  /** The backup setting and archived position after the last applied entry. */
+  backupState(): BackupState {
+    return this.backup;
   }
 
   /** Whether a stream entry with a gap was refused since the last call (and clears it). */
@@ -180,7 +199,11 @@ export class GraphStateMachine {
       CREATE TABLE IF NOT EXISTS raft_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL, clock INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS request_results (idx INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, expires_at INTEGER NOT NULL, outcome TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS region_state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS backup_state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
     `);
+    this.backup = parseBackupState(db.prepare('SELECT body FROM backup_state WHERE id = 1').pluck().get() as string | undefined);
+    this.backupDirty = false;
+    this.backupVersion++;
     const stored = db.prepare('SELECT body FROM region_state WHERE id = 1').pluck().get() as string | undefined;
     this.region = stored === undefined ? initialRegionState(this.identity) : (JSON.parse(stored) as RegionState);
     this.regionDirty = false;
@@ -200,6 +223,7 @@ export class GraphStateMachine {
       // REPLACE: a logically expired row of the same id may still be there.
       recordRequest: db.prepare('INSERT OR REPLACE INTO request_results (request_id, idx, expires_at, outcome) VALUES (?, ?, ?, ?)'),
       setRegion: db.prepare('INSERT OR REPLACE INTO region_state (id, body) VALUES (1, ?)'),
+      setBackup: db.prepare('INSERT OR REPLACE INTO backup_state (id, body) VALUES (1, ?)'),
     };
     return engine;
   }
@@ -246,6 +270,7 @@ export class GraphStateMachine {
     const start = this.applied;
     const startClock = this.clock;
     const startRegion = this.region;
+    const startBackup = this.backup;
     try {
       this.engine.inBatch(() => {
         let last: EntryToApply | undefined;
@@ -267,6 +292,10 @@ export class GraphStateMachine {
           this.sql.setRegion.run(JSON.stringify(this.region));
           this.regionDirty = false;
         }
+        if (this.backupDirty) {
+          this.sql.setBackup.run(JSON.stringify(this.backup));
+          this.backupDirty = false;
+        }
         this.sql.setApplied.run(last.index, last.term, this.clock);
       });
     } catch (err) {
@@ -274,6 +303,9 @@ export class GraphStateMachine {
       this.clock = startClock;
       this.region = startRegion;
       this.regionDirty = false;
+      if (this.backup !== startBackup) this.backupVersion++;
+      this.backup = startBackup;
+      this.backupDirty = false;
       // The batch rolled back: id counters and schema caches must match the database again.
       this.engine.refreshSchema();
       throw err;
@@ -300,6 +332,15 @@ export class GraphStateMachine {
       case 'drimage':
         // Only reached inside a batch when the image was refused before (see applyImage).
         return { outcome: none(), now: -Infinity };
+      case 'backup': {
+        const next = applyBackupCommand(this.backup, command);
+        if (next !== this.backup) {
+          this.backup = next;
+          this.backupDirty = true;
+          this.backupVersion++;
+        }
+        return { outcome: none(), now: -Infinity };
+      }
       case 'query':
         break;
     }
@@ -323,9 +364,9 @@ export class GraphStateMachine {
     const previous = command.fresh === true ? undefined : this.sql.findRequest.get(command.requestId, now);
     if (previous !== undefined) {
       // A retry of a request already applied: answer with the first outcome, change nothing else.
-      const first = JSON.parse(previous.outcome) as { ok: true; result: WireResult } | { ok: false; error: ErrorBody['error'] };
+      const first = JSON.parse(previous.outcome) as { ok: true; result: WireResult; at?: number } | { ok: false; error: ErrorBody['error'] };
       const outcome: ApplyOutcome = first.ok
-        ? { index, term, requestId: command.requestId, ok: true, result: first.result, duplicate: true }
+        ? { index, term, requestId: command.requestId, ok: true, result: first.result, duplicate: true, ...(first.at !== undefined ? { at: first.at } : {}) }
         : { index, term, requestId: command.requestId, ok: false, error: first.error };
       return { outcome, now };
     }
@@ -334,7 +375,7 @@ export class GraphStateMachine {
     };
     try {
       const result = this.execute(command, now, record);
-      return { outcome: { index, term, requestId: command.requestId, ok: true, result, duplicate: false }, now };
+      return { outcome: { index, term, requestId: command.requestId, ok: true, result, duplicate: false, at: now }, now };
     } catch (err) {
       // The statement's savepoint rolled back; its failure is remembered like a result.
       const error = errorOf(err);
@@ -440,8 +481,11 @@ export class GraphStateMachine {
       this.applyBatch([{ ...entry, type: 'normal', data: new Uint8Array(0) }]);
       return none;
     }
-    const keep = { region: this.region, clock: this.clock };
+    const keep = { region: this.region, clock: this.clock, backup: this.backup };
     this.restoreFrom(staging);
+    // The image is the source region's graph: this group's own backup setting stays.
+    this.backup = keep.backup;
+    this.backupVersion++;
     const history = command.history.map((h) => ({ ...h }));
     const last = history[history.length - 1];
     const epoch = Math.max(keep.region.epoch, last?.epoch ?? command.epoch);
@@ -460,6 +504,7 @@ export class GraphStateMachine {
     this.engine.inBatch(() => {
       this.sql.setRegion.run(JSON.stringify(this.region));
       this.regionDirty = false;
+      this.sql.setBackup.run(JSON.stringify(this.backup));
       this.sql.setApplied.run(entry.index, entry.term, this.clock);
     });
     this.applied = entry.index;
@@ -483,7 +528,7 @@ export class GraphStateMachine {
       memoryBudget: command.memoryBudget ?? DEFAULT_STATEMENT_MEMORY_BYTES,
       beforeCommit: (result) => {
         wire = toWire(result);
-        record(JSON.stringify({ ok: true, result: wire }));
+        record(JSON.stringify({ ok: true, result: wire, at: now }));
       },
     });
     if (wire === undefined) throw new GeodeError(ErrorCode.INTERNAL, 'statement committed without reporting its result');
