@@ -46,7 +46,7 @@ import { serveDrStream } from './dr-source.js';
 export const DR_STREAM_PATH = '/v1/dr/stream';
 export const DR_EPOCH_PATH = '/v1/dr/epoch';
 export const DR_VOTE_PATH = '/v1/dr/vote';
-/** How long a primary's epoch confirmation lasts: a few poll rounds. */
+/** How long a primary's epoch confirmation lasts: a few poll rounds (plus one round's timeout, see confirmWindowMs). */
 const CONFIRM_ROUNDS = 4;
 
 export interface RegionHostPort {
@@ -143,6 +143,19 @@ export class RegionHost {
     this.follower.onEpoch = (record) => this.adoptEpoch(record);
   }
 
+  /** A poll of one region gives up after this long (all its nodes are asked at once). */
+  private get roundTimeoutMs(): number {
+    return Math.max(200, 2 * this.confirmMs);
+  }
+
+  /**
+   * How long a completed round's confirmation lasts: CONFIRM_ROUNDS intervals plus one round's
+   * timeout, so a region that stopped answering (a hung DR region) never lets it lapse between rounds.
+   */
+  private get confirmWindowMs(): number {
+    return CONFIRM_ROUNDS * this.confirmMs + this.roundTimeoutMs;
+  }
+
   get regionName(): string {
     return this.regions.self;
   }
@@ -210,9 +223,9 @@ export class RegionHost {
         extra: { region: this.regions.self, primary_region: s.primary, epoch: s.epoch, primary_urls: primary?.spec.nodes ?? [], primary_leader_url: primary?.status.leader_url ?? null },
       });
     }
-    if (this.peers.size > 0 && performance.now() - this.confirmedAt > CONFIRM_ROUNDS * this.confirmMs) {
+    if (this.peers.size > 0 && performance.now() - this.confirmedAt > this.confirmWindowMs) {
       void this.poll();
-      return new GeodeError(ErrorCode.EPOCH_UNCONFIRMED, `region ${this.regions.self} has not confirmed its epoch ${s.epoch} with the other regions within ${CONFIRM_ROUNDS * this.confirmMs} ms (it was paused, or its leader is new); retry shortly`, {
+      return new GeodeError(ErrorCode.EPOCH_UNCONFIRMED, `region ${this.regions.self} has not confirmed its epoch ${s.epoch} with the other regions within ${this.confirmWindowMs} ms (it was paused, or its leader is new); retry shortly`, {
         extra: { region: this.regions.self, epoch: s.epoch },
       });
     }
@@ -583,22 +596,25 @@ export class RegionHost {
   }
 
   /**
-   * One region's status: its known leader first, then each node until one says it leads (that
-   * configured URL is then asked first); undefined when none answers in time.
+   * One region's status: every node of it asked at once (a round must not take a timeout per node: a
+   * hung region would then hold up the primary's epoch confirmation), the leader's answer preferred,
+   * else the one with the highest epoch; undefined when none answers within two poll intervals.
    */
   private async ask(peer: PeerRuntime): Promise<RegionStatus | undefined> {
-    const urls = peer.preferred !== undefined ? [peer.preferred, ...peer.spec.nodes.filter((u) => u !== peer.preferred)] : peer.spec.nodes;
+    const answers = await Promise.all(
+      peer.spec.nodes.map(async (url) => {
+        try {
+          const response = await fetch(`${url}/api/v1/region/status?from=${encodeURIComponent(this.regions.self)}`, { signal: AbortSignal.timeout(this.roundTimeoutMs) });
+          return response.ok ? { url, answer: (await response.json()) as RegionStatus } : undefined;
+        } catch {
+          return undefined;
+        }
+      }),
+    );
     let best: { url: string; answer: RegionStatus } | undefined;
-    for (const url of urls) {
-      try {
-        const response = await fetch(`${url}/api/v1/region/status?from=${encodeURIComponent(this.regions.self)}`, { signal: AbortSignal.timeout(Math.max(200, this.confirmMs * 2)) });
-        if (!response.ok) continue;
-        const answer = (await response.json()) as RegionStatus;
-        if (best === undefined || answer.leader || answer.epoch > best.answer.epoch) best = { url, answer };
-        if (answer.leader) break;
-      } catch {
-        // The next node of that region.
-      }
+    for (const a of answers) {
+      if (a === undefined) continue;
+      if (best === undefined || (a.answer.leader && !best.answer.leader) || (a.answer.leader === best.answer.leader && a.answer.epoch > best.answer.epoch)) best = a;
     }
     if (best === undefined) {
       peer.status = { ...peer.status, reachable: false, lag_ms: null };
@@ -719,7 +735,7 @@ export class RegionHost {
   private async outwaitConfirmation(primary: string, deadline: number): Promise<void> {
     const last = this.polledAt.get(primary);
     if (last === undefined) return;
-    const until = last + (CONFIRM_ROUNDS + 1) * this.confirmMs + 250;
+    const until = last + this.confirmWindowMs + this.confirmMs + 250;
     const wait = until - performance.now();
     if (wait <= 0) return;
     if (Date.now() + wait > deadline) throw new GeodeError(ErrorCode.TIMEOUT, `region ${primary} polled this region ${Math.round(performance.now() - last)} ms ago; a forced promotion waits ${Math.round(wait)} ms more for its epoch confirmation to lapse`, { detail: 'PrimaryRecentlyAlive' });
