@@ -730,8 +730,12 @@ export class StorageNode extends EventEmitter {
 
   private propose(request: WriteRequest, requestId: string): Promise<{ result: WireResult; meta: ResultMeta }> {
     if (!this.started) return Promise.reject(this.unavailable());
+    // A region that does not write says so on every node (no point in finding its leader); the epoch
+    // confirmation is the leader's to check.
+    const elsewhere = this.region?.writeRefusal(request.clusterSetting !== undefined, 'region');
+    if (elsewhere !== undefined) return Promise.reject(elsewhere);
     if (!this.loop.isLeader) return Promise.reject(this.notLeader());
-    const refusal = this.region?.writeRefusal(request.clusterSetting !== undefined);
+    const refusal = this.region?.writeRefusal(request.clusterSetting !== undefined, 'epoch');
     if (refusal !== undefined) return Promise.reject(refusal);
     if (request.clusterSetting !== undefined) {
       const problem = validateSetting(request.clusterSetting.setting, request.clusterSetting.value, this.loop.status.confState.voters.length);

@@ -1,6 +1,7 @@
 /**
  * The DR stream between two regional Raft groups of real processes: it resumes after SIGKILL of the
- * follower region's leader and of the source region's leader, and after the whole follower region was
+ * follower region's leader and of the source region's leader, after the whole follower region hung
+ * (SIGSTOP; the primary meanwhile takes every write), and after the whole follower region was
  * down while the source compacted its log past the follower's position (a graph image then crosses
  * the stream). After each disruption both regions hold exactly the acknowledged rows, none twice, and
  * every node of both regions has the same graph checksum at the same primary position.
@@ -91,6 +92,15 @@ t.test('the DR stream resumes after leader kills on either side and across a com
   await writing2;
   await regions.node(eastLeader).start();
   await settled(t, regions, acknowledged, 'after SIGKILL of the source region leader');
+
+  // 2b. A hung follower region (every node SIGSTOPped) must not hold up the primary: its epoch rounds give up on it.
+  for (const node of west) await node.pause();
+  const hung = new Set<number>();
+  await writeRows(east, 500, 60, hung);
+  t.equal(hung.size, 60, 'the primary acknowledged every write while the follower region hung');
+  for (const id of hung) acknowledged.add(id);
+  for (const node of west) node.resume();
+  await settled(t, regions, acknowledged, 'after the follower region hung');
 
   // 3. The whole follower region is down while the primary compacts past its position: an image crosses.
   const before = (await leaderStatus(west))!;

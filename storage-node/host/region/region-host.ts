@@ -214,15 +214,17 @@ export class RegionHost {
   // ---- writes and reads ---------------------------------------------------------
 
   /** Why this node must not take a write now, or undefined. Cluster settings are this region's own business. */
-  writeRefusal(clusterSetting: boolean): GeodeError | undefined {
+  writeRefusal(clusterSetting: boolean, check: 'region' | 'epoch' = 'epoch'): GeodeError | undefined {
     if (clusterSetting) return undefined;
     const s = this.state;
-    if (s.state !== 'primary') {
+    if (check === 'region') {
+      if (s.state === 'primary') return undefined;
       const primary = this.peers.get(s.primary);
       return new GeodeError(ErrorCode.NOT_PRIMARY_REGION, `region ${this.regions.self} is ${s.state === 'fenced' ? 'a fenced former primary' : 'not the write region'} at epoch ${s.epoch}; writes go to region ${s.primary}`, {
         extra: { region: this.regions.self, primary_region: s.primary, epoch: s.epoch, primary_urls: primary?.spec.nodes ?? [], primary_leader_url: primary?.status.leader_url ?? null },
       });
     }
+    if (s.state !== 'primary') return this.writeRefusal(clusterSetting, 'region');
     if (this.peers.size > 0 && performance.now() - this.confirmedAt > this.confirmWindowMs) {
       void this.poll();
       return new GeodeError(ErrorCode.EPOCH_UNCONFIRMED, `region ${this.regions.self} has not confirmed its epoch ${s.epoch} with the other regions within ${this.confirmWindowMs} ms (it was paused, or its leader is new); retry shortly`, {
