@@ -12,6 +12,9 @@ import { checksumOf, deployment, launchTempRegions, leaderStatus, regionStatus, 
 import { postJson, until } from '../helpers/http.js';
 import type { LaunchedNode } from '../../cli/launcher.js';
 import type { LaunchedRegions } from '../../cli/launch-regions.js';
+import { runClusterCommand } from '../../cli/cluster.js';
+import { parseGatewayConfig } from '../../gateway/config.js';
+import { startGateway } from '../../gateway/gateway.js';
 
 t.setTimeout(240_000);
 
@@ -111,4 +114,35 @@ t.test('the DR stream resumes after leader kills on either side and across a com
   await settled(t, regions, acknowledged, 'after the source compacted past the follower');
   const after = (await leaderStatus(west))!;
   t.ok((after.stream?.snapshots ?? 0) > 0, `a graph image crossed the stream (position was ${before.position.index}, the source compacted past it)`);
+
+  // The operator's check: `geode cluster verify-data` through a gateway, within and across the regions.
+  const gw = await startGateway(
+    parseGatewayConfig(
+      {
+        listen: '127.0.0.1:0',
+        session_secret: 'dr-stream-test-secret-0123456789',
+        admin_token: regions.adminToken,
+        region: 'east',
+        regions: { east: { lat: 39.0, lon: -77.5, role: 'primary', nodes: east.map((n) => n.url) }, west: { lat: 45.5, lon: -122.7, role: 'secondary', nodes: west.map((n) => n.url) } },
+      },
+      'test',
+      {},
+    ),
+  );
+  t.teardown(() => gw.close());
+  let out = '';
+  let err = '';
+  const code = await runClusterCommand('verify-data', {
+    url: gw.url,
+    json: true,
+    token: regions.adminToken,
+    dataDir: regions.dataDir,
+    target: undefined,
+    timeoutMs: 60_000,
+    positionals: [],
+    out: (text) => (out += text),
+    err: (text) => (err += text),
+  });
+  t.equal(code, 0, `geode cluster verify-data exits 0 (${err.trim()})`);
+  t.match(JSON.parse(out), { consistent: true, cross_region: { differing: [] } }, 'one checksum within and across the regions');
 });
