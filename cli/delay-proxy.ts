@@ -44,6 +44,11 @@ export interface DelayProxy {
   delayMs: number;
   /** Connections currently open. */
   readonly connections: number;
+  /**
+   * A cut link (a partition, for fault tests): setting it ends every open connection, and while it is
+   * set every new one is closed as soon as it is accepted. Clearing it lets new connections through.
+   */
+  cut: boolean;
   /** Stops listening and destroys every connection; queued chunks are dropped. */
   close(): Promise<void>;
 }
@@ -132,8 +137,14 @@ export async function startDelayProxy(options: DelayProxyOptions): Promise<Delay
   const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
   const open = new Set<() => void>();
   let delayMs = options.delayMs;
+  let cut = false;
 
   const server: Server = createServer({ allowHalfOpen: true }, (client) => {
+    if (cut) {
+      client.on('error', () => undefined);
+      client.destroy();
+      return;
+    }
     const upstream = connect({ host: options.target.host, port: options.target.port, allowHalfOpen: true });
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -187,6 +198,13 @@ export async function startDelayProxy(options: DelayProxyOptions): Promise<Delay
     },
     get connections() {
       return open.size;
+    },
+    get cut() {
+      return cut;
+    },
+    set cut(value: boolean) {
+      cut = value;
+      if (value) for (const teardown of [...open]) teardown();
     },
     close: () =>
       new Promise<void>((resolveClose) => {

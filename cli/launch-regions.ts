@@ -79,6 +79,11 @@ export interface LaunchedRegions {
   wanLatencyMs: number | undefined;
   /** Until every region has a leader agreed by a majority of its voters; the leaders by region. */
   waitForLeaders(options?: { timeoutMs?: number }): Promise<Map<string, LaunchedNode>>;
+  /**
+   * Cuts (or restores) every link between regions `a` and `b`, both ways: a network partition between
+   * them, for fault tests. Needs the delay proxies (wanLatencyMs, 0 included).
+   */
+  partition(a: string, b: string, cut: boolean): void;
   /** Stops every node (SIGTERM, then SIGKILL), then the proxies. */
   stop(): Promise<void>;
 }
@@ -198,6 +203,14 @@ export async function launchRegions(options: LaunchRegionsOptions): Promise<Laun
         if (latency === undefined || value === undefined) throw new Error('wanLatencyMs: the regions were launched without delay proxies');
         for (const proxy of proxies) proxy.delayMs = value;
         latency = value;
+      },
+      partition(a, b, cut) {
+        if (proxies.length === 0) throw new Error('partition: the regions were launched without delay proxies (give wanLatencyMs, 0 included)');
+        const regionOfNode = (name: string): string | undefined => planned.find((p) => p.name === name)?.region;
+        links.forEach((link, i) => {
+          const to = regionOfNode(link.node);
+          if ((link.from === a && to === b) || (link.from === b && to === a)) proxies[i]!.cut = cut;
+        });
       },
       async waitForLeaders(waitOptions = {}) {
         const leaders = await Promise.all(regions.map(async (r) => [r.name, await r.cluster.waitForLeader(waitOptions)] as const));

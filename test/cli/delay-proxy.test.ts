@@ -236,3 +236,25 @@ t.test('close() ends every connection and stops listening', async (t) => {
 async function waitFor(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setTimeout(r, 10));
 }
+
+t.test('a cut link ends the connections it carries and closes new ones until it is restored', async (t) => {
+  const { port } = await listen(t, (socket) => socket.pipe(socket));
+  const proxy = await proxyTo(t, port, 0);
+  const before = await dial(proxy.port);
+  const ended = collect(before);
+  before.write('x');
+  await within('the echo through the proxy', new Promise((resolve) => before.once('data', resolve)));
+  proxy.cut = true;
+  t.not((await within('the open connection ends when the link is cut', ended)).how, undefined);
+  const during = await dial(proxy.port).catch(() => undefined);
+  if (during !== undefined) {
+    const outcome = await within('a new connection is closed at once', collect(during));
+    t.equal(outcome.data.length, 0, 'nothing reaches the target while cut');
+  } else t.pass('a new connection is refused while cut');
+  proxy.cut = false;
+  const after = await dial(proxy.port);
+  after.write('y');
+  const echoed = await within('the echo once restored', new Promise<Buffer>((resolve) => after.once('data', resolve)));
+  t.equal(echoed.toString(), 'y', 'restored: traffic flows again');
+  after.destroy();
+});
