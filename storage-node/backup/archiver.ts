@@ -234,12 +234,15 @@ export class Archiver {
     }
   }
 
-  /** Deletes what has left the retention window (format.ts planRetention); the objects deleted. */
-  async retain(now: number): Promise<number> {
-    const { session, destination } = this.active();
+  /**
+   * Deletes what has left the retention window (format.ts planRetention); the objects deleted.
+   * `retentionMs` comes with the call: the setting may have changed since this session began.
+   */
+  async retain(now: number, retentionMs: number): Promise<number> {
+    const { destination } = this.active();
     return this.serialized(async () => {
       const { manifest } = this.active();
-      const plan = planRetention(manifest, now, session.config.retention_ms);
+      const plan = planRetention(manifest, now, retentionMs);
       if (plan === undefined) return 0;
       const objects = [...plan.objects];
       // Whole pages go: list what is below them first.

@@ -135,6 +135,8 @@ export class BackupHost {
     this.state = state;
     if (state.config === null || destinationChanged) this.endSession();
     else if (this.session !== undefined) this.session.config = state.config;
+    // A new retention or base interval counts from now, not from the old setting's schedule.
+    this.lastRetentionAt = 0;
   }
 
   /**
@@ -305,7 +307,7 @@ export class BackupHost {
 
   private runRetention(session: ActiveSession): void {
     this.retentionInFlight = true;
-    this.call<number>('retain', { now: Date.now() }).then(
+    this.call<number>('retain', { now: Date.now(), retentionMs: session.config.retention_ms }).then(
       (deleted) => {
         this.retentionInFlight = false;
         if (deleted > 0) this.port.logger.info({ deleted, retention_ms: session.config.retention_ms }, 'backup: retention deleted objects that left the window');

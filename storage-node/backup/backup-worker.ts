@@ -38,7 +38,7 @@ serveCalls({
         await rm(args.path, { force: true });
       }
     }),
-  retain: (args: { now: number }) => guarded(() => archiver.retain(args.now)),
+  retain: (args: { now: number; retentionMs: number }) => guarded(() => archiver.retain(args.now, args.retentionMs)),
   restorePoints: () => guarded(() => archiver.restorePoints()),
   bytesTotal: () => archiver.bytesTotal,
   /** Can the destination be written? (configure checks before the setting is replicated) */
