@@ -55,7 +55,10 @@ export const ErrorCode = {
    * archive's manifest does not hold together (a gap, an overlap, another cluster's lineage).
    */
   BACKUP_CORRUPT: 'BACKUP_CORRUPT',
-  /** The backup destination could not be reached or refused the request (credentials, bucket, disk). */
+  /**
+   * The backup destination could not be reached or refused the request (credentials, bucket, disk).
+   * Not marked retryable: no client resends on it; the archiver itself retries with backoff.
+   */
   BACKUP_DESTINATION: 'BACKUP_DESTINATION',
   /** Missing or wrong credentials. */
   UNAUTHORIZED: 'UNAUTHORIZED',
@@ -126,7 +129,7 @@ export const errorCodeSpecs: Readonly<Record<ErrorCode, ErrorCodeSpec>> = {
   NOT_PRIMARY_REGION: spec(421, true),
   EPOCH_UNCONFIRMED: spec(503, true, true),
   BACKUP_CORRUPT: spec(422),
-  BACKUP_DESTINATION: spec(502, true),
+  BACKUP_DESTINATION: spec(502),
   UNAUTHORIZED: spec(401),
   OVERLOADED: spec(503, true, true),
   NOT_FOUND: spec(404),
