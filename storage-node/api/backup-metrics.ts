@@ -9,8 +9,9 @@
  * - `geode_backup_bytes_total`: bytes stored in the destination by this node;
  * - `geode_backup_failures_total`: failed attempts (each is logged and retried).
  */
-import { Counter, Gauge } from 'prom-client';
+import { Gauge } from 'prom-client';
 import type { NodeHandle } from './cluster-node.js';
+import { runningTotal } from './metrics.js';
 import type { NodeMetrics } from './metrics.js';
 
 export function registerBackupMetrics(metrics: NodeMetrics, handle: NodeHandle): void {
@@ -37,19 +38,9 @@ export function registerBackupMetrics(metrics: NodeMetrics, handle: NodeHandle):
     },
   });
   const total = (name: string, help: string, read: (v: NonNullable<ReturnType<typeof view>>) => number): void => {
-    let seen = 0;
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        const v = view();
-        if (v === undefined) return;
-        const value = read(v);
-        if (value < seen) seen = 0;
-        if (value > seen) this.inc(value - seen);
-        seen = value;
-      },
+    runningTotal(metrics, name, help, () => {
+      const v = view();
+      return v === undefined ? undefined : read(v);
     });
   };
   total('geode_backup_bytes_total', 'Bytes this node stored in the backup destination (segments, bases, pages, manifests).', (v) => v.bytesTotal);

@@ -164,20 +164,9 @@ export function registerClusterMetrics(metrics: NodeMetrics, handle: NodeHandle)
   // Disk and apply work, as running totals: rate(seconds) / rate(writes) is the mean write (fsync) time,
   // rate(entries) / rate(writes) the group-commit batch size; the same for apply.
   const total = (name: string, help: string, read: (node: NonNullable<ReturnType<NodeHandle['current']>>) => number): void => {
-    let seen = 0;
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        const node = handle.current();
-        if (node === undefined) return;
-        const value = read(node);
-        // A node restarted in this process starts from zero again: count on from there.
-        if (value < seen) seen = 0;
-        if (value > seen) this.inc(value - seen);
-        seen = value;
-      },
+    runningTotal(metrics, name, help, () => {
+      const node = handle.current();
+      return node === undefined ? undefined : read(node);
     });
   };
   total('geode_raft_log_writes_total', 'Raft log write transactions committed to disk (one fsync each).', (n) => n.logStats?.batches ?? 0);
@@ -190,6 +179,27 @@ export function registerClusterMetrics(metrics: NodeMetrics, handle: NodeHandle)
   raftGauge('geode_raft_commit_index', 'Highest log index known committed.', (s) => s.commit_index);
   raftGauge('geode_raft_applied_index', 'Highest log index applied to the local graph.', (s) => s.applied_index);
   raftGauge('geode_raft_is_leader', '1 when this node is the Raft leader.', (s) => (s.leader === s.node ? 1 : 0));
+}
+
+/**
+ * A counter that mirrors a running total kept elsewhere (the node's), read at scrape time: only the
+ * increase since the last scrape is added. `read` answers undefined when there is nothing to read.
+ */
+export function runningTotal(metrics: NodeMetrics, name: string, help: string, read: () => number | undefined): void {
+  let seen = 0;
+  new Counter({
+    name,
+    help,
+    registers: [metrics.registry],
+    collect() {
+      const value = read();
+      if (value === undefined) return;
+      // A node restarted in this process starts from zero again: count on from there.
+      if (value < seen) seen = 0;
+      if (value > seen) this.inc(value - seen);
+      seen = value;
+    },
+  });
 }
 
 /** `GET /metrics` in the Prometheus text format. */

@@ -120,6 +120,8 @@ export interface SuiteOptions {
   env?: Record<string, string>;
   /** How the restored cluster is started at the end. */
   start: 'dev' | 'node-config';
+  /** Breaks the destination (writes then fail); resolves with how to repair it. */
+  failure?: () => Promise<() => Promise<void>>;
 }
 
 export async function backupSuite(t: Test, options: SuiteOptions): Promise<void> {
@@ -298,7 +300,46 @@ export async function backupSuite(t: Test, options: SuiteOptions): Promise<void>
       return undefined;
     }, 20_000, 200);
     t.ok(write.index > summary.index, `it writes after the restored index (${write.index} > ${summary.index})`);
+    if (options.start === 'dev') {
+      // The CLI against this dev, by default through its gateway (dev.json), which forwards admin routes to the leader.
+      const geode = (...args: string[]) => run(process.execPath, [GEODE, ...args, '--data-dir', target], { env: { ...process.env, ...options.env } });
+      const fresh = `file://${join(dir, 'restored-archive')}`;
+      const configured = await geode('backup', 'configure', '--mode', 'continuous', '--destination', fresh, '--retention', '30d');
+      t.match(configured.stdout, /continuous backup to file:.*retention 30d/, 'geode backup configure through the dev gateway');
+      const now = await geode('backup', 'now');
+      t.match(now.stdout, /base snapshot bases\/\d+\.db\.gz: index \d+/, 'geode backup now');
+      const listed = JSON.parse((await geode('backup', 'list', '--json')).stdout) as { restore_points: { bases: unknown[] } };
+      t.ok(listed.restore_points.bases.length >= 1, 'geode backup list shows the bases');
+      const status = await geode('cluster', 'status');
+      t.match(status.stdout, /backup (archiving|starting) to file:/, `geode cluster status shows the backup line:\n${status.stdout}`);
+    }
   });
+  if (options.failure !== undefined) {
+    const breakDestination = options.failure;
+    await t.test('a failing destination is logged, retried, and shown in status, geode cluster status and the metrics', async (t) => {
+      const repair = await breakDestination();
+      const leader = await cluster.waitForLeader({ timeoutMs: 15_000 });
+      await writer.write();
+      const failing = await until('the archiver to report the failure', async () => {
+        const status = await getJson(`${leader.url}/api/v1/cluster/status`);
+        const backup = status.body['backup'] as { state?: string; last_error?: { message: string } | null } | undefined;
+        return backup?.state === 'failing' ? backup : undefined;
+      }, 15_000, 100);
+      t.ok(failing.last_error?.message !== undefined, `status says why: ${failing.last_error?.message}`);
+      const cli = await run(process.execPath, [GEODE, 'cluster', 'status', '--url', leader.url]);
+      t.match(cli.stdout, /backup FAILING since .*: /, 'geode cluster status shows it');
+      const metrics = await fetch(`${leader.url}/metrics`).then((r) => r.text());
+      t.match(metrics, /geode_backup_failures_total\{node="[^"]+"\} [1-9]/, 'the failures are counted');
+      t.match(leader.output(), /backup: archiving failed/, 'and logged');
+      await repair();
+      await until('archiving to recover', async () => {
+        const status = await getJson(`${leader.url}/api/v1/cluster/status`);
+        return (status.body['backup'] as { state?: string } | undefined)?.state === 'archiving' ? true : undefined;
+      }, 40_000, 200);
+      t.pass('archiving works again once the destination does');
+    });
+  }
+
   await t.test('retention removes what left the window and keeps every instant inside it', async (t) => {
     const { manifest: old } = await readManifest(destination);
     const oldBase = old.bases[0]!;
