@@ -365,6 +365,7 @@ export class StorageNode extends EventEmitter {
       leaderName: () => (this.leaderExtra()['leader_id'] as string | null) ?? null,
       term: () => this.loop.status.term,
       commitIndex: () => this.loop.status.commit,
+      appliedIndex: () => this.loop.applied,
       firstIndex: () => this.log.firstIndex(),
       entries: (lo, hi, maxBytes) => this.log.entries(lo, hi, maxBytes),
       isWriteRegion: () => this.region === undefined || this.region.current().state === 'primary',

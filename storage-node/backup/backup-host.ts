@@ -58,6 +58,8 @@ export interface BackupPort {
   leaderName(): string | null;
   term(): number;
   commitIndex(): number;
+  /** The index the state machine has applied (a base holds at least this much). */
+  appliedIndex(): number;
   /** The first index the log still holds. */
   firstIndex(): number;
   entries(lo: number, hi: number, maxBytes: number): Entry[];
@@ -102,7 +104,10 @@ export class BackupHost {
   /** When the oldest committed entry not yet archived was first seen (lag). */
   private pendingSince: number | undefined;
   private lastBase: { index: number; time: number; at: number; key?: string; bytes?: number } | undefined;
-  private baseWaiters: { resolve: (base: BaseSummary) => void; reject: (error: Error) => void }[] = [];
+  /** `geode backup now` callers: each is answered by the first base started after it asked. */
+  private baseWaiters: { since: number; resolve: (base: BaseSummary) => void; reject: (error: Error) => void }[] = [];
+  /** While a base that (re)starts the chain is taken: the log is kept from what was applied when it began. */
+  private baseRetain: number | undefined;
   private baseRequested = false;
   private lastProgressAt = 0;
   private proposedArchived = 0;
@@ -145,7 +150,11 @@ export class BackupHost {
    */
   retainFrom(): number | undefined {
     if (this.state.config === null) return undefined;
-    if (this.session !== undefined) return this.session.position?.next ?? this.session.archived?.index;
+    if (this.session !== undefined) {
+      const from = this.session.position?.next ?? this.session.archived?.index;
+      if (this.baseRetain === undefined) return from;
+      return from === undefined ? this.baseRetain : Math.min(from, this.baseRetain);
+    }
     return this.state.archived === null ? undefined : this.state.archived.index + 1;
   }
 
@@ -276,6 +285,9 @@ export class BackupHost {
   private takeBase(session: ActiveSession): void {
     this.baseInFlight = true;
     this.baseRequested = false;
+    const startedAt = Date.now();
+    // A base that starts the chain: the entries after it must survive compaction while it is taken.
+    if (session.position === undefined || this.gap) this.baseRetain = this.port.appliedIndex() + 1;
     const path = join(this.port.dataDir, 'backup-base.db');
     this.port
       .snapshotTo(path)
@@ -286,6 +298,7 @@ export class BackupHost {
       .then(
         (base) => {
           this.baseInFlight = false;
+          this.baseRetain = undefined;
           if (this.session !== session) return;
           this.lastBase = { index: base.index, time: base.time, at: base.at, key: base.key, bytes: base.bytes };
           if (session.position === undefined || this.gap) {
@@ -296,10 +309,16 @@ export class BackupHost {
           this.succeeded(base.bytes);
           this.port.logger.info({ index: base.index, bytes: base.bytes, key: base.key }, 'backup: base snapshot stored');
           const summary: BaseSummary = { index: base.index, time: new Date(base.time).toISOString(), bytes: base.bytes, key: base.key };
-          for (const waiter of this.baseWaiters.splice(0)) waiter.resolve(summary);
+          const answered = this.baseWaiters.filter((w) => w.since <= startedAt);
+          this.baseWaiters = this.baseWaiters.filter((w) => w.since > startedAt);
+          for (const waiter of answered) waiter.resolve(summary);
+          if (this.baseWaiters.length > 0) this.baseRequested = true;
         },
         (error: unknown) => {
           this.baseInFlight = false;
+          this.baseRetain = undefined;
+          // `backup now` callers wait for the retry (or their timeout).
+          if (this.baseWaiters.length > 0) this.baseRequested = true;
           if (this.session === session) this.failed('storing a base snapshot', error);
         },
       );
@@ -387,6 +406,7 @@ export class BackupHost {
     return new Promise<BaseSummary>((resolve, reject) => {
       const timer = setTimeout(() => reject(new GeodeError(ErrorCode.TIMEOUT, `the base snapshot was not stored within ${timeoutMs} ms; it goes on in the background`, { retryable: true })), timeoutMs);
       this.baseWaiters.push({
+        since: Date.now(),
         resolve: (base) => {
           clearTimeout(timer);
           resolve(base);
