@@ -137,11 +137,13 @@ export class BackupHost {
   /** The replicated state after an applied batch changed it. */
   applied(state: BackupState): void {
     const destinationChanged = state.config?.destination !== this.state.config?.destination || state.config?.lineage !== this.state.config?.lineage;
+    // The archived position moves every few seconds; the setting itself rarely.
+    const configChanged = state.config?.configured_at !== this.state.config?.configured_at || destinationChanged;
     this.state = state;
     if (state.config === null || destinationChanged) this.endSession();
     else if (this.session !== undefined) this.session.config = state.config;
     // A new retention or base interval counts from now, not from the old setting's schedule.
-    this.lastRetentionAt = 0;
+    if (configChanged) this.lastRetentionAt = 0;
   }
 
   /**

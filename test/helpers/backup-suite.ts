@@ -288,7 +288,7 @@ export async function backupSuite(t: Test, options: SuiteOptions): Promise<void>
         }
         return undefined;
       },
-      60_000,
+      120_000,
       200,
     );
     t.same(rows, ack.state, `the restored cluster serves the state at ${new Date(ack.at).toISOString()}`);
