@@ -171,6 +171,15 @@ export class BackupHost {
 
   private tick(): void {
     if (this.stopped) return;
+    try {
+      this.step();
+    } catch (error) {
+      // A bug here must not end the node (this runs on a timer of the thread that drives Raft).
+      this.failed('scheduling archive work', error);
+    }
+  }
+
+  private step(): void {
     const config = this.state.config;
     const mayArchive = config !== null && this.port.isLeader() && this.port.isWriteRegion();
     if (!mayArchive) {
@@ -193,7 +202,7 @@ export class BackupHost {
     if (position !== undefined && !this.gap && position.next < this.port.firstIndex() && position.next <= commit) {
       // The entries the chain needs are gone from the log: the next base restarts it after a break.
       this.gap = true;
-      void this.call('markGap', null);
+      this.call('markGap', null).catch((error: unknown) => this.failed('recording a gap', error));
       this.port.logger.warn({ next: position.next, first_index: this.port.firstIndex() }, 'backup: the log was compacted past the last archived entry; a new base restarts the chain after a break');
     }
     if (!this.baseInFlight && this.baseDue(session, now)) this.takeBase(session);
