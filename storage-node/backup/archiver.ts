@@ -44,7 +44,6 @@ import {
   lastArchived,
   parseManifest,
   parsePage,
-  parseSidecar,
   planRetention,
   restorePoints,
   segmentKey,
@@ -307,11 +306,4 @@ export function readImagePosition(path: string): { index: number; time: number }
   } finally {
     db.close();
   }
-}
-
-/** Reads a sidecar and says whether it names `digest`. */
-export async function sidecarMatches(destination: Destination, key: string, digest: string): Promise<'ok' | 'missing' | 'mismatch'> {
-  const text = await destination.get(sidecarKey(key));
-  if (text === undefined) return 'missing';
-  return parseSidecar(text.toString('utf8')) === digest ? 'ok' : 'mismatch';
 }

@@ -3,7 +3,9 @@
  * 3-node cluster of processes archiving to `destination`, then
  * - exact restores at several instants between writes whose commit times come from the write
  *   acknowledgements (`meta.committed_at`), compared row by row with what was committed by each;
- * - corruption: one flipped byte and a truncated segment, named by `verify` and refused by restore;
+ * - corruption: one flipped byte, a truncated segment and a missing one, named by `verify` and
+ *   refused by restore;
+ * - (file:// only) a destination that fails: logged, counted, shown in status, recovered;
  * - failover during archiving: the leader SIGKILLed under writes, the manifest then has no gap and no
  *   duplicate, and the latest restore holds every acknowledged write once;
  * - retention: old objects removed, and a restore to an instant inside the window still exact;
@@ -184,7 +186,7 @@ export async function backupSuite(t: Test, options: SuiteOptions): Promise<void>
     t.ok(isGeodeError(nonEmpty) && nonEmpty.detail === 'TargetNotEmpty', 'a restore refuses a non-empty (live) data dir');
   });
 
-  await t.test('a flipped byte and a truncated segment are named by verify and refused by restore', async (t) => {
+  await t.test('a flipped byte, a truncated segment and a missing one are named by verify and refused by restore', async (t) => {
     const clean = await verifyBackup({ from: options.destination, sampleLabel: 'Item' });
     t.ok(clean.ok, `verify passes on the intact archive: ${clean.problems.join('; ')}`);
     t.ok((clean.trial?.nodes ?? 0) > 0, 'the trial restore counts nodes');
@@ -193,12 +195,13 @@ export async function backupSuite(t: Test, options: SuiteOptions): Promise<void>
     const victim = segments[segments.length - 1]!;
     const key = segmentKey(victim.first, victim.last);
     const original = (await destination.get(key))!;
-    for (const damage of ['flip', 'truncate'] as const) {
+    for (const damage of ['flip', 'truncate', 'delete'] as const) {
       const broken = Buffer.from(original);
       if (damage === 'flip') broken[Math.floor(broken.length / 2)]! ^= 0x01;
-      await destination.put(key, damage === 'flip' ? broken : broken.subarray(0, Math.floor(broken.length / 2)));
+      if (damage === 'delete') await destination.delete([key]);
+      else await destination.put(key, damage === 'flip' ? broken : broken.subarray(0, Math.floor(broken.length / 2)));
       const report = await verifyBackup({ from: options.destination });
-      t.notOk(report.ok, `verify fails on a ${damage}d segment`);
+      t.notOk(report.ok, `verify fails on a ${damage === 'delete' ? 'missing' : `${damage}d`} segment`);
       t.ok(report.problems.some((p) => p.includes(key)), `verify names ${key}: ${report.problems.join('; ')}`);
       const refused = await restore({ from: options.destination, dataDir: join(dir, `refused-${damage}`), nodes: ['node1'] }).catch((e: unknown) => e);
       t.ok(isGeodeError(refused) && refused.code === 'BACKUP_CORRUPT' && refused.message.includes(key), `restore refuses it, naming ${key}: ${String(refused)}`);
@@ -247,7 +250,73 @@ export async function backupSuite(t: Test, options: SuiteOptions): Promise<void>
     mark('restored');
   });
 
+  if (options.failure !== undefined) {
+    const breakDestination = options.failure;
+    await t.test('a failing destination is logged, retried, and shown in status, geode cluster status and the metrics', async (t) => {
+      const repair = await breakDestination();
+      const leader = await cluster.waitForLeader({ timeoutMs: 15_000 });
+      await writer.write();
+      const failing = await until('the archiver to report the failure', async () => {
+        const status = await getJson(`${leader.url}/api/v1/cluster/status`);
+        const backup = status.body['backup'] as { state?: string; last_error?: { message: string } | null } | undefined;
+        return backup?.state === 'failing' ? backup : undefined;
+      }, 15_000, 100);
+      t.ok(failing.last_error?.message !== undefined, `status says why: ${failing.last_error?.message}`);
+      const cli = await run(process.execPath, [GEODE, 'cluster', 'status', '--url', leader.url]);
+      t.match(cli.stdout, /backup FAILING since .*: /, 'geode cluster status shows it');
+      const metrics = await fetch(`${leader.url}/metrics`).then((r) => r.text());
+      t.match(metrics, /geode_backup_failures_total\{node="[^"]+"\} [1-9]/, 'the failures are counted');
+      t.match(leader.output(), /backup: archiving failed/, 'and logged');
+      await repair();
+      await until('archiving to recover', async () => {
+        const status = await getJson(`${leader.url}/api/v1/cluster/status`);
+        return (status.body['backup'] as { state?: string } | undefined)?.state === 'archiving' ? true : undefined;
+      }, 40_000, 200);
+      t.pass('archiving works again once the destination does');
+    });
+  }
+
+  await t.test('retention removes what left the window and keeps every instant inside it', async (t) => {
+    const { manifest: old } = await readManifest(destination);
+    const oldBase = old.bases[0]!;
+    const oldSegment = segmentKey(old.segments[0]?.first ?? 0, old.segments[0]?.last ?? 0);
+    const reconfigured = await postJson(`${await leaderUrl()}/api/v1/admin/backup/config`, { mode: 'continuous', destination: options.destination, retention: '2s', base_interval: '700ms', segment_interval: '150ms' }, auth);
+    t.equal(reconfigured.status, 200, 'same destination, shorter retention');
+    t.equal((reconfigured.body['config'] as { lineage: string }).lineage, old.lineage, 'the lineage stays with the destination');
+    const started = writer.acks.length;
+    const end = Date.now() + 4_500;
+    while (Date.now() < end) {
+      await writer.write();
+      await sleep(60);
+    }
+    const deleted = await until('retention to delete the oldest base', async () => ((await destination.get(oldBase.key)) === undefined ? true : undefined), 15_000, 200).catch((e) => {
+      for (const n of cluster.nodes) console.error(n.name, n.output().split('\n').filter((l) => l.includes('backup')).slice(-15).join('\n'));
+      throw e;
+    });
+    t.ok(deleted, `${oldBase.key} was deleted`);
+    t.equal(await destination.get(oldSegment), undefined, `${oldSegment} was deleted`);
+    await writer.write();
+    await archivedThrough(writer.acks[writer.acks.length - 1]!.index);
+    const { manifest } = await readManifest(destination);
+    t.ok(manifest.bases.every((b) => b.index > oldBase.index), 'the manifest names no deleted base');
+    const segments = await allSegments(destination, manifest);
+    t.same(chainProblems(manifest, segments), [], 'the chain after retention has no gap');
+    // An instant one second ago lies inside the 2 s window.
+    const inside = writer.acks.slice(started).filter((a) => a.at <= Date.now() - 1_000 && a.at >= manifest.bases[0]!.time);
+    const ack = inside[inside.length - 1];
+    t.ok(ack !== undefined, 'a write inside the window to restore to');
+    if (ack !== undefined) {
+      const { rows } = await restoreAt(ack.at, 'inside-window');
+      t.same(rows, ack.state, `the state at ${new Date(ack.at).toISOString()}, inside the window, is exact`);
+    }
+  });
+
   await t.test(`a restored cluster starts from its directories (${options.start === 'dev' ? 'geode dev --data-dir' : 'geode node --config'})`, async (t) => {
+    // The source cluster is done: a long retention again (so nothing more is deleted), then stopped, so
+    // the machine's cores go to the restored one.
+    const kept = await postJson(`${await leaderUrl()}/api/v1/admin/backup/config`, { mode: 'continuous', destination: options.destination, retention: '1h' }, auth);
+    t.equal(kept.status, 200, 'retention back to an hour');
+    await cluster.stop();
     const ack = writer.acks[writer.acks.length - 2]!;
     const target = join(dir, 'restored');
     const basePort = await freePort('127.0.0.1');
@@ -312,66 +381,6 @@ export async function backupSuite(t: Test, options: SuiteOptions): Promise<void>
       t.ok(listed.restore_points.bases.length >= 1, 'geode backup list shows the bases');
       const status = await geode('cluster', 'status');
       t.match(status.stdout, /backup (archiving|starting) to file:/, `geode cluster status shows the backup line:\n${status.stdout}`);
-    }
-  });
-  if (options.failure !== undefined) {
-    const breakDestination = options.failure;
-    await t.test('a failing destination is logged, retried, and shown in status, geode cluster status and the metrics', async (t) => {
-      const repair = await breakDestination();
-      const leader = await cluster.waitForLeader({ timeoutMs: 15_000 });
-      await writer.write();
-      const failing = await until('the archiver to report the failure', async () => {
-        const status = await getJson(`${leader.url}/api/v1/cluster/status`);
-        const backup = status.body['backup'] as { state?: string; last_error?: { message: string } | null } | undefined;
-        return backup?.state === 'failing' ? backup : undefined;
-      }, 15_000, 100);
-      t.ok(failing.last_error?.message !== undefined, `status says why: ${failing.last_error?.message}`);
-      const cli = await run(process.execPath, [GEODE, 'cluster', 'status', '--url', leader.url]);
-      t.match(cli.stdout, /backup FAILING since .*: /, 'geode cluster status shows it');
-      const metrics = await fetch(`${leader.url}/metrics`).then((r) => r.text());
-      t.match(metrics, /geode_backup_failures_total\{node="[^"]+"\} [1-9]/, 'the failures are counted');
-      t.match(leader.output(), /backup: archiving failed/, 'and logged');
-      await repair();
-      await until('archiving to recover', async () => {
-        const status = await getJson(`${leader.url}/api/v1/cluster/status`);
-        return (status.body['backup'] as { state?: string } | undefined)?.state === 'archiving' ? true : undefined;
-      }, 40_000, 200);
-      t.pass('archiving works again once the destination does');
-    });
-  }
-
-  await t.test('retention removes what left the window and keeps every instant inside it', async (t) => {
-    const { manifest: old } = await readManifest(destination);
-    const oldBase = old.bases[0]!;
-    const oldSegment = segmentKey(old.segments[0]?.first ?? 0, old.segments[0]?.last ?? 0);
-    const reconfigured = await postJson(`${await leaderUrl()}/api/v1/admin/backup/config`, { mode: 'continuous', destination: options.destination, retention: '2s', base_interval: '700ms', segment_interval: '150ms' }, auth);
-    t.equal(reconfigured.status, 200, 'same destination, shorter retention');
-    t.equal((reconfigured.body['config'] as { lineage: string }).lineage, old.lineage, 'the lineage stays with the destination');
-    const started = writer.acks.length;
-    const end = Date.now() + 4_500;
-    while (Date.now() < end) {
-      await writer.write();
-      await sleep(60);
-    }
-    const deleted = await until('retention to delete the oldest base', async () => ((await destination.get(oldBase.key)) === undefined ? true : undefined), 15_000, 200).catch((e) => {
-      for (const n of cluster.nodes) console.error(n.name, n.output().split('\n').filter((l) => l.includes('backup')).slice(-15).join('\n'));
-      throw e;
-    });
-    t.ok(deleted, `${oldBase.key} was deleted`);
-    t.equal(await destination.get(oldSegment), undefined, `${oldSegment} was deleted`);
-    await writer.write();
-    await archivedThrough(writer.acks[writer.acks.length - 1]!.index);
-    const { manifest } = await readManifest(destination);
-    t.ok(manifest.bases.every((b) => b.index > oldBase.index), 'the manifest names no deleted base');
-    const segments = await allSegments(destination, manifest);
-    t.same(chainProblems(manifest, segments), [], 'the chain after retention has no gap');
-    // An instant one second ago lies inside the 2 s window.
-    const inside = writer.acks.slice(started).filter((a) => a.at <= Date.now() - 1_000 && a.at >= manifest.bases[0]!.time);
-    const ack = inside[inside.length - 1];
-    t.ok(ack !== undefined, 'a write inside the window to restore to');
-    if (ack !== undefined) {
-      const { rows } = await restoreAt(ack.at, 'inside-window');
-      t.same(rows, ack.state, `the state at ${new Date(ack.at).toISOString()}, inside the window, is exact`);
     }
   });
 }
