@@ -61,6 +61,8 @@ import type { RestorePoints } from '../../shared/protocol/backup.js';
 const gzipAsync = promisify(gzip);
 /** Bases are large and written in the background: a faster level, at some cost in size. */
 const BASE_GZIP_LEVEL = 3;
+/** Segments are compressed on every second of writes: the fastest level (see bench:backup's archive_cpu_us_per_entry). */
+const SEGMENT_GZIP_LEVEL = 1;
 
 export interface Session {
   config: BackupConfig;
@@ -158,7 +160,7 @@ export class Archiver {
     }
     const stamped = stampEntries(entries, position.clock);
     const last = stamped[stamped.length - 1]!;
-    const body = await gzipAsync(Buffer.from(segmentText(session.clusterId, session.config.lineage, stamped)));
+    const body = await gzipAsync(Buffer.from(segmentText(session.clusterId, session.config.lineage, stamped)), { level: SEGMENT_GZIP_LEVEL });
     const key = segmentKey(first.index, last.index);
     const digest = sha256Hex(body);
     await destination.put(key, body);
