@@ -5,7 +5,8 @@
  * sees the old object, none, or the whole new one, and a crash leaves no half
  * object under a real name. Conditional manifest writes hold a lock directory
  * (mkdir is atomic) while they compare the current content's digest; a lock
- * older than LOCK_STALE_MS was left by a crashed writer and is broken.
+ * older than LOCK_STALE_MS was left by a writer that died holding it (a leader
+ * SIGKILLed mid-write) and is broken, so its successor waits seconds, not more.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -17,7 +18,8 @@ import { destinationError } from './destination.js';
 import type { Destination } from './destination.js';
 import { sha256Hex } from './format.js';
 
-const LOCK_STALE_MS = 30_000;
+/** The lock is held for one read, write and rename (milliseconds): one this old was left by a writer that died holding it. */
+const LOCK_STALE_MS = 5_000;
 
 export class FileDestination implements Destination {
   constructor(
@@ -179,7 +181,7 @@ export class FileDestination implements Destination {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         const info = await stat(lock).catch(() => undefined);
         if (info !== undefined && Date.now() - info.mtimeMs > LOCK_STALE_MS) await rm(lock, { recursive: true, force: true });
-        if (attempt > 200) throw new Error(`${lock} is held by another writer`);
+        if (attempt > 400) throw new Error(`${lock} is held by another writer`);
         await new Promise((r) => setTimeout(r, 25));
       }
     }
