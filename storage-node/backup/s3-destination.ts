@@ -4,7 +4,8 @@
  * 8 MiB parts, 4 at a time), so a base snapshot is never held in memory whole
  * and is not bounded by a single PUT's 5 GB. The manifest is written with
  * If-Match on the ETag read (If-None-Match: * when it must not exist yet): a
- * 412 means another writer got there first.
+ * 412 means another writer got there first. A server that does not implement
+ * conditional PUTs (501) gets plain ones from then on.
  */
 import { readFileSync, createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -128,12 +129,22 @@ export class S3Destination implements Destination {
     }
   }
 
+  /** False once the server said it does not implement conditional PUTs (older S3-compatible servers). */
+  private conditional = true;
+
   async putIfVersion(key: string, body: string, version: string | null): Promise<string | 'conflict'> {
     try {
-      const answer = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: body, ...(version === null ? { IfNoneMatch: '*' } : { IfMatch: version }) }));
+      const condition = !this.conditional ? {} : version === null ? { IfNoneMatch: '*' } : { IfMatch: version };
+      const answer = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: body, ...condition }));
       return answer.ETag ?? '';
     } catch (error) {
       if (isPreconditionFailed(error)) return 'conflict';
+      const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (this.conditional && (e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501)) {
+        // Without compare-and-swap the leader's term fencing (it stops archiving as soon as it no longer leads) is what remains.
+        this.conditional = false;
+        return this.putIfVersion(key, body, version);
+      }
       throw destinationError(this.url, `writing ${key}`, error);
     }
   }
