@@ -515,7 +515,8 @@ export function planRetention(m: Manifest, now: number, retentionMs: number): Re
     objects.push(segmentKey(s.first, s.last));
     return false;
   });
-  const breaks = m.breaks.filter((b) => b.resume > cut);
+  // A break the kept base covers (it resumes right after it, or before) no longer matters.
+  const breaks = m.breaks.filter((b) => b.resume > cut + 1);
   if (objects.length === 0 && pages.length === 0 && breaks.length === m.breaks.length) return undefined;
   return { manifest: { ...m, bases, volumes, ledgers, segments, breaks }, objects, pages };
 }
