@@ -380,6 +380,7 @@ export class QueryService {
             continue;
           }
         }
+        if (error.code === ErrorCode.EPOCH_UNCONFIRMED) topology.probeNow();
         await sleep(error.code === ErrorCode.EPOCH_UNCONFIRMED ? EPOCH_RETRY_PAUSE_MS : RETRY_PAUSE_MS);
       }
     } finally {

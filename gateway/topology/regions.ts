@@ -29,10 +29,9 @@
  * Region statuses are polled every health-check interval, one node per
  * region: its group's leader when known (only the leader's status is
  * complete), else the leader the region last named, else its nodes in
- * turn. A single-group deployment is polled the same way, one node per
- * configured region, which is how the gateway notices regions at all; a node
- * without the route (404) costs one request per interval and changes
- * nothing.
+ * turn. A single-group deployment gets one such request per interval, to
+ * one of its nodes (a follower before the leader), which is how the gateway
+ * notices regions at all; a node without the route (404) changes nothing.
  *
  * Events: 'leader' (a group's leader changed, or the primary region did),
  * 'change' (anything routing cares about), 'forget' (url of a node view a
@@ -88,6 +87,17 @@ interface RegionPoll {
   cursor: number;
 }
 
+/**
+ * One group: the first region probe waits this long after start (at least four health intervals). A
+ * node's first region status has cost it 50 to 700 ms of its main thread (the response schema's
+ * serializer compiling its unions on first use; measured on loopback, idle and under test load), and
+ * a gateway starting beside a cluster that just started should not add that to a node's start-up. A
+ * regional deployment is noticed sooner anyway: by its first answer (a region epoch or a source
+ * position in `meta`, a NOT_PRIMARY_REGION or EPOCH_UNCONFIRMED refusal).
+ */
+const FIRST_PROBE_AFTER_MS = 2000;
+/** The poll key of the one probe a single group gets (no region is called this: names are non-empty). */
+const SINGLE_GROUP_PROBE = '';
 /** A region status request's bound; a slower node is asked again next interval (or another of its region). */
 const REGION_STATUS_TIMEOUT_MS = 2000;
 /** `refresh()` polls region statuses at most this often (a write held through a promotion calls it every 100 ms). */
@@ -112,6 +122,8 @@ export class RegionalTopology extends EventEmitter {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private lastRefresh = Number.NEGATIVE_INFINITY;
+  /** One group: no region probe before this (the caller's clock), unless something regional came back first. */
+  private probeFrom = Number.NEGATIVE_INFINITY;
   private started = false;
   private closed = false;
   /** Leader changes of groups closed since (the single group, once regional): `failovers` keeps counting them. */
@@ -241,8 +253,17 @@ export class RegionalTopology extends EventEmitter {
   }
 
   /** A node answered a request: its meta may carry a newer term of its group, or a leader claim. */
-  observeMeta(url: string, meta: { node?: unknown; role?: unknown; term?: unknown; applied_index?: unknown }): void {
+  observeMeta(url: string, meta: { node?: unknown; role?: unknown; term?: unknown; applied_index?: unknown; epoch?: unknown; position?: unknown }): void {
     this.groupOf(url)?.observeMeta(url, meta);
+    // Only regional nodes put a region epoch or a source position in an answer: look at the regions now.
+    if (this.single !== undefined && (meta.epoch !== undefined || meta.position !== undefined)) this.probeNow();
+  }
+
+  /** Something only regional nodes say came back (EPOCH_UNCONFIRMED, region fields in an answer): ask for region statuses now. */
+  probeNow(): void {
+    if (this.closed) return;
+    this.probeFrom = Number.NEGATIVE_INFINITY;
+    this.refresh();
   }
 
   /**
@@ -353,9 +374,9 @@ export class RegionalTopology extends EventEmitter {
     if (this.started || this.closed) return;
     this.started = true;
     for (const group of this.allGroups()) group.start();
+    this.probeFrom = this.now() + Math.max(FIRST_PROBE_AFTER_MS, 4 * this.options.healthIntervalMs);
     this.timer = setInterval(() => this.pollRegions(), Math.max(10, this.options.healthIntervalMs));
     this.timer.unref();
-    this.pollRegions();
   }
 
   close(): void {
@@ -427,17 +448,31 @@ export class RegionalTopology extends EventEmitter {
     return true;
   }
 
-  /** The addresses to ask for `name`'s region status, best first. */
+  /**
+   * The addresses to ask for `name`'s region status, best first. Regional: the region's leader, whose
+   * status alone is complete (it runs the stream and measures the lag). One group: any node answers
+   * `regions: []` alike, so the write leader goes last: the probe that would notice regions should
+   * not add to the one node every write and heartbeat depends on (a node's first region status has
+   * been measured at 50 to 200 ms of its main thread, see the README).
+   */
   private pollTargets(name: string): string[] {
-    const group = this.single === undefined ? this.groups.get(name) : undefined;
+    if (this.single !== undefined) {
+      const leader = this.single.leader()?.url;
+      const nodes = dedupe(this.options.regions.flatMap((r) => r.nodes));
+      return [...nodes.filter((url) => url !== leader), ...nodes.filter((url) => url === leader)];
+    }
+    const group = this.groups.get(name);
     const named = this.book.leaderUrl(this.reported.get(name) ?? name);
     const nodes = group !== undefined ? group.views().map((v) => v.url) : (this.configs.get(name)?.nodes ?? []);
     return dedupe([group?.availableLeader()?.url, named !== undefined ? normalizeNodeUrl(named) : undefined, ...nodes]);
   }
 
+  /** Regional: each region's status. One group: one node's, whichever region label it has (any node tells whether there are regions). */
   private pollRegions(): void {
     if (this.closed) return;
-    for (const name of this.regionNames()) void this.pollRegion(name);
+    if (this.single !== undefined) {
+      if (this.now() >= this.probeFrom) void this.pollRegion(SINGLE_GROUP_PROBE);
+    } else for (const name of this.regionNames()) void this.pollRegion(name);
   }
 
   private async pollRegion(name: string): Promise<void> {
