@@ -4,6 +4,7 @@
  *
  *   npm run bench:backup -- [--json] [--duration 12] [--warmup 2] [--rounds 2] [--concurrency 64]
  *                           [--nodes 1000000] [--entries 20000] [--skip-overhead] [--skip-restore]
+ *                           [--archive-dir DIR]
  *
  * 1. `overhead`: a 3-node cluster in synchronous mode under closed-loop writes (`CREATE (:Kv {k, v})`,
  *    100-byte values, over the leader's query stream as a gateway sends them), measured in windows
@@ -52,6 +53,8 @@ const { values: flags } = parseArgs({
     entries: { type: 'string', default: '20000' },
     'skip-overhead': { type: 'boolean', default: false },
     'skip-restore': { type: 'boolean', default: false },
+    /** Where the ON windows' file:// destinations go (default: the run's temp dir, the nodes' disk). */
+    'archive-dir': { type: 'string' },
   },
 });
 const durationMs = Number(flags.duration) * 1000;
@@ -108,7 +111,8 @@ await runBench('backup', flags.json, async (ctx) => {
     for (let r = 0; r < rounds; r++) order.push(...(r % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)));
     for (const side of order) {
       if (side === 'on') {
-        const destination = `file://${join(ctx.tempDir, `archive-${++destinations}`)}`;
+        const destination = `file://${join(flags['archive-dir'] ?? ctx.tempDir, `geode-bench-archive-${process.pid}-${++destinations}`)}`;
+        if (flags['archive-dir'] !== undefined) ctx.onCleanup(() => rm(destination.slice('file://'.length), { recursive: true, force: true }));
         await admin('POST', '/api/v1/admin/backup/config', { mode: 'continuous', destination });
         // The first base of a fresh destination is not what a running archive costs: measure after it.
         await waitFor('archiving to start', 120_000, async () => ((await backupState())?.['state'] === 'archiving' ? true : undefined), 100);
