@@ -5,7 +5,9 @@ import { errorHeaders, toGeodeError } from '../../../shared/protocol/framework-e
 t.test('every code has one spec; retryable codes are exactly the ones about the node, not the statement', async (t) => {
   t.same(Object.keys(errorCodeSpecs).sort(), Object.values(ErrorCode).sort());
   const retryable = Object.entries(errorCodeSpecs).filter(([, s]) => s.retryable).map(([c]) => c).sort();
-  t.same(retryable, ['NOT_LEADER', 'NO_QUORUM', 'OVERLOADED', 'REPLICA_LAGGING']);
+  // The region codes are about where the write went (another region, an epoch not yet confirmed), not the statement.
+  t.same(retryable, ['EPOCH_UNCONFIRMED', 'NOT_LEADER', 'NOT_PRIMARY_REGION', 'NO_QUORUM', 'OVERLOADED', 'REPLICA_LAGGING']);
+  t.same([errorCodeSpecs.BACKUP_CORRUPT.status, errorCodeSpecs.BACKUP_DESTINATION.status], [422, 502], 'backup errors: a bad archive, a failing destination');
   for (const [code, s] of Object.entries(errorCodeSpecs)) t.equal(httpStatusFor[code as ErrorCode], s.status, code);
   t.equal(errorCodeSpecs.TIMEOUT.retryable, false, 'a statement that ran out of time is slow everywhere');
   t.equal(errorCodeSpecs.MEMORY_LIMIT.status, 400);
