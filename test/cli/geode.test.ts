@@ -31,9 +31,16 @@ t.test("the seed's three-node YAML on loopback, started as three geode node proc
   );
   const status = await waitForLeaderAt(started.map((s) => s.nodes[0]!.url));
   t.same(status.nodes.map((n) => n.id).sort(), names);
-  const leaderUrl = status.leader_url!;
-  t.equal((await query(leaderUrl, 'CREATE (n:Node {id: $id})', { id: 1 })).status, 200);
-  t.same((await query(leaderUrl, 'MATCH (n:Node) RETURN count(n) AS total')).body.rows, [{ total: 1 }]);
+  // On a loaded machine an election may move the leader after the status was read: follow it (the
+  // write carries a request id, so a retry applies once).
+  let leaderUrl = status.leader_url!;
+  let written = await query(leaderUrl, 'CREATE (n:Node {id: $id})', { id: 1 }, undefined, { request_id: 'seed-write-1' });
+  for (let i = 0; i < 10 && written.status === 421; i++) {
+    leaderUrl = (await waitForLeaderAt(started.map((s) => s.nodes[0]!.url))).leader_url!;
+    written = await query(leaderUrl, 'CREATE (n:Node {id: $id})', { id: 1 }, undefined, { request_id: 'seed-write-1' });
+  }
+  t.equal(written.status, 200, JSON.stringify(written.body));
+  t.same((await query(leaderUrl, 'MATCH (n:Node) RETURN count(n) AS total', undefined, undefined, { consistency: 'linearizable' })).body.rows, [{ total: 1 }]);
   const follower = started.map((s) => s.nodes[0]!.url).find((u) => u !== leaderUrl)!;
   const refused = await query(follower, 'CREATE (n:Node {id: 2})');
   t.equal(refused.status, 421, 'a follower refuses writes with NOT_LEADER');

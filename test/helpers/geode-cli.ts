@@ -69,11 +69,12 @@ export async function start(t: Test, args: string[], env: Record<string, string>
 }
 
 /** POST /v1/query; `session` is the gateway's `geode-session` token, sent back for read-your-writes. */
-export async function query(url: string, query: string, params?: Record<string, unknown>, session?: string) {
+/** `extra`: more body fields (`request_id`, `consistency`, ...). */
+export async function query(url: string, query: string, params?: Record<string, unknown>, session?: string, extra: Record<string, unknown> = {}) {
   const response = await fetch(`${url}/v1/query`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(session === undefined ? {} : { 'geode-session': session }) },
-    body: JSON.stringify(params === undefined ? { query } : { query, params }),
+    body: JSON.stringify({ ...(params === undefined ? { query } : { query, params }), ...extra }),
   });
   return {
     status: response.status,
