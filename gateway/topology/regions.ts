@@ -30,8 +30,12 @@
  * region: its group's leader when known (only the leader's status is
  * complete), else the leader the region last named, else its nodes in
  * turn. A single-group deployment gets one such request per interval, to
- * one of its nodes (a follower before the leader), which is how the gateway
- * notices regions at all; a node without the route (404) changes nothing.
+ * one of its nodes (a follower before the leader), from FIRST_PROBE_AFTER_MS
+ * after start, which is how the gateway notices regions when nothing else
+ * told it; a node without the route (404) changes nothing. An answer only a
+ * regional node gives (a source position in `meta`, an epoch past 1,
+ * NOT_PRIMARY_REGION) splits the groups at once; an epoch of 1 or
+ * EPOCH_UNCONFIRMED asks the regions at once.
  *
  * Events: 'leader' (a group's leader changed, or the primary region did),
  * 'change' (anything routing cares about), 'forget' (url of a node view a
@@ -88,12 +92,14 @@ interface RegionPoll {
 }
 
 /**
- * One group: the first region probe waits this long after start (at least four health intervals). A
- * node's first region status has cost it 50 to 700 ms of its main thread (the response schema's
- * serializer compiling its unions on first use; measured on loopback, idle and under test load), and
- * a gateway starting beside a cluster that just started should not add that to a node's start-up. A
- * regional deployment is noticed sooner anyway: by its first answer (a region epoch or a source
- * position in `meta`, a NOT_PRIMARY_REGION or EPOCH_UNCONFIRMED refusal).
+ * One group: the first region probe waits this long after start (at least four health intervals),
+ * unless an answer hints at regions first. A node's first region status costs it 50 to 700 ms of its
+ * main thread (measured on loopback, idle and under test load: its response serializer compiles the
+ * schema's unions on first use), enough for its leader to count it out of touch; a gateway started
+ * beside nodes that are starting should not add that to their start-up. A regional deployment is
+ * noticed by its first answer anyway: a read's source position or an epoch past 1 splits the groups
+ * at once, an epoch of 1 in a write's answer or EPOCH_UNCONFIRMED asks the regions at once, and
+ * NOT_PRIMARY_REGION names the primary.
  */
 const FIRST_PROBE_AFTER_MS = 2000;
 /** The poll key of the one probe a single group gets (no region is called this: names are non-empty). */
@@ -122,7 +128,7 @@ export class RegionalTopology extends EventEmitter {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private lastRefresh = Number.NEGATIVE_INFINITY;
-  /** One group: no region probe before this (the caller's clock), unless something regional came back first. */
+  /** One group: no region probe before this (the caller's clock) unless an answer hinted at regions first (FIRST_PROBE_AFTER_MS). */
   private probeFrom = Number.NEGATIVE_INFINITY;
   private started = false;
   private closed = false;
@@ -255,13 +261,19 @@ export class RegionalTopology extends EventEmitter {
   /** A node answered a request: its meta may carry a newer term of its group, or a leader claim. */
   observeMeta(url: string, meta: { node?: unknown; role?: unknown; term?: unknown; applied_index?: unknown; epoch?: unknown; position?: unknown }): void {
     this.groupOf(url)?.observeMeta(url, meta);
-    // Only regional nodes put a region epoch or a source position in an answer: look at the regions now.
-    if (this.single !== undefined && (meta.epoch !== undefined || meta.position !== undefined)) this.probeNow();
+    if (this.single === undefined) return;
+    // A source position in an answer, or an epoch past 1, comes only from a regional node: split into regions now,
+    // before another read goes out without its after_epoch. An epoch of 1 alone may not: ask the regions.
+    if (meta.position !== undefined || (typeof meta.epoch === 'number' && meta.epoch > 1)) {
+      this.book.markRegional();
+      this.becomeRegional();
+      this.announce();
+      this.pollRegions();
+    } else if (meta.epoch !== undefined) this.probeNow();
   }
 
-  /** Something only regional nodes say came back (EPOCH_UNCONFIRMED, region fields in an answer): ask for region statuses now. */
+  /** Something only regional nodes say came back (EPOCH_UNCONFIRMED, an epoch in an answer): ask for region statuses now. */
   probeNow(): void {
-    if (this.closed) return;
     this.probeFrom = Number.NEGATIVE_INFINITY;
     this.refresh();
   }
@@ -374,9 +386,9 @@ export class RegionalTopology extends EventEmitter {
     if (this.started || this.closed) return;
     this.started = true;
     for (const group of this.allGroups()) group.start();
-    this.probeFrom = this.now() + Math.max(FIRST_PROBE_AFTER_MS, 4 * this.options.healthIntervalMs);
     this.timer = setInterval(() => this.pollRegions(), Math.max(10, this.options.healthIntervalMs));
     this.timer.unref();
+    this.probeFrom = this.now() + Math.max(FIRST_PROBE_AFTER_MS, 4 * this.options.healthIntervalMs);
   }
 
   close(): void {

@@ -562,3 +562,42 @@ t.test('regions the gateway names differently from their nodes are filed under i
   const status = await clusterStatusOf(gw);
   t.match(status.regions.find((r) => r.name === 'eu'), { reported_as: 'eu-west-1', lag_ms: 15 });
 });
+
+t.test('the first answer from a regional node splits the groups before any region status is asked', async (t) => {
+  const world: World = { regions: [], frozen: undefined };
+  const us = region('us', 'primary', { state: 'primary', term: 2, lagMs: 0, index: 10 });
+  const eu = region('eu', 'secondary', { term: 6, lagMs: 5, index: 4 });
+  world.regions.push(us, eu);
+  const [us1, eu1] = [await fakeNode(world, us, 'us1'), await fakeNode(world, eu, 'eu1')];
+  t.teardown(() => Promise.all([us1.app.close(), eu1.app.close()]));
+  const gw = await startGateway(
+    parseGatewayConfig(
+      {
+        listen: '127.0.0.1:0',
+        session_secret: 'regions-test-secret-evidence',
+        region: 'eu',
+        query_stream: false,
+        read_hedge_ms: 0,
+        health_interval_ms: 50,
+        poll_interval_ms: 100,
+        regions: { us: { lat: 39, lon: -77.5, role: 'primary', nodes: [us1.url] }, eu: { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [eu1.url] } },
+      },
+      'test',
+      {},
+    ),
+  );
+  t.teardown(() => gw.close());
+  const core = gw.app.gateway;
+  // As one group, eu1's higher term makes it the leader: a gateway that never looked at regions would write there.
+  await until('a leader of the one group', () => core.topology.availableLeader());
+  t.equal(core.topology.regional, false);
+  const polled = us1.regionPolls + eu1.regionPolls;
+  const read = await query(gw, { query: 'MATCH (n) RETURN count(n) AS c', consistency: 'any' });
+  t.equal(read.status, 200);
+  // The first probe waits 2 s; on a machine so slow that it came already, the read proves nothing more.
+  if (polled === 0) t.equal(core.topology.regional, true, 'the source position in its meta split the groups');
+  else t.comment(`region statuses were asked before the read (${polled}): the answer's part is not isolated`);
+  const write = await query(gw, { query: 'CREATE (:E)' });
+  t.equal(write.status, 200, JSON.stringify(write.body));
+  t.equal(write.body.meta?.node, 'us1', 'the write reached the primary region');
+});
