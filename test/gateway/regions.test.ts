@@ -217,6 +217,17 @@ function region(name: string, role: RegionRole, over: Partial<FakeRegion> = {}):
 
 const ADMIN_TOKEN = 'regions-admin-token';
 
+/**
+ * A gateway whose home region is `home` in front of `regions`, over HTTP only (the stand-ins have no
+ * query stream), without hedging, checking health every 50 ms; stopped in teardown.
+ */
+async function gatewayFor(t: { teardown(fn: () => unknown): void }, home: string, regions: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RunningGateway> {
+  const config = { listen: '127.0.0.1:0', session_secret: `regions-test-secret-${home}`, region: home, query_stream: false, read_hedge_ms: 0, health_interval_ms: 50, poll_interval_ms: 100, regions, ...extra };
+  const gw = await startGateway(parseGatewayConfig(config, 'test', {}));
+  t.teardown(() => gw.close());
+  return gw;
+}
+
 async function query(gw: RunningGateway, body: Record<string, unknown>, headers: Record<string, string> = {}) {
   const res = await fetch(`${gw.url}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
   const json = (await res.json()) as { meta?: { node?: string; index?: number; epoch?: number }; error?: { code: string; request_id?: string } };
@@ -265,29 +276,11 @@ t.test('regional groups behind one gateway', async (t) => {
   t.teardown(() => Promise.all(all.map((n) => n.app.close())));
 
   // ap is not in the gateway's configuration: it is learned from the other regions' statuses.
-  const gw = await startGateway(
-    parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        session_secret: 'regions-test-secret-regions',
-        admin_token: ADMIN_TOKEN,
-        region: 'eu',
-        query_stream: false,
-        read_hedge_ms: 0,
-        health_interval_ms: 50,
-        poll_interval_ms: 100,
-        write_hold_ms: 5000,
-        regions: {
-          us: { lat: 39.0, lon: -77.5, role: 'primary', nodes: [us1.url, us2.url] },
-          eu: { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [eu1.url, eu2.url] },
-          dr: { lat: 45.5, lon: -122.7, role: 'disaster_recovery', nodes: [dr1.url] },
-        },
-      },
-      'test',
-      {},
-    ),
-  );
-  t.teardown(() => gw.close());
+  const gw = await gatewayFor(t, 'eu', {
+    us: { lat: 39.0, lon: -77.5, role: 'primary', nodes: [us1.url, us2.url] },
+    eu: { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [eu1.url, eu2.url] },
+    dr: { lat: 45.5, lon: -122.7, role: 'disaster_recovery', nodes: [dr1.url] },
+  }, { admin_token: ADMIN_TOKEN, write_hold_ms: 5000 });
   const core = gw.app.gateway;
   await until('the regional groups, each with its leader and a fresh region status', () => {
     const views = core.topology.regionViews();
@@ -477,23 +470,7 @@ t.test('a single group (no other regions in its status) stays one group and is s
   const [a, b] = [await fakeNode(world, one, 'local1'), await fakeNode(world, one, 'local2')];
   t.teardown(() => Promise.all([a.app.close(), b.app.close()]));
   // Two configured regions as labels of one group, as geode dev and the existing tests configure them.
-  const gw = await startGateway(
-    parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        session_secret: 'regions-test-secret-single',
-        region: 'east',
-        query_stream: false,
-        read_hedge_ms: 0,
-        health_interval_ms: 50,
-        poll_interval_ms: 100,
-        regions: { east: { lat: 0, lon: 0, role: 'primary', nodes: [a.url] }, west: { lat: 0, lon: 10, role: 'secondary', nodes: [b.url] } },
-      },
-      'test',
-      {},
-    ),
-  );
-  t.teardown(() => gw.close());
+  const gw = await gatewayFor(t, 'east', { east: { lat: 0, lon: 0, role: 'primary', nodes: [a.url] }, west: { lat: 0, lon: 10, role: 'secondary', nodes: [b.url] } });
   const core = gw.app.gateway;
   await until('the leader', () => core.topology.availableLeader()?.url === a.url);
   const leaderPolls = a.regionPolls;
@@ -527,23 +504,7 @@ t.test('regions the gateway names differently from their nodes are filed under i
   // eu answers its first region statuses late: us's status, naming eu-west-1, arrives before eu's own.
   eu1.regionDelayMs = 300;
   t.teardown(() => Promise.all([us1.app.close(), eu1.app.close()]));
-  const gw = await startGateway(
-    parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        session_secret: 'regions-test-secret-aliases',
-        region: 'eu',
-        query_stream: false,
-        read_hedge_ms: 0,
-        health_interval_ms: 50,
-        poll_interval_ms: 100,
-        regions: { us: { lat: 39, lon: -77.5, role: 'primary', nodes: [us1.url] }, eu: { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [eu1.url] } },
-      },
-      'test',
-      {},
-    ),
-  );
-  t.teardown(() => gw.close());
+  const gw = await gatewayFor(t, 'eu', { us: { lat: 39, lon: -77.5, role: 'primary', nodes: [us1.url] }, eu: { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [eu1.url] } });
   const core = gw.app.gateway;
   await until('both regions answered', () => core.topology.regionViews().every((r) => r.row.source === 'region') && core.topology.regionViews().length >= 2);
   delete eu1.regionDelayMs;
@@ -570,23 +531,7 @@ t.test('the first answer from a regional node splits the groups before any regio
   world.regions.push(us, eu);
   const [us1, eu1] = [await fakeNode(world, us, 'us1'), await fakeNode(world, eu, 'eu1')];
   t.teardown(() => Promise.all([us1.app.close(), eu1.app.close()]));
-  const gw = await startGateway(
-    parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        session_secret: 'regions-test-secret-evidence',
-        region: 'eu',
-        query_stream: false,
-        read_hedge_ms: 0,
-        health_interval_ms: 50,
-        poll_interval_ms: 100,
-        regions: { us: { lat: 39, lon: -77.5, role: 'primary', nodes: [us1.url] }, eu: { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [eu1.url] } },
-      },
-      'test',
-      {},
-    ),
-  );
-  t.teardown(() => gw.close());
+  const gw = await gatewayFor(t, 'eu', { us: { lat: 39, lon: -77.5, role: 'primary', nodes: [us1.url] }, eu: { lat: 53.3, lon: -6.3, role: 'secondary', nodes: [eu1.url] } });
   const core = gw.app.gateway;
   // As one group, eu1's higher term makes it the leader: a gateway that never looked at regions would write there.
   await until('a leader of the one group', () => core.topology.availableLeader());
