@@ -55,6 +55,14 @@ t.test('cluster views, status and request ids through the gateway', async (t) =>
     return gw;
   };
   const gw = await gateway();
+  // The nodes were just restarted: wait until the leader itself has heard every member (its view is
+  // what the system views show), not only until the gateway sees them healthy.
+  const heardAll = Date.now() + 30_000;
+  while (Date.now() < heardAll) {
+    const status = (await (await fetch(`${leader.url}/api/v1/cluster/status`)).json()) as { nodes: Array<{ status: string; replication_lag: number }> };
+    if (status.nodes.every((n) => n.status === 'healthy' && n.replication_lag >= 0)) break;
+    await sleep(100);
+  }
 
   await t.test('system views are read on the leader, with every member’s lag', async (t) => {
     const servedBy = new Set<string>();
