@@ -27,8 +27,7 @@ import { rm, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip, gzip } from 'node:zlib';
-import { promisify } from 'node:util';
+import { createGzip, gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { ErrorCode, GeodeError } from '../../shared/protocol/errors.js';
 import type { BackupConfig } from '../../shared/protocol/backup.js';
@@ -37,6 +36,7 @@ import { openDestination } from './destination.js';
 import type { Destination } from './destination.js';
 import {
   MANIFEST_KEY,
+  manifestText,
   addSegment,
   archivePosition,
   baseKey,
@@ -47,7 +47,7 @@ import {
   planRetention,
   restorePoints,
   segmentKey,
-  segmentText,
+  encodeSegment,
   segmentsFrom,
   sha256Hex,
   sidecarKey,
@@ -58,10 +58,14 @@ import {
 import type { BaseRecord, Manifest, PageRef, SegmentRecord } from './format.js';
 import type { RestorePoints } from '../../shared/protocol/backup.js';
 
-const gzipAsync = promisify(gzip);
 /** Bases are large and written in the background: a faster level, at some cost in size. */
 const BASE_GZIP_LEVEL = 3;
-/** Segments are compressed on every second of writes: the fastest level (see bench:backup's archive_cpu_us_per_entry). */
+/**
+ * Segments are compressed on every second of writes: the fastest level (see bench:backup's
+ * archive_cpu_us_per_entry), and synchronously, on the backup worker's own thread. An async gzip
+ * runs on the process's libuv pool at normal priority; on the worker it runs at the worker's lowered
+ * priority (backup-worker.ts), and a segment is small (a second of writes, at most 4,096 entries).
+ */
 const SEGMENT_GZIP_LEVEL = 1;
 
 export interface Session {
@@ -160,7 +164,7 @@ export class Archiver {
     }
     const stamped = stampEntries(entries, position.clock);
     const last = stamped[stamped.length - 1]!;
-    const body = await gzipAsync(Buffer.from(segmentText(session.clusterId, session.config.lineage, stamped)), { level: SEGMENT_GZIP_LEVEL });
+    const body = gzipSync(encodeSegment(session.clusterId, session.config.lineage, stamped), { level: SEGMENT_GZIP_LEVEL });
     const key = segmentKey(first.index, last.index);
     const digest = sha256Hex(body);
     await destination.put(key, body);
@@ -271,7 +275,7 @@ export class Archiver {
   private async writeManifest(next: Manifest): Promise<number> {
     const { session, destination } = this.active();
     const stamped: Manifest = { ...next, generation: next.generation + 1, updated_at: new Date().toISOString(), writer: { node: session.node, term: session.term } };
-    const body = `${JSON.stringify(stamped, null, 1)}\n`;
+    const body = manifestText(stamped);
     const version = await destination.putIfVersion(MANIFEST_KEY, body, this.version);
     if (version === 'conflict') {
       // Another writer (a leader of a later term, or one not yet aware it was deposed) changed it.

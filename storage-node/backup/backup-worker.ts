@@ -5,6 +5,7 @@
  * that return promises run concurrently (a base upload and segments); the
  * archiver serializes what touches the manifest.
  */
+import { setPriority } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { serveCalls } from '../replication/worker-rpc.js';
 import { unpackEntries } from '../replication/packed-entries.js';
@@ -12,6 +13,23 @@ import type { PackedEntries } from '../replication/packed-entries.js';
 import { Archiver } from './archiver.js';
 import type { Session } from './archiver.js';
 import { openDestination } from './destination.js';
+
+/**
+ * Archiving is background work: this thread runs at a lower CPU priority than the threads that drive
+ * Raft, apply and serve (nice +10, as RocksDB lowers its compaction threads). On Linux a nice value
+ * belongs to a thread, and `setPriority(0, ...)` sets the calling thread's alone. On an idle core it
+ * changes nothing; on a saturated machine the archiver takes its CPU in the gaps instead of in a burst
+ * on the write path each time a segment closes (bench:backup measured the bursts as p99 write latency
+ * tripling and a 10-25% lower closed-loop throughput with a 3-node cluster on two cores). Under
+ * sustained saturation it still gets a share (about a tenth of a core against one busy thread); if it
+ * falls behind, `geode_backup_lag_seconds` shows it. Where the call is refused, it runs as it is.
+ */
+export const BACKUP_WORKER_NICE = 10;
+try {
+  setPriority(0, BACKUP_WORKER_NICE);
+} catch {
+  // Not permitted or not supported: the archiver runs at the process's priority.
+}
 
 const archiver = new Archiver();
 

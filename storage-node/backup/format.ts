@@ -9,7 +9,7 @@
  *
  *   manifest.json                      the manifest (below), rewritten after every change
  *   bases/<index>.db.gz                a base snapshot: the graph at <index> (SQLite online backup, gzip)
- *   segments/<first>-<last>.seg.gz     committed log entries first..last (gzip of JSON lines)
+ *   segments/<first>-<last>.seg.gz     committed log entries first..last (gzip of a header and records)
  *   ledgers/L1-<first>-<last>.json     a closed page of FANOUT segment records
  *   ledgers/L2-<first>-<last>.json     a closed page of FANOUT L1 page references
  *
@@ -27,9 +27,10 @@
  * retention, and each page's checksum sits in the reference to it, so the
  * manifest vouches for every object below it.
  *
- * A segment line is `[index, term, type, commit_time_ms, data_base64]`; its
- * first line is a header naming the cluster, lineage and range, so a segment
- * read alone still says what it is. The commit time is the entry clock
+ * A segment is a JSON header line naming the cluster, lineage and range, so
+ * a segment read alone still says what it is, then one binary record per
+ * entry: index, commit time, term, type and the entry's own bytes
+ * (encodeSegment). The commit time is the entry clock
  * (replication/state-machine.ts): max(entry's leader `now`, previous clock),
  * computed here exactly as apply computes it.
  */
@@ -44,7 +45,9 @@ import type { BaseSummary, RestorePoints } from '../../shared/protocol/backup.js
 
 export const MANIFEST_KEY = 'manifest.json';
 export const MANIFEST_FORMAT = 'geode-backup/1';
-export const SEGMENT_FORMAT = 'geode-backup-segment/1';
+export const SEGMENT_FORMAT = 'geode-backup-segment/2';
+/** The first segment format (JSON lines), still read. */
+export const SEGMENT_FORMAT_TEXT = 'geode-backup-segment/1';
 /** Records per page (and per open tail) of the manifest's tree. */
 export const FANOUT = 256;
 
@@ -105,6 +108,8 @@ export interface Manifest {
   /** Grows by one with every write: a writer that read generation N may only write N + 1. */
   generation: number;
   writer: { node: string; term: number };
+  /** SHA-256 of the manifest's JSON without this field (manifestText); absent in manifests written before it. */
+  checksum?: string;
   bases: BaseRecord[];
   /** Level-2 page references, oldest first. */
   volumes: PageRef[];
@@ -121,7 +126,7 @@ export interface ArchivedEntry extends Entry {
 }
 
 export interface SegmentHeader {
-  format: typeof SEGMENT_FORMAT;
+  format: typeof SEGMENT_FORMAT | typeof SEGMENT_FORMAT_TEXT;
   cluster_id: string;
   lineage: string;
   first: number;
@@ -172,6 +177,8 @@ export function corrupt(message: string, object?: string): GeodeError {
  */
 export function entryNow(entry: Entry): number {
   if (entry.type !== 'normal' || entry.data.byteLength === 0) return -Infinity;
+  const quick = writeNow(entry.data);
+  if (quick !== undefined) return quick;
   let command: Command;
   try {
     command = decodeCommand(entry.data);
@@ -195,40 +202,186 @@ export function entryNow(entry: Entry): number {
   return -Infinity;
 }
 
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+
+/**
+ * A write's `now` read from the end of its bytes, without parsing the statement and parameters in
+ * front of it. A write entry is what encodeCommand (replication/command.ts) writes, the JSON text of
+ * `[query, params, now, seed, requestId, fresh?, budget?]`, so read backwards it is: up to two
+ * numbers, two strings, then `now`. Archiving stamps every entry, and a JSON.parse of each cost
+ * as much as encoding and compressing it together. Anything that does not end in exactly that
+ * shape (region entries, DR items, anything else) answers undefined, and the caller decodes in full.
+ * Bytes are UTF-8: a quote or backslash byte never occurs inside a multi-byte character.
+ */
+export function writeNow(data: Uint8Array): number | undefined {
+  if (data[0] !== 0x5b || data[1] !== QUOTE || data[data.length - 1] !== 0x5d) return undefined;
+  let i = data.length - 2;
+  // fresh and budget: at most two numbers after the request id.
+  for (let extra = 0; data[i] !== QUOTE; extra++) {
+    if (extra === 2) return undefined;
+    const start = numberStart(data, i);
+    if (start === i + 1 || data[start - 1] !== COMMA) return undefined;
+    i = start - 2;
+  }
+  // requestId, then seed: strings.
+  for (let field = 0; field < 2; field++) {
+    if (data[i] !== QUOTE) return undefined;
+    const open = openingQuote(data, i);
+    if (open <= 1 || data[open - 1] !== COMMA) return undefined;
+    i = open - 2;
+  }
+  const start = numberStart(data, i);
+  if (start === i + 1 || data[start - 1] !== COMMA || i - start > 30) return undefined;
+  // A whole number of milliseconds, the usual case, is read digit by digit.
+  if (data[start] !== 0x30 || start === i) {
+    let value = 0;
+    let k = start;
+    for (; k <= i; k++) {
+      const c = data[k] as number;
+      if (c < 0x30 || c > 0x39) break;
+      value = value * 10 + (c - 0x30);
+    }
+    if (k > i && Number.isSafeInteger(value)) return value;
+  }
+  let text = '';
+  for (let k = start; k <= i; k++) text += String.fromCharCode(data[k] as number);
+  // JSON's numbers only: what JSON.stringify wrote.
+  return /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(text) ? Number(text) : undefined;
+}
+
+/** Where the run of number characters ending at `end` starts (end + 1 when there is none). */
+function numberStart(data: Uint8Array, end: number): number {
+  let k = end;
+  for (;;) {
+    const c = data[k];
+    if (c === undefined || !((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45)) return k + 1;
+    k--;
+  }
+}
+
+/** The opening quote of the JSON string whose closing quote is at `close`, or -1. */
+function openingQuote(data: Uint8Array, close: number): number {
+  if (escaped(data, close)) return -1;
+  let from = close - 1;
+  while (from >= 0) {
+    const quote = data.lastIndexOf(QUOTE, from);
+    if (quote < 0) return -1;
+    // Inside a string every quote is escaped.
+    if (!escaped(data, quote)) return quote;
+    from = quote - 1;
+  }
+  return -1;
+}
+
+/** Is the character at `at` escaped (an odd run of backslashes before it)? */
+function escaped(data: Uint8Array, at: number): boolean {
+  let slashes = 0;
+  for (let k = at - 1; k >= 0 && data[k] === BACKSLASH; k--) slashes++;
+  return slashes % 2 === 1;
+}
+
 /** Commit times of consecutive entries, starting from the clock after the entry before the first. */
 export function stampEntries(entries: readonly Entry[], clockBefore: number): ArchivedEntry[] {
   let clock = clockBefore;
   return entries.map((e) => {
     const now = entryNow(e);
     if (now > clock) clock = now;
-    return { ...e, time: clock };
+    // A literal, not a spread: a spread of each entry cost as much as decoding it.
+    return { index: e.index, term: e.term, type: e.type, data: e.data, time: clock };
   });
 }
 
 // ---- segments ----------------------------------------------------------------------------
 
-/** The uncompressed text of a segment (the caller gzips it). */
-export function segmentText(clusterId: string, lineage: string, entries: readonly ArchivedEntry[]): string {
+/** Bytes before each entry's data in a segment: index f64, commit time f64, term u32, type u8, length u32. */
+const RECORD_HEAD = 25;
+
+/**
+ * A segment's uncompressed bytes (the caller gzips them): one JSON header line, then one binary
+ * record per entry, little-endian: index (f64), commit time (f64), term (u32), type (u8), data
+ * length (u32), data. The data is the entry's own bytes, copied once: a text form (JSON with the
+ * data in base64) cost three times as much to write and compressed worse.
+ */
+export function encodeSegment(clusterId: string, lineage: string, entries: readonly ArchivedEntry[]): Buffer {
   const first = entries[0];
   const last = entries[entries.length - 1];
   if (first === undefined || last === undefined) throw new RangeError('a segment needs at least one entry');
   const header: SegmentHeader = { format: SEGMENT_FORMAT, cluster_id: clusterId, lineage, first: first.index, last: last.index, first_time: first.time, last_time: last.time, entries: entries.length };
-  const lines = [JSON.stringify(header)];
-  for (const e of entries) lines.push(JSON.stringify([e.index, e.term, entryTypeCode(e.type), e.time, Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength).toString('base64')]));
-  return `${lines.join('\n')}\n`;
+  const head = Buffer.from(`${JSON.stringify(header)}\n`);
+  let size = head.byteLength;
+  for (const e of entries) size += RECORD_HEAD + e.data.byteLength;
+  const out = Buffer.allocUnsafe(size);
+  head.copy(out, 0);
+  let at = head.byteLength;
+  for (const e of entries) {
+    out.writeDoubleLE(e.index, at);
+    out.writeDoubleLE(e.time, at + 8);
+    out.writeUInt32LE(e.term, at + 16);
+    out.writeUInt8(entryTypeCode(e.type), at + 20);
+    out.writeUInt32LE(e.data.byteLength, at + 21);
+    out.set(e.data, at + RECORD_HEAD);
+    at += RECORD_HEAD + e.data.byteLength;
+  }
+  return out;
 }
 
-/** Reads a segment's text back, checking it against its record: anything off is BACKUP_CORRUPT naming `key`. */
-export function parseSegment(text: string, key: string, expected?: { first: number; last: number }): { header: SegmentHeader; entries: ArchivedEntry[] } {
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
+/** Reads a segment back, checking it against its record: anything off is BACKUP_CORRUPT naming `key`. */
+export function parseSegment(bytes: Buffer, key: string, expected?: { first: number; last: number }): { header: SegmentHeader; entries: ArchivedEntry[] } {
+  const newline = bytes.indexOf(0x0a);
   let header: SegmentHeader;
   try {
-    header = JSON.parse(lines[0] ?? '') as SegmentHeader;
+    header = JSON.parse(bytes.toString('utf8', 0, newline < 0 ? bytes.byteLength : newline)) as SegmentHeader;
   } catch {
     throw corrupt(`segment ${key}: unreadable header`, key);
   }
+  if (header === null || typeof header !== 'object') throw corrupt(`segment ${key}: unreadable header`, key);
+  if (header.format === SEGMENT_FORMAT_TEXT) return parseTextSegment(bytes.toString('utf8'), key, header, expected);
   if (header.format !== SEGMENT_FORMAT) throw corrupt(`segment ${key}: not a ${SEGMENT_FORMAT} segment`, key);
+  checkRange(header, key, expected);
+  const entries: ArchivedEntry[] = [];
+  let at = newline + 1;
+  let previousTime = -Infinity;
+  while (at < bytes.byteLength) {
+    if (at + RECORD_HEAD > bytes.byteLength) throw truncated(key, entries.length, header);
+    const index = bytes.readDoubleLE(at);
+    const time = bytes.readDoubleLE(at + 8);
+    const term = bytes.readUInt32LE(at + 16);
+    const type = bytes.readUInt8(at + 20);
+    const length = bytes.readUInt32LE(at + 21);
+    if (at + RECORD_HEAD + length > bytes.byteLength) throw truncated(key, entries.length, header);
+    if (index !== header.first + entries.length || !(time >= previousTime) || entries.length >= header.entries) {
+      throw corrupt(`segment ${key}: entry ${entries.length + 1} is out of order or malformed`, key);
+    }
+    entries.push({ index, term, type: entryTypeOf(type), data: bytes.subarray(at + RECORD_HEAD, at + RECORD_HEAD + length), time });
+    previousTime = time;
+    at += RECORD_HEAD + length;
+  }
+  if (entries.length !== header.entries) throw truncated(key, entries.length, header);
+  return { header, entries };
+}
+
+function checkRange(header: SegmentHeader, key: string, expected: { first: number; last: number } | undefined): void {
+  if (expected !== undefined && (header.first !== expected.first || header.last !== expected.last)) {
+    throw corrupt(`segment ${key}: holds ${header.first}..${header.last}, the manifest says ${expected.first}..${expected.last}`, key);
+  }
+  if (!Number.isSafeInteger(header.entries) || header.entries !== header.last - header.first + 1) {
+    throw corrupt(`segment ${key}: its header says ${String(header.entries)} entries for ${header.first}..${header.last}`, key);
+  }
+}
+
+function truncated(key: string, found: number, header: SegmentHeader): GeodeError {
+  return corrupt(`segment ${key}: ${found} entries, its header says ${header.entries} (${header.first}..${header.last}); it is truncated or damaged`, key);
+}
+
+/**
+ * The first segment format, JSON lines `[index, term, type, commit_time_ms, data_base64]` after the
+ * header: still read, so an archive written before the binary records restores.
+ */
+function parseTextSegment(text: string, key: string, header: SegmentHeader, expected: { first: number; last: number } | undefined): { header: SegmentHeader; entries: ArchivedEntry[] } {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
   if (expected !== undefined && (header.first !== expected.first || header.last !== expected.last)) {
     throw corrupt(`segment ${key}: holds ${header.first}..${header.last}, the manifest says ${expected.first}..${expected.last}`, key);
   }
@@ -264,6 +417,25 @@ export function emptyManifest(clusterId: string, lineage: string, writer: Manife
   return { format: MANIFEST_FORMAT, cluster_id: clusterId, lineage, created_at: at, updated_at: at, generation: 0, writer, bases: [], volumes: [], ledgers: [], segments: [], breaks: [] };
 }
 
+/**
+ * The manifest's text, carrying its own checksum: `checksum` is the SHA-256 of the same JSON
+ * without that field. The sidecar beside it serves `sha256sum -c`, but the two are separate
+ * writes, and a writer that stops between them (a leader killed, a node shut down) leaves a sidecar
+ * naming the previous manifest until the next write. The embedded checksum lets a restore, which
+ * matters most exactly when the cluster is gone, still trust the manifest then.
+ */
+export function manifestText(manifest: Manifest): string {
+  const { checksum: _old, ...content } = manifest;
+  return `${JSON.stringify({ ...content, checksum: sha256Hex(JSON.stringify(content, null, 1)) }, null, 1)}\n`;
+}
+
+/** Does the manifest's embedded checksum hold? `absent` for a manifest written without one. */
+export function manifestChecksum(parsed: Partial<Manifest>): 'ok' | 'absent' | 'mismatch' {
+  const { checksum, ...content } = parsed;
+  if (checksum === undefined) return 'absent';
+  return typeof checksum === 'string' && checksum === sha256Hex(JSON.stringify(content, null, 1)) ? 'ok' : 'mismatch';
+}
+
 export function parseManifest(text: string): Manifest {
   let parsed: Partial<Manifest>;
   try {
@@ -271,6 +443,8 @@ export function parseManifest(text: string): Manifest {
   } catch {
     throw corrupt(`${MANIFEST_KEY} is not JSON`, MANIFEST_KEY);
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw corrupt(`${MANIFEST_KEY} is not a manifest`, MANIFEST_KEY);
+  if (manifestChecksum(parsed) === 'mismatch') throw corrupt(`${MANIFEST_KEY} does not match its own checksum: it is corrupt`, MANIFEST_KEY);
   if (parsed.format !== MANIFEST_FORMAT) throw corrupt(`${MANIFEST_KEY}: format ${String(parsed.format)}, expected ${MANIFEST_FORMAT}`, MANIFEST_KEY);
   for (const key of ['bases', 'volumes', 'ledgers', 'segments', 'breaks'] as const) {
     if (!Array.isArray(parsed[key])) throw corrupt(`${MANIFEST_KEY}: ${key} is missing`, MANIFEST_KEY);

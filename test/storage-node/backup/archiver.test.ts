@@ -3,7 +3,7 @@
 // session (a new leader), a second writer losing the manifest race, a foreign lineage refused, a gap
 // recorded as a break, retention, and restores of what it wrote.
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Archiver } from '../../../storage-node/backup/archiver.js';
@@ -102,6 +102,31 @@ t.test('the archiver stores a chain that restores exactly, across sessions, and 
   t.equal(await archive.get(base.key), undefined, 'the old base object is deleted');
   const last = await restore({ from: destinationUrl, dataDir: join(dir, 'restored-last'), nodes: ['node1', 'node2'] });
   t.same([last.index, last.nodes.length], [12, 2], 'a restore after retention, into two node directories');
+
+  // The writer stopped between writing the manifest and its sidecar (a leader killed, a node shut
+  // down): the sidecar names the previous manifest. The manifest's own checksum still vouches for it.
+  const manifestPath = join(dir, 'archive', 'manifest.json');
+  const sidecarPath = `${manifestPath}.sha256`;
+  const current = readFileSync(sidecarPath, 'utf8');
+  writeFileSync(sidecarPath, current.replace(/^[0-9a-f]{64}/, 'f'.repeat(64)));
+  const stale = await readManifest(archive);
+  t.equal(stale.staleSidecar, true, 'read, and said to have a stale sidecar');
+  t.same(stale.manifest.bases.map((b) => b.index), [11]);
+  const staleReport = await verifyBackup({ from: destinationUrl });
+  t.ok(staleReport.ok, `verify passes: ${staleReport.problems.join('; ')}`);
+  t.match(staleReport.checks.find((c) => c.step === 'checksums')?.summary, /names an earlier manifest/, 'and says what it found');
+  t.same((await restore({ from: destinationUrl, dataDir: join(dir, 'restored-stale'), nodes: ['node1'] })).index, 12, 'a restore goes ahead');
+  // The next manifest write puts the pair right again.
+  await second.segment(apply([write(12, 1_100)]));
+  t.equal((await readManifest(archive)).staleSidecar, false, 'the next write rewrites both');
+  // A flipped byte in the manifest itself is corruption, whatever the sidecar says.
+  const text = readFileSync(manifestPath, 'utf8');
+  const flipped = text.replace('"generation": ', '"generation": 1');
+  t.not(flipped, text);
+  writeFileSync(manifestPath, flipped);
+  writeFileSync(sidecarPath, `${sha256Hex(flipped)}  manifest.json\n`);
+  await t.rejects(readManifest(archive), { code: 'BACKUP_CORRUPT', message: /does not match its own checksum/ }, 'even with a sidecar that matches it');
+  writeFileSync(manifestPath, text);
   second.deactivate();
   first.deactivate();
 });

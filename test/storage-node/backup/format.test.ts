@@ -1,7 +1,7 @@
 // The archive's pure rules (storage-node/backup/format.ts): commit times, segments, the paged
 // manifest, gap and overlap checks, restore plans and retention plans.
 import t from 'tap';
-import { encodeCommand, encodeRegionCommand } from '../../../storage-node/replication/command.js';
+import { decodeCommand, encodeCommand, encodeRegionCommand } from '../../../storage-node/replication/command.js';
 import type { Entry } from '../../../storage-node/raft/messages.js';
 import {
   FANOUT,
@@ -15,7 +15,9 @@ import {
   planRetention,
   restorePoints,
   segmentKey,
-  segmentText,
+  encodeSegment,
+  entryNow,
+  writeNow,
   segmentsFrom,
   stampEntries,
 } from '../../../storage-node/backup/format.js';
@@ -44,16 +46,86 @@ t.test('commit times follow apply: the running max of the writes leader clocks, 
   t.same(stampEntries([noop(1)], 7).map((e) => e.time), [7], 'an entry with no clock keeps the clock before it');
 });
 
-t.test('a segment reads back entry for entry, and a truncated or reordered one is refused naming it', async (t) => {
+t.test('a segment reads back entry for entry, and a truncated, reordered or padded one is refused naming it', async (t) => {
   const entries = stampEntries([write(10, 1), write(11, 2), noop(12)], 0);
-  const text = segmentText('c', 'l', entries);
-  const back = parseSegment(text, 'segments/x', { first: 10, last: 12 });
-  t.same(back.entries.map((e) => [e.index, e.term, e.time, Buffer.from(e.data).toString()]), entries.map((e) => [e.index, e.term, e.time, Buffer.from(e.data).toString()]));
+  const bytes = encodeSegment('c', 'l', entries);
+  const back = parseSegment(bytes, 'segments/x', { first: 10, last: 12 });
+  const view = (list: readonly { index: number; term: number; time: number; type: string; data: Uint8Array }[]) => list.map((e) => [e.index, e.term, e.type, e.time, Buffer.from(e.data).toString()]);
+  t.same(view(back.entries), view(entries));
   t.equal(back.header.cluster_id, 'c');
-  const lines = text.trimEnd().split('\n');
-  t.throws(() => parseSegment(`${lines.slice(0, -1).join('\n')}\n`, 'segments/x'), /segments\/x: 2 entries, its header says 3/);
-  t.throws(() => parseSegment([lines[0], lines[2], lines[1], lines[3]].join('\n'), 'segments/x'), /out of order/);
-  t.throws(() => parseSegment(text, 'segments/x', { first: 10, last: 13 }), /the manifest says 10..13/);
+  t.equal(back.header.format, 'geode-backup-segment/2');
+  const recordsAt = bytes.indexOf(0x0a) + 1;
+  // Cut inside the last record, and exactly at a record boundary (one entry missing).
+  t.throws(() => parseSegment(bytes.subarray(0, bytes.byteLength - 1), 'segments/x'), /segments\/x: 2 entries, its header says 3/);
+  t.throws(() => parseSegment(bytes.subarray(0, bytes.byteLength - 25), 'segments/x'), /segments\/x: 2 entries, its header says 3/);
+  t.throws(() => parseSegment(bytes.subarray(0, recordsAt), 'segments/x'), /0 entries, its header says 3/);
+  // The first two records swapped.
+  const firstLength = 25 + bytes.readUInt32LE(recordsAt + 21);
+  const secondLength = 25 + bytes.readUInt32LE(recordsAt + firstLength + 21);
+  const swapped = Buffer.concat([bytes.subarray(0, recordsAt), bytes.subarray(recordsAt + firstLength, recordsAt + firstLength + secondLength), bytes.subarray(recordsAt, recordsAt + firstLength), bytes.subarray(recordsAt + firstLength + secondLength)]);
+  t.throws(() => parseSegment(swapped, 'segments/x'), /out of order/);
+  t.throws(() => parseSegment(Buffer.concat([bytes, bytes.subarray(recordsAt, recordsAt + firstLength)]), 'segments/x'), /out of order or malformed/, 'an extra record');
+  t.throws(() => parseSegment(bytes, 'segments/x', { first: 10, last: 13 }), /the manifest says 10..13/);
+  t.throws(() => parseSegment(Buffer.from('not json\n'), 'segments/x'), /unreadable header/);
+});
+
+t.test('a segment of the first (text) format still reads back', async (t) => {
+  const entries = stampEntries([write(10, 1), write(11, 2), noop(12)], 0);
+  const header = { format: 'geode-backup-segment/1', cluster_id: 'c', lineage: 'l', first: 10, last: 12, first_time: 1, last_time: 2, entries: 3 };
+  const lines = [JSON.stringify(header), ...entries.map((e) => JSON.stringify([e.index, e.term, 0, e.time, Buffer.from(e.data).toString('base64')]))];
+  const back = parseSegment(Buffer.from(`${lines.join('\n')}\n`), 'segments/old', { first: 10, last: 12 });
+  t.same(back.entries.map((e) => [e.index, e.time, Buffer.from(e.data).toString()]), entries.map((e) => [e.index, e.time, Buffer.from(e.data).toString()]));
+  t.throws(() => parseSegment(Buffer.from(`${lines.slice(0, -1).join('\n')}\n`), 'segments/old'), /2 entries, its header says 3/);
+  t.throws(() => parseSegment(Buffer.from([lines[0], lines[2], lines[1], lines[3]].join('\n')), 'segments/old'), /out of order/);
+});
+
+t.test("a write's clock read from the end of its bytes is the one the full decoder gives, whatever the statement and parameters hold", async (t) => {
+  const strings = ['', 'a', '"', '\\', '\\"', 'x\\\\"y', '],[', '",1,"', '{"now":5}', 'é ü 漢字 🙂', '\n\t', ',', '[', '}', '1', '-2.5e3'];
+  let seed = 7;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const value = (depth: number): unknown => {
+    switch (random(depth > 2 ? 4 : 7)) {
+      case 0: return strings[random(strings.length)];
+      case 1: return random(1000) - 500 + random(100) / 7;
+      case 2: return random(2) === 0 ? null : true;
+      case 3: return random(10) * 1e20;
+      case 4: return Array.from({ length: random(4) }, () => value(depth + 1));
+      case 5: return Object.fromEntries(Array.from({ length: random(4) }, (_, i) => [`${strings[random(strings.length)]}${i}`, value(depth + 1)]));
+      default: return { nested: [value(depth + 1), { deep: value(depth + 1) }] };
+    }
+  };
+  const clocks = [0, 1, 7, 10, 1_700_000_000_123, 2 ** 53 - 1, 2 ** 53 + 2, 1.5, 0.25, -3, -0.5, 1e21, 1.7e-7];
+  let quick = 0;
+  const total = 3000;
+  for (let i = 0; i < total; i++) {
+    const params = Object.fromEntries(Array.from({ length: random(5) }, (_, k) => [`p${k}${strings[random(strings.length)]}`, value(0)]));
+    const now = clocks[random(clocks.length)] as number;
+    const data = encodeCommand({ kind: 'query', query: `CREATE (:X {s: "${strings[random(strings.length)]}"})${strings[random(strings.length)]}`, params, now, seed: strings[random(strings.length)] as string, requestId: `${strings[random(strings.length)]}r${i}${strings[random(strings.length)]}`, ...(random(2) === 0 ? { fresh: true } : {}), ...(random(3) === 0 ? { memoryBudget: 1 + random(1e6) } : {}) });
+    const full = decodeCommand(data);
+    const fast = writeNow(data);
+    if (full.kind !== 'query') t.fail(`entry ${i} does not decode as a write`);
+    else if (fast !== undefined && !Object.is(fast, full.now)) t.fail(`entry ${i}: ${fast} against ${full.now}: ${Buffer.from(data).toString()}`);
+    else if (fast !== undefined) quick++;
+  }
+  t.equal(quick, total, 'every write was read without the decoder, and each agreed with it');
+  // Anything else is left to the decoder.
+  const text = (s: string) => new TextEncoder().encode(s);
+  for (const odd of ['["q",{},"5","s","r"]', '["q",{},5,1,"r"]', '["q",{},5,"s"]', '["q",{},5,"s","r",1,2,3]', '["q",{},5 ,"s","r"]', '["q",{},0x5,"s","r"]', '["q",{},05,"s","r"]', '["q",{},5,"s","r"', '["q",{},5,"s","r\\"]', '{"k":"backup"}', '[]', '[1,{},5,"s","r"]']) {
+    const data = text(odd);
+    let full: number | undefined;
+    try {
+      const decoded = decodeCommand(data);
+      full = decoded.kind === 'query' ? decoded.now : undefined;
+    } catch {
+      full = undefined;
+    }
+    const fast = writeNow(data);
+    if (fast !== undefined) t.equal(fast, full, `${odd}: the quick answer is the decoder's`);
+    t.equal(entryNow({ index: 1, term: 1, type: 'normal', data }), full ?? -Infinity, `${odd}: the entry clock is the decoder's`);
+  }
 });
 
 t.test('the manifest pages its segment records: tails of FANOUT become pages, pages of pages become volumes', async (t) => {
