@@ -27,7 +27,8 @@ export function checkAdmin(request: FastifyRequest, token: string | undefined): 
  * replication_lag}]`, `quorum_status`) as the nodes report it (`cluster_id` is the nodes' own,
  * null until one answered), plus the leader and term, per node its URL, region and applied index,
  * and what this gateway observes of it: health checks, breaker, and whether it is in read rotation
- * under the gateway's default lag bound, with the reason when not.
+ * under the gateway's default lag bound, with the reason when not, and `backup`: the leader's
+ * backup state as its last status said (null until one did).
  *
  * Regional groups (`regional: true`): `leader`, `leader_url`, `term` and `quorum_status` are the
  * primary region's; `epoch` and `primary_region` say where writes go; each `regions` entry is that
@@ -113,6 +114,8 @@ export function mergedStatus(core: GatewayCore): Record<string, unknown> {
     acknowledged_index_shared: service.acknowledgedIndexShared,
     failovers: topology.failovers,
     writes_waiting: service.writesWaiting,
+    // The leader's backup state as it last reported it (with regions, the write region's leader's).
+    backup: topology.backup ?? null,
     // Regional groups: where writes go, by the highest region epoch seen; the causal position the acknowledged index belongs to.
     regional: topology.regional,
     ...(topology.regional

@@ -188,6 +188,11 @@ export class RegionalTopology extends EventEmitter {
     return this.writeGroup()?.quorumStatus ?? 'unknown';
   }
 
+  /** The write region's backup state: archiving runs there only (storage-node/backup/README.md). */
+  get backup(): Record<string, unknown> | undefined {
+    return this.writeGroup()?.backup;
+  }
+
   get clusterId(): string | undefined {
     return this.writeGroup()?.clusterId;
   }

@@ -23,6 +23,8 @@ export interface StatusSnapshot {
   commitIndex: number;
   quorumStatus: string;
   members: MemberSnapshot[];
+  /** The node's `backup` block (shared/protocol/backup.ts BackupStatus), passed through as it came; undefined when absent. */
+  backup: Record<string, unknown> | undefined;
 }
 
 const ROLES = new Set(['primary', 'standby', 'learner', 'candidate']);
@@ -66,5 +68,6 @@ export function parseStatus(body: unknown): StatusSnapshot | undefined {
     commitIndex: num(s['commit_index']) ?? 0,
     quorumStatus: str(s['quorum_status']) ?? 'unknown',
     members,
+    backup: rec(s['backup']),
   };
 }

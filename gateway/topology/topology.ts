@@ -104,6 +104,7 @@ export class Topology extends EventEmitter {
   private started = false;
   private closed = false;
   private lastQuorumStatus = 'unknown';
+  private lastBackup: Record<string, unknown> | undefined;
   /** Each node's configured `cluster_id`, by URL, as its last status said. */
   private readonly clusterIds = new Map<string, string>();
 
@@ -124,6 +125,14 @@ export class Topology extends EventEmitter {
 
   get quorumStatus(): string {
     return this.lastQuorumStatus;
+  }
+
+  /**
+   * The backup block of the leader's last status (the setting, who archives, how far, the last
+   * failure): only the leader archives, so only its word is kept. Undefined until a leader said.
+   */
+  get backup(): Record<string, unknown> | undefined {
+    return this.lastBackup;
   }
 
   /** The cluster's name as the nodes are configured: the leader's word, else any node's; undefined until a status said. */
@@ -431,6 +440,7 @@ export class Topology extends EventEmitter {
   /** The leader's status holds the only trustworthy view of every follower's lag and role. */
   private applyLeaderView(status: StatusSnapshot): void {
     this.lastQuorumStatus = status.quorumStatus;
+    if (status.backup !== undefined) this.lastBackup = status.backup;
     for (const member of status.members) {
       const runtime = this.byName(member.id);
       if (runtime === undefined) continue;

@@ -24,7 +24,7 @@ async function fakeNode(): Promise<FakeNode> {
     };
     if (req.url === '/healthz') return json(200, { status: 'ok', node: 'fake' });
     if (req.url === '/api/v1/cluster/status') {
-      return json(200, { node: 'fake', term: 3, leader: 'fake', leader_url: node.url, commit_index: 1, applied_index: 1, quorum_status: 'healthy', nodes: [{ id: 'fake', role: 'primary', status: 'healthy', replication_lag: 0, applied_index: 1, url: node.url }] });
+      return json(200, { node: 'fake', term: 3, leader: 'fake', leader_url: node.url, commit_index: 1, applied_index: 1, quorum_status: 'healthy', nodes: [{ id: 'fake', role: 'primary', status: 'healthy', replication_lag: 0, applied_index: 1, url: node.url }], backup: { mode: 'continuous', state: 'archiving', archiver: 'fake', archived_index: 1, lag_ms: 12 } });
     }
     if (req.url === '/v1/query') {
       node.queries++;
@@ -63,6 +63,13 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, extra: Reco
 
 const post = (app: Awaited<ReturnType<typeof build>>, payload: unknown, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/v1/query', headers: { 'content-type': 'application/json', ...headers }, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
+
+t.test("the gateway's cluster status carries the leader's backup state", async (t) => {
+  const { app } = await setup(t);
+  const body = (await app.inject({ method: 'GET', url: '/api/v1/cluster/status' })).json() as { backup: unknown; leader: string };
+  t.equal(body.leader, 'fake');
+  t.same(body.backup, { mode: 'continuous', state: 'archiving', archiver: 'fake', archived_index: 1, lag_ms: 12 }, 'as the leader reported it');
+});
 
 t.test('bad inputs get clear JSON errors and never reach the node', async (t) => {
   const { app, node } = await setup(t, { max_query_bytes: 64, body_limit: 1024 });
