@@ -370,7 +370,7 @@ export class QueryService {
           const primary = errorField(answer.json, 'primary_region');
           const primaryLeader = errorField(answer.json, 'primary_leader_url');
           if (typeof epoch === 'number' && typeof primary === 'string' && primary !== '') {
-            topology.observePrimary(epoch, primary, typeof primaryLeader === 'string' && primaryLeader !== '' ? primaryLeader : undefined);
+            topology.observePrimary(epoch, primary, typeof primaryLeader === 'string' && primaryLeader !== '' ? primaryLeader : undefined, target);
           }
           topology.refresh();
           const next = topology.availableLeader()?.url;

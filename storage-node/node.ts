@@ -52,6 +52,7 @@ import { clusterStatus, roleOf, systemViews } from './host/cluster-status.js';
 import { RegionHost } from './host/region/region-host.js';
 import type { DrSourceBinding } from './host/region/region-host.js';
 import type { RegionState } from './replication/region-state.js';
+import { epochOfOwnEntry } from './replication/region-state.js';
 import type { PromoteResult, RegionStatus } from '../shared/protocol/region.js';
 import { ErrorCode, GeodeError, errorFromWire } from '../shared/protocol/errors.js';
 import type { ClusterStatus, NodeRole, QueryMeta } from '../shared/protocol/cluster.js';
@@ -557,9 +558,16 @@ export class StorageNode extends EventEmitter {
     return role === 'unknown' ? 'standby' : role;
   }
 
-  meta(index: number): ResultMeta {
+  /**
+   * A read's meta, or with `written` a write's: the write's epoch is the one it was applied in
+   * (region-state.ts epochOfOwnEntry), which is not the current one when a handover applied after it.
+   */
+  meta(index: number, written = false): ResultMeta {
     const meta: ResultMeta = { node: this.name, role: this.role(), term: this.loop.status.term, index, applied_index: this.loop.applied };
-    if (this.region !== undefined) meta.epoch = this.region.current().epoch;
+    if (this.region !== undefined) {
+      const state = this.region.current();
+      meta.epoch = (written ? epochOfOwnEntry(state, this.region.regionName, index) : undefined) ?? state.epoch;
+    }
     return meta;
   }
 
@@ -765,7 +773,7 @@ export class StorageNode extends EventEmitter {
           return;
         }
         const outcome = done.outcome;
-        const meta: ResultMeta = { ...this.meta(done.index), request_id: requestId, applied: outcome !== undefined };
+        const meta: ResultMeta = { ...this.meta(done.index, true), request_id: requestId, applied: outcome !== undefined };
         // The write's commit time: what a point-in-time restore (backup/) compares --timestamp with.
         if (outcome?.ok === true && outcome.requestId !== null && outcome.at !== undefined) meta.committed_at = outcome.at;
         if (outcome === undefined) resolve({ result: emptyResult(), meta });

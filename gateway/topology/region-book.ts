@@ -244,10 +244,16 @@ export class RegionBook {
     return changed;
   }
 
-  /** A claim that `primary` is the write region at `epoch`: taken when the epoch is higher than any seen (or fills in an unknown primary at the same epoch). */
-  observePrimary(epoch: number, primary: string): boolean {
+  /**
+   * A claim that `primary` is the write region at `epoch`: taken when the epoch is higher than any
+   * seen (or fills in an unknown primary at the same epoch). `refusedBy`: the claim comes from a node
+   * of that region refusing a write at `epoch`, which that region's own word settles: if the book
+   * holds that very region as the primary at that epoch, the book is wrong and takes the claim.
+   */
+  observePrimary(epoch: number, primary: string, refusedBy?: string): boolean {
     if (!Number.isSafeInteger(epoch) || epoch < 1 || primary === '') return false;
-    if (epoch > this.epoch_ || (epoch === this.epoch_ && this.primary === undefined)) {
+    const contradicted = refusedBy !== undefined && epoch === this.epoch_ && this.primary === refusedBy && primary !== refusedBy;
+    if (epoch > this.epoch_ || (epoch === this.epoch_ && this.primary === undefined) || contradicted) {
       this.epoch_ = epoch;
       this.primary = primary;
       this.ensure(primary);

@@ -306,15 +306,17 @@ export class RegionalTopology extends EventEmitter {
 
   /**
    * A claim that `region` (as its nodes name it) is the write region at `epoch`: a write refused
-   * with NOT_PRIMARY_REGION (which may name the primary's leader, `leaderUrl`), a promotion's answer,
+   * with NOT_PRIMARY_REGION by the node at `refusedByUrl` (which may name the primary's leader,
+   * `leaderUrl`; the refusing region's word that it is not the primary settles it), a promotion's answer,
    * or a write answered at an epoch. Only regional nodes say any of these, so a gateway still treating
    * them as one group splits them into regions now. True when it changed where writes go.
    */
-  observePrimary(epoch: number, region: string, leaderUrl?: string): boolean {
+  observePrimary(epoch: number, region: string, leaderUrl?: string, refusedByUrl?: string): boolean {
     if (this.closed) return false;
     const becameRegional = this.book.markRegional();
     if (becameRegional || this.single !== undefined) this.becomeRegional();
-    const changed = this.book.observePrimary(epoch, region);
+    const refusedIn = refusedByUrl === undefined ? undefined : this.regionOf(refusedByUrl);
+    const changed = this.book.observePrimary(epoch, region, refusedIn === undefined ? undefined : (this.reported.get(refusedIn) ?? refusedIn));
     const seed = leaderUrl === undefined ? undefined : normalizeNodeUrl(leaderUrl);
     if (seed !== undefined && this.book.primaryRegion === region) {
       const group = this.groupFor(region);

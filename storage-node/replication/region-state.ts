@@ -57,6 +57,28 @@ export function initialRegionState(identity: RegionIdentity): RegionState {
   };
 }
 
+/**
+ * The epoch in which this region, as the write region, wrote its own log entry `index`: the record of
+ * an epoch it led that started at or before `index` and had not ended before it. Undefined when it was
+ * not the write region at that index. A write's answer names this epoch, not the region's current
+ * one: a write applied just before a planned handover is answered after the handover entry applied
+ * too, and naming the new epoch would tell a gateway that this region writes at it.
+ */
+export function epochOfOwnEntry(state: RegionState, self: string, index: number): number | undefined {
+  const history = state.history;
+  for (let i = history.length - 1; i >= 0; i--) {
+    const r = history[i] as EpochRecord;
+    if (r.primary !== self || r.start === null || index < r.start) continue;
+    // An epoch's end is recorded as the fork of the epoch that followed it.
+    for (let j = i + 1; j < history.length; j++) {
+      const fork = (history[j] as EpochRecord).fork;
+      if (fork !== null && fork.epoch === r.epoch && index > fork.index) return undefined;
+    }
+    return r.epoch;
+  }
+  return undefined;
+}
+
 /** a < b, a = b or a > b within one epoch; undefined across epochs (see `covers`). */
 export function comparePositions(a: Position, b: Position): number {
   if (a.epoch !== b.epoch) return a.epoch - b.epoch;

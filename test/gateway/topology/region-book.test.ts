@@ -82,6 +82,19 @@ t.test('a status that lists other regions makes the book regional; one that list
   t.equal(book.regional, true, 'nothing turns a regional deployment back into one group');
 });
 
+t.test("a region's own refusal at the book's epoch corrects a book that holds it as that epoch's primary", async (t) => {
+  const book = new RegionBook({ staleAfterMs: STALE_MS });
+  t.ok(book.observe(snap('us', { state: 'primary', role: 'primary' }), 0));
+  // The book was told (wrongly) that us writes at epoch 2, e.g. by a write answered across a handover.
+  t.ok(book.observePrimary(2, 'us'));
+  t.notOk(book.observePrimary(2, 'eu'), 'a claim for the same epoch from elsewhere is not taken');
+  t.notOk(book.observePrimary(2, 'eu', 'ap'), 'nor from a region the book does not hold as primary');
+  t.notOk(book.observePrimary(2, 'us', 'us'), 'a region naming itself settles nothing');
+  t.ok(book.observePrimary(2, 'eu', 'us'), 'us itself refusing at epoch 2, naming eu, settles it');
+  t.same([book.epoch, book.primaryRegion], [2, 'eu']);
+  t.notOk(book.observePrimary(1, 'us', 'eu'), 'an older epoch still changes nothing');
+});
+
 t.test('the highest epoch wins and the book never goes back to a lower one', async (t) => {
   const book = new RegionBook({ staleAfterMs: STALE_MS });
   t.equal(book.epoch, 0, 'nothing known at first');

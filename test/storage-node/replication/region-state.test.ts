@@ -1,5 +1,5 @@
 import t from 'tap';
-import { applyRegionCommand, covers, initialRegionState, planStream } from '../../../storage-node/replication/region-state.js';
+import { applyRegionCommand, covers, epochOfOwnEntry, initialRegionState, planStream } from '../../../storage-node/replication/region-state.js';
 import type { RegionState } from '../../../storage-node/replication/region-state.js';
 import type { RegionCommand } from '../../../storage-node/replication/command.js';
 
@@ -29,6 +29,24 @@ t.test('planned handover: the primary ends its epoch at the fence entry and beco
   t.equal(learned.history[1]?.start, 77);
   t.equal(learned.state, 'follower', 'learning the start changes nothing else');
   t.same(applyRegionCommand(promoted, west, epoch(1, 'east', null), 78), promoted, 'an older epoch changes nothing');
+});
+
+t.test("a write's epoch is the one it was applied in, not the region's current one", async (t) => {
+  // east writes at epoch 1 from its start; a handover at its local index 41 ends that epoch.
+  const eastBefore: RegionState = { ...initialRegionState(east), position: { epoch: 1, index: 40 } };
+  t.equal(epochOfOwnEntry(eastBefore, 'east', 40), 1);
+  const handedOver = applyRegionCommand(eastBefore, east, epoch(2, 'west', null), 41);
+  t.equal(handedOver.epoch, 2, 'east is at epoch 2 now');
+  t.equal(epochOfOwnEntry(handedOver, 'east', 40), 1, 'a write applied before the handover was written at epoch 1');
+  t.equal(epochOfOwnEntry(handedOver, 'east', 42), undefined, 'past the fence east writes at no epoch');
+  // west becomes primary at epoch 2 at its local index 77: its writes after that are epoch 2's.
+  const westBefore: RegionState = { ...initialRegionState(west), position: { epoch: 1, index: 41 } };
+  const promoted = applyRegionCommand(westBefore, west, epoch(2, 'west', { epoch: 1, index: 41 }, null), 77);
+  t.equal(epochOfOwnEntry(promoted, 'west', 80), 2);
+  t.equal(epochOfOwnEntry(promoted, 'west', 50), undefined, 'before its promotion west wrote nothing of its own');
+  // The former primary promoted again at epoch 3 (its local index 120).
+  const back = applyRegionCommand(handedOver, east, epoch(3, 'east', { epoch: 2, index: 90 }, null), 120);
+  t.same([epochOfOwnEntry(back, 'east', 121), epochOfOwnEntry(back, 'east', 30), epochOfOwnEntry(back, 'east', 100)], [3, 1, undefined]);
 });
 
 t.test('forced promotion: a primary that accepted writes past the fork is fenced; one that did not just follows', async (t) => {
