@@ -32,6 +32,18 @@ export async function launchTempRegions(t: { teardown(fn: () => unknown): void }
   return regions;
 }
 
+/** Two one-node regions, east (primary) and west (secondary, lag bound 2 s), with their leaders elected. */
+export async function launchEastWest(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<{ regions: LaunchedRegions; east: LaunchedNode; west: LaunchedNode }> {
+  const regions = await launchTempRegions(t, prefix, {
+    deployment: deployment([
+      { name: 'east', role: 'primary', nodeCount: 1 },
+      { name: 'west', role: 'secondary', nodeCount: 1, replicationLagMaxMs: 2_000 },
+    ]),
+  });
+  await regions.waitForLeaders({ timeoutMs: 60_000 });
+  return { regions, east: regions.region('east').cluster.nodes[0]!, west: regions.region('west').cluster.nodes[0]! };
+}
+
 export async function regionStatus(node: LaunchedNode): Promise<RegionStatus | undefined> {
   try {
     const answer = await getJson(`${node.url}/api/v1/region/status`, {}, 2_000);

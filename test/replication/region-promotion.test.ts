@@ -8,7 +8,7 @@
  *   node: it answers EPOCH_UNCONFIRMED until it has asked the other region, then NOT_PRIMARY_REGION.
  */
 import t from 'tap';
-import { deployment, launchTempRegions, leaderStatus, regionStatus } from '../helpers/regions.js';
+import { launchEastWest, leaderStatus, regionStatus } from '../helpers/regions.js';
 import { postJson, sleep, until } from '../helpers/http.js';
 import { parseGatewayConfig } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
@@ -16,15 +16,7 @@ import { startGateway } from '../../gateway/gateway.js';
 t.setTimeout(180_000);
 
 t.test('planned and forced promotion: no acknowledged write lost, and a former primary takes no write at its old epoch', async (t) => {
-  const regions = await launchTempRegions(t, 'geode-promote-', {
-    deployment: deployment([
-      { name: 'east', role: 'primary', nodeCount: 1 },
-      { name: 'west', role: 'secondary', nodeCount: 1, replicationLagMaxMs: 2_000 },
-    ]),
-  });
-  await regions.waitForLeaders({ timeoutMs: 60_000 });
-  const east = regions.region('east').cluster.nodes[0]!;
-  const west = regions.region('west').cluster.nodes[0]!;
+  const { regions, east, west } = await launchEastWest(t, 'geode-promote-');
   const gw = await startGateway(
     parseGatewayConfig(
       {

@@ -7,22 +7,14 @@
  * for the new epoch's write region and sent writes there for the rest of the epoch.
  */
 import t from 'tap';
-import { deployment, launchTempRegions } from '../helpers/regions.js';
+import { launchEastWest } from '../helpers/regions.js';
 import { postJson, sleep, until } from '../helpers/http.js';
 import type { LaunchedNode } from '../../cli/launcher.js';
 
 t.setTimeout(120_000);
 
 t.test('every write acknowledged across a planned handover names the epoch its region wrote it in', async (t) => {
-  const regions = await launchTempRegions(t, 'geode-write-epoch-', {
-    deployment: deployment([
-      { name: 'east', role: 'primary', nodeCount: 1 },
-      { name: 'west', role: 'secondary', nodeCount: 1, replicationLagMaxMs: 2_000 },
-    ]),
-  });
-  await regions.waitForLeaders({ timeoutMs: 60_000 });
-  const east = regions.region('east').cluster.nodes[0]!;
-  const west = regions.region('west').cluster.nodes[0]!;
+  const { regions, east, west } = await launchEastWest(t, 'geode-write-epoch-');
   const admin = { authorization: `Bearer ${regions.adminToken}` };
 
   /** 16 writers straight to `primary`'s node while `target` is promoted; the epochs its acknowledgements named. */
