@@ -382,12 +382,8 @@ function truncated(key: string, found: number, header: SegmentHeader): GeodeErro
 function parseTextSegment(text: string, key: string, header: SegmentHeader, expected: { first: number; last: number } | undefined): { header: SegmentHeader; entries: ArchivedEntry[] } {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  if (expected !== undefined && (header.first !== expected.first || header.last !== expected.last)) {
-    throw corrupt(`segment ${key}: holds ${header.first}..${header.last}, the manifest says ${expected.first}..${expected.last}`, key);
-  }
-  if (lines.length - 1 !== header.entries || header.entries !== header.last - header.first + 1) {
-    throw corrupt(`segment ${key}: ${lines.length - 1} entries, its header says ${header.entries} (${header.first}..${header.last}); it is truncated or damaged`, key);
-  }
+  checkRange(header, key, expected);
+  if (lines.length - 1 !== header.entries) throw truncated(key, lines.length - 1, header);
   const entries: ArchivedEntry[] = [];
   let expectedIndex = header.first;
   let previousTime = -Infinity;
